@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure core of kame-ipsec: no `unsafe`, no kernel calls, no allocation.
+//!
+//! Everything here is plain data and arithmetic, built both inside the kernel
+//! module (mounted as `kame_core`) and as a host crate (`rust/core/host.rs`),
+//! so `cargo test` covers it in seconds without a VM.
+
+#![forbid(unsafe_code)]
+
+pub mod errno;
+pub mod pfkey;
+pub mod sysctl;

@@ -10,12 +10,13 @@
 //! other setting.
 
 use crate::kame_core::errno::Errno;
+use core::ffi::CStr;
 
 /// One integer sysctl.
 #[derive(Debug)]
 pub struct Knob {
     /// The leaf name, KAME spelling (`esp_trans_deflev`).
-    pub name: &'static str,
+    pub name: &'static CStr,
     /// The value a new network namespace starts with.
     pub default: i32,
     /// The smallest value accepted.
@@ -39,7 +40,7 @@ impl Knob {
 #[derive(Debug)]
 pub struct Tree {
     /// The directory under `/proc/sys`, with slashes (`net/inet/ipsec`).
-    pub path: &'static str,
+    pub path: &'static CStr,
     /// The knobs, indexed by the tree's enum (`Ipsec4`, `Ipsec6`, `Enable`).
     pub knobs: &'static [Knob],
 }
@@ -53,19 +54,19 @@ pub const POLICY_DISCARD: i32 = 0;
 /// `IPSEC_POLICY_NONE`
 pub const POLICY_NONE: i32 = 1;
 
-const fn deflev(name: &'static str) -> Knob {
+const fn deflev(name: &'static CStr) -> Knob {
     Knob { name, default: LEVEL_USE, min: LEVEL_USE, max: LEVEL_REQUIRE }
 }
 const fn def_policy() -> Knob {
-    Knob { name: "def_policy", default: POLICY_NONE, min: POLICY_DISCARD, max: POLICY_NONE }
+    Knob { name: c"def_policy", default: POLICY_NONE, min: POLICY_DISCARD, max: POLICY_NONE }
 }
-const fn flag(name: &'static str, default: i32) -> Knob {
+const fn flag(name: &'static CStr, default: i32) -> Knob {
     Knob { name, default, min: 0, max: 1 }
 }
 /// `ecn`: 1 allowed (RFC 6040 behaviour), 0 forbidden (KAME's default),
 /// -1 no care (the TOS byte is copied unchanged).
 const fn ecn() -> Knob {
-    Knob { name: "ecn", default: 0, min: -1, max: 1 }
+    Knob { name: c"ecn", default: 0, min: -1, max: 1 }
 }
 
 /// The knobs of `net.inet.ipsec`, by index into [`IPSEC4`]'s table.
@@ -96,20 +97,20 @@ pub enum Ipsec4 {
 
 /// `net.inet.ipsec`: the IPv4 IPsec settings.
 pub static IPSEC4: Tree = Tree {
-    path: "net/inet/ipsec",
+    path: c"net/inet/ipsec",
     knobs: &[
-        deflev("esp_trans_deflev"),
-        deflev("esp_net_deflev"),
-        deflev("ah_trans_deflev"),
-        deflev("ah_net_deflev"),
+        deflev(c"esp_trans_deflev"),
+        deflev(c"esp_net_deflev"),
+        deflev(c"ah_trans_deflev"),
+        deflev(c"ah_net_deflev"),
         def_policy(),
-        flag("ah_cleartos", 1),
+        flag(c"ah_cleartos", 1),
         // ANDed with the whole 16-bit ip_off (flags and offset) for the ICV.
-        Knob { name: "ah_offsetmask", default: 0, min: 0, max: 0xffff },
+        Knob { name: c"ah_offsetmask", default: 0, min: 0, max: 0xffff },
         // 0 clear, 1 set, 2 copy the inner DF bit.
-        Knob { name: "dfbit", default: 0, min: 0, max: 2 },
+        Knob { name: c"dfbit", default: 0, min: 0, max: 2 },
         ecn(),
-        flag("debug", 0),
+        flag(c"debug", 0),
     ],
 };
 
@@ -135,15 +136,15 @@ pub enum Ipsec6 {
 
 /// `net.inet6.ipsec6`: the IPv6 IPsec settings.
 pub static IPSEC6: Tree = Tree {
-    path: "net/inet6/ipsec6",
+    path: c"net/inet6/ipsec6",
     knobs: &[
-        deflev("esp_trans_deflev"),
-        deflev("esp_net_deflev"),
-        deflev("ah_trans_deflev"),
-        deflev("ah_net_deflev"),
+        deflev(c"esp_trans_deflev"),
+        deflev(c"esp_net_deflev"),
+        deflev(c"ah_trans_deflev"),
+        deflev(c"ah_net_deflev"),
         def_policy(),
         ecn(),
-        flag("debug", 0),
+        flag(c"debug", 0),
     ],
 };
 
@@ -156,10 +157,10 @@ pub enum Enable {
 }
 
 /// `net.inet.esp`: OpenBSD's switch for ESP.
-pub static ESP: Tree = Tree { path: "net/inet/esp", knobs: &[flag("enable", 1)] };
+pub static ESP: Tree = Tree { path: c"net/inet/esp", knobs: &[flag(c"enable", 1)] };
 
 /// `net.inet.ah`: OpenBSD's switch for AH.
-pub static AH: Tree = Tree { path: "net/inet/ah", knobs: &[flag("enable", 1)] };
+pub static AH: Tree = Tree { path: c"net/inet/ah", knobs: &[flag(c"enable", 1)] };
 
 /// Every tree, in registration order.
 pub static TREES: [&Tree; 4] = [&IPSEC4, &IPSEC6, &ESP, &AH];
@@ -170,17 +171,17 @@ mod tests {
 
     fn knob(tree: &Tree, name: &str) -> &'static Knob {
         let t: &'static Tree = TREES.iter().find(|t| t.path == tree.path).unwrap();
-        t.knobs.iter().find(|k| k.name == name).unwrap()
+        t.knobs.iter().find(|k| k.name.to_str() == Ok(name)).unwrap()
     }
 
     #[test]
     fn enums_index_their_tables() {
-        assert_eq!(IPSEC4.knobs[Ipsec4::Dfbit as usize].name, "dfbit");
-        assert_eq!(IPSEC4.knobs[Ipsec4::Debug as usize].name, "debug");
+        assert_eq!(IPSEC4.knobs[Ipsec4::Dfbit as usize].name, c"dfbit");
+        assert_eq!(IPSEC4.knobs[Ipsec4::Debug as usize].name, c"debug");
         assert_eq!(IPSEC4.knobs.len(), Ipsec4::Debug as usize + 1);
-        assert_eq!(IPSEC6.knobs[Ipsec6::Ecn as usize].name, "ecn");
+        assert_eq!(IPSEC6.knobs[Ipsec6::Ecn as usize].name, c"ecn");
         assert_eq!(IPSEC6.knobs.len(), Ipsec6::Debug as usize + 1);
-        assert_eq!(ESP.knobs[Enable::Enable as usize].name, "enable");
+        assert_eq!(ESP.knobs[Enable::Enable as usize].name, c"enable");
     }
 
     #[test]
@@ -207,7 +208,7 @@ mod tests {
             (&AH, "enable", 1),
         ];
         for (tree, name, default) in want {
-            assert_eq!(knob(tree, name).default, default, "{}/{name}", tree.path);
+            assert_eq!(knob(tree, name).default, default, "{:?}/{name}", tree.path);
         }
         let total: usize = TREES.iter().map(|t| t.knobs.len()).sum();
         assert_eq!(total, want.len());
@@ -239,7 +240,7 @@ mod tests {
         ];
         for (tree, name, v, ok) in cases {
             let got = knob(tree, name).check(v);
-            assert_eq!(got.is_ok(), ok, "{}/{name} = {v}", tree.path);
+            assert_eq!(got.is_ok(), ok, "{:?}/{name} = {v}", tree.path);
             if !ok {
                 assert_eq!(got, Err(Errno::EINVAL));
             }
@@ -250,7 +251,7 @@ mod tests {
     fn every_default_is_in_range() {
         for t in TREES {
             for k in t.knobs {
-                assert_eq!(k.check(k.default), Ok(k.default), "{}/{}", t.path, k.name);
+                assert_eq!(k.check(k.default), Ok(k.default), "{:?}/{:?}", t.path, k.name);
             }
         }
     }

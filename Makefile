@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kame-ipsec.  The two commands a newcomer needs:
+#   make run     install what is missing, build, boot the test kernel, demo
+#   make check   host tests, then the VM selftest suite
+#
+# KERNEL=normal|debug picks the test kernel flavour (debug: KASAN, lockdep,
+# PROVE_RCU, kmemleak, DEBUG_NET).  The module is built out of tree with the
+# kernel's Kbuild (see Kbuild); `make CLIPPY=1 W=1` lints it.
+
+KERNEL ?= normal
+KAME_CACHE ?= /var/cache/kame-ipsec
+KDIR := $(shell scripts/kernel-dir $(KERNEL))
+KVER := 7.3.4
+BINDGEN := $(KAME_CACHE)/tools/bin/bindgen
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
+	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
+# The flavour the module in the tree was last built for.
+FLAVOUR_STAMP := .kame-flavour
+
+.PHONY: all module setup kernel run check host-check vm-check install clean \
+	lint fmt
+
+all: module
+
+setup:
+	scripts/setup-packages
+
+kernel: setup
+	scripts/build-kernel $(KERNEL) >/dev/null
+
+module: kernel
+	@if [ "$$(cat $(FLAVOUR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(KMAKE) clean >/dev/null; echo "$(KDIR)" > $(FLAVOUR_STAMP); fi
+	$(KMAKE) modules
+
+# The module must build clean with clippy and W=1 (warnings are errors here).
+lint: kernel
+	$(KMAKE) clean >/dev/null
+	$(KMAKE) CLIPPY=1 W=1 KRUSTFLAGS=-Dwarnings modules 2>&1 | tee .lint.log
+	@! grep -E '^(warning|error)' .lint.log
+	$(KMAKE) clean >/dev/null
+	@rm -f $(FLAVOUR_STAMP) .lint.log
+
+fmt:
+	rustfmt --edition 2021 rust/kame_ipsec.rs
+	cd rust/core && cargo fmt
+
+run: module
+	scripts/demo
+
+check:
+	KERNEL=$(KERNEL) scripts/check
+
+install: module
+	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
+	install -D -m 0644 scripts/modprobe.d/kame-ipsec.conf \
+		$(DESTDIR)/etc/modprobe.d/kame-ipsec.conf
+
+clean:
+	-[ -d "$(KDIR)" ] && $(KMAKE) clean
+	rm -f $(FLAVOUR_STAMP) rust/kapi/bindings_generated.rs
+	cd rust/core && cargo clean

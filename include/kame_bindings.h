@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bindgen input for kame_ipsec's kernel-API layer (rust/kapi/).  Only what the
+ * kernel crate's own bindings lack; Kbuild allowlists the items used.
+ */
+#include <linux/capability.h>
+#include <linux/net.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/skbuff.h>
+#include <linux/socket.h>
+#include <linux/sysctl.h>
+#include <net/net_namespace.h>
+#include <net/sock.h>
+
+#include "kame_helpers.h"
+
+/* Constants bindgen cannot see through macros. */
+const gfp_t KAME_GFP_KERNEL = GFP_KERNEL;
+const gfp_t KAME_GFP_ATOMIC = GFP_ATOMIC;
+const int KAME_CAP_NET_ADMIN = CAP_NET_ADMIN;
+const int KAME_PF_KEY = PF_KEY;
+const int KAME_SOCK_RAW = SOCK_RAW;
+const unsigned int KAME_MSG_OOB = MSG_OOB;
+const unsigned int KAME_MSG_PEEK = MSG_PEEK;
+const unsigned int KAME_MSG_DONTWAIT = MSG_DONTWAIT;
+const unsigned int KAME_MSG_TRUNC = MSG_TRUNC;
+const unsigned int KAME_MSG_CMSG_COMPAT = MSG_CMSG_COMPAT;
+const unsigned int KAME_NF_ACCEPT = NF_ACCEPT;

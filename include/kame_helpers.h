@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C helpers for kame_ipsec: the kernel's static inline functions and macros
+ * that Rust cannot call directly, each a one-line wrapper.  Nothing else
+ * crosses here; the logic lives in rust/kapi/.
+ */
+#ifndef KAME_HELPERS_H
+#define KAME_HELPERS_H
+
+#include <linux/types.h>
+
+struct net;
+struct sock;
+struct sk_buff;
+struct msghdr;
+struct user_namespace;
+
+/* net/netns/generic.h */
+void *kame_net_generic(const struct net *net, unsigned int id);
+struct user_namespace *kame_net_user_ns(const struct net *net);
+
+/* net/sock.h */
+struct net *kame_sock_net(const struct sock *sk);
+int kame_sk_rcvbuf(const struct sock *sk);
+int kame_sk_sndbuf(const struct sock *sk);
+int kame_sk_rmem_alloc(const struct sock *sk);
+void kame_sk_data_ready(struct sock *sk);
+void kame_sock_orphan(struct sock *sk);
+void kame_sock_put(struct sock *sk);
+void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
+			  struct sk_buff *skb);
+void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
+void kame_sk_queue_purge(struct sock *sk);
+
+/* linux/skbuff.h */
+struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp);
+void kame_skb_put_data(struct sk_buff *skb, const void *data,
+		       unsigned int len);
+void kame_kfree_skb(struct sk_buff *skb);
+int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
+			       struct msghdr *msg, int size);
+int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);
+
+#endif

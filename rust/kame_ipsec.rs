@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kame_ipsec: the KAME/BSD IPsec stack for Linux.
+//!
+//! A PF_KEY v2 socket family, the `net.inet.ipsec`/`net.inet6.ipsec6`
+//! sysctls and packet-path hooks, all per network namespace. This file only
+//! orders registration and teardown; each concern has its own file.
+
+use kernel::prelude::*;
+
+mod error;
+mod hooks;
+mod kapi;
+mod netns;
+mod pfkey_sock;
+mod sysctl;
+
+/// The pure core (PF_KEY codec, sysctl semantics), shared with the host
+/// crate in `rust/core/` that `cargo test` covers.
+#[path = "core/lib.rs"]
+pub mod kame_core;
+
+module! {
+    type: KameIpsec,
+    name: "kame_ipsec",
+    authors: ["kame-ipsec developers"],
+    description: "KAME/BSD IPsec stack: PF_KEY v2, SPD/SAD, ESP/AH, net.inet.ipsec sysctls",
+    license: "GPL",
+    alias: ["net-pf-15"],
+}
+
+/// `modinfo`'s `version`: the `module!` macro has no field for it.
+#[cfg(MODULE)]
+#[link_section = ".modinfo"]
+#[used]
+static MODINFO_VERSION: [u8; 14] = *b"version=0.1.0\0";
+
+/// The module: its registrations, undone in field order when it unloads.
+struct KameIpsec {
+    // Fields drop in declaration order, the reverse of registration: no new
+    // PF_KEY socket can appear once the family is gone, then every namespace's
+    // state (sysctls, hooks) is torn down.
+    _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
+    _netns: kapi::pernet::PernetRegistration<netns::Netns>,
+}
+
+impl kernel::Module for KameIpsec {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let netns = kapi::pernet::PernetRegistration::register()?;
+        let pfkey = kapi::sock::FamilyRegistration::register(module).inspect_err(|e| {
+            if *e == EEXIST {
+                pr_err!(
+                    "PF_KEY (address family 15) is already registered, by af_key most likely: \
+                     `rmmod af_key` first\n"
+                );
+            }
+        })?;
+        pr_info!("KAME IPsec loaded: PF_KEY v2 family, net.inet.ipsec sysctls, packet hooks\n");
+        Ok(KameIpsec { _pfkey: pfkey, _netns: netns })
+    }
+}

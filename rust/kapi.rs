@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel-API layer: the one place in kame_ipsec that calls C.
+//!
+//! Every submodule wraps one kernel facility behind safe types, after the
+//! pattern of `rust/kernel/net/phy.rs`: a trait the glue implements, `extern
+//! "C"` trampolines that call it, and a registration that undoes itself in
+//! `Drop`. The generated bindings (`bindings`) are private to this layer; the
+//! glue never names them.
+
+mod bindings;
+pub(crate) mod net;
+pub(crate) mod netfilter;
+pub(crate) mod pernet;
+pub(crate) mod sock;
+pub(crate) mod sysctl;

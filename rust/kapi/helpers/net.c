@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Wrappers for static inline network-namespace accessors (kame_helpers.h). */
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+
+#include "kame_helpers.h"
+
+void *kame_net_generic(const struct net *net, unsigned int id)
+{
+	return net_generic(net, id);
+}
+
+struct user_namespace *kame_net_user_ns(const struct net *net)
+{
+	return net->user_ns;
+}

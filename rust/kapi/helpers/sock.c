@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Wrappers for static inline socket helpers of net/sock.h (kame_helpers.h). */
+#include <net/sock.h>
+
+#include "kame_helpers.h"
+
+struct net *kame_sock_net(const struct sock *sk)
+{
+	return sock_net(sk);
+}
+
+int kame_sk_rcvbuf(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_rcvbuf);
+}
+
+int kame_sk_sndbuf(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_sndbuf);
+}
+
+int kame_sk_rmem_alloc(const struct sock *sk)
+{
+	return atomic_read(&sk->sk_rmem_alloc);
+}
+
+void kame_sk_data_ready(struct sock *sk)
+{
+	sk->sk_data_ready(sk);
+}
+
+void kame_sock_orphan(struct sock *sk)
+{
+	sock_orphan(sk);
+}
+
+void kame_sock_put(struct sock *sk)
+{
+	sock_put(sk);
+}
+
+void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
+			  struct sk_buff *skb)
+{
+	sock_recv_cmsgs(msg, sk, skb);
+}
+
+void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk)
+{
+	skb_set_owner_r(skb, sk);
+}
+
+void kame_sk_queue_purge(struct sock *sk)
+{
+	skb_queue_purge(&sk->sk_receive_queue);
+	skb_queue_purge(&sk->sk_write_queue);
+}

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A datagram socket family of our own (`sock_register()`), as PF_KEY needs:
+//! whole messages in, whole messages out through the receive queue.
+//!
+//! The family, its `struct proto` and its `proto_ops` live in a
+//! [`FamilyStorage`] static of the glue. Sockets hold references on the
+//! module (through `proto.owner` and `proto_ops.owner`), so the storage
+//! outlives every socket.
+
+use super::{bindings, net::Net};
+use core::{
+    ffi::{c_int, c_void, CStr},
+    marker::PhantomData,
+    mem::size_of,
+    ptr::addr_of_mut,
+};
+use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
+
+/// How an allocation on behalf of a socket may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Gfp {
+    /// `GFP_KERNEL`: may sleep (process context, no spinlock held).
+    Kernel,
+}
+
+impl Gfp {
+    fn to_raw(self) -> bindings::gfp_t {
+        match self {
+            Gfp::Kernel => bindings::KAME_GFP_KERNEL,
+        }
+    }
+}
+
+/// Whether [`Sock::queue_rcv`] queued a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// The message is on the receive queue.
+    Yes,
+    /// The receive buffer was over its limit; the message was dropped.
+    ReceiverFull,
+}
+
+/// A socket family of the glue.
+pub(crate) trait SockFamily: Sized + 'static {
+    /// The address family number (`PF_KEY`).
+    const FAMILY: i32;
+    /// The name shown in `/proc/net/protocols`.
+    const NAME: &'static CStr;
+    /// State kept with each socket, dropped when the socket is destroyed.
+    type Data: Send + Sync;
+
+    /// The static that holds the family's kernel structures.
+    fn storage() -> &'static FamilyStorage;
+
+    /// Vets a new socket in its creator's context and builds its state.
+    fn create(net: &Net, sock_type: i32, protocol: i32) -> Result<Self::Data>;
+
+    /// Handles a `sendmsg()` of `len` bytes; `Ok` makes it return `len`.
+    fn sendmsg(sk: &Sock<'_, Self>, msg: &mut MsgReader<'_>, len: usize) -> Result;
+}
+
+/// The kernel structures of one socket family, in a `static`.
+pub(crate) struct FamilyStorage {
+    proto: Opaque<bindings::proto>,
+    ops: Opaque<bindings::proto_ops>,
+    family: Opaque<bindings::net_proto_family>,
+}
+
+// SAFETY: the structures are written only by `FamilyRegistration::register`
+// before the family is published, and read by the kernel afterwards.
+unsafe impl Sync for FamilyStorage {}
+
+impl FamilyStorage {
+    /// Storage for a family not yet registered.
+    pub(crate) const fn new() -> Self {
+        FamilyStorage { proto: Opaque::zeroed(), ops: Opaque::zeroed(), family: Opaque::zeroed() }
+    }
+}
+
+/// A socket as the kernel allocates it for family `F`: the `struct sock`
+/// followed by our state.
+#[repr(C)]
+struct SockWithData<D> {
+    sk: bindings::sock,
+    data: D,
+}
+
+/// A registered socket family; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `F::storage()`'s `proto` is registered with `proto_register()` and its
+/// `family` with `sock_register()` until `drop`.
+pub(crate) struct FamilyRegistration<F: SockFamily> {
+    _family: PhantomData<F>,
+}
+
+impl<F: SockFamily> FamilyRegistration<F> {
+    /// Registers the family. Fails with EEXIST if another module (af_key)
+    /// owns the family number.
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        let st = F::storage();
+        let owner = module.as_ptr().cast::<bindings::module>();
+        // SAFETY: registration happens once, from module init, before the
+        // family is visible to anyone, so nothing reads the storage yet.
+        unsafe {
+            let proto = st.proto.get();
+            (*proto).name.fill(0);
+            for (dst, &src) in (*proto).name.iter_mut().zip(F::NAME.to_bytes()) {
+                *dst = src as _;
+            }
+            (*proto).owner = owner;
+            (*proto).obj_size = size_of::<SockWithData<F::Data>>() as _;
+
+            let ops = st.ops.get();
+            (*ops).family = F::FAMILY;
+            (*ops).owner = owner;
+            (*ops).release = Some(release_trampoline::<F>);
+            (*ops).bind = Some(bindings::sock_no_bind);
+            (*ops).connect = Some(bindings::sock_no_connect);
+            (*ops).socketpair = Some(bindings::sock_no_socketpair);
+            (*ops).accept = Some(bindings::sock_no_accept);
+            (*ops).getname = Some(bindings::sock_no_getname);
+            (*ops).ioctl = Some(bindings::sock_no_ioctl);
+            (*ops).listen = Some(bindings::sock_no_listen);
+            (*ops).shutdown = Some(bindings::sock_no_shutdown);
+            (*ops).mmap = Some(bindings::sock_no_mmap);
+            (*ops).poll = Some(bindings::datagram_poll);
+            (*ops).sendmsg = Some(sendmsg_trampoline::<F>);
+            (*ops).recvmsg = Some(recvmsg_trampoline::<F>);
+
+            let family = st.family.get();
+            (*family).family = F::FAMILY;
+            (*family).create = Some(create_trampoline::<F>);
+            (*family).owner = owner;
+        }
+        // SAFETY: `proto` is initialised above and lives in a static.
+        kernel::error::to_result(unsafe { bindings::proto_register(st.proto.get(), 0) })?;
+        // SAFETY: `family` is initialised above and lives in a static.
+        if let Err(e) = kernel::error::to_result(unsafe { bindings::sock_register(st.family.get()) })
+        {
+            // SAFETY: registered just above, and no socket can exist.
+            unsafe { bindings::proto_unregister(st.proto.get()) };
+            return Err(e);
+        }
+        // INVARIANT: both registered just above.
+        Ok(Self { _family: PhantomData })
+    }
+}
+
+impl<F: SockFamily> Drop for FamilyRegistration<F> {
+    fn drop(&mut self) {
+        let st = F::storage();
+        // SAFETY: by the type invariant both are registered. Every socket
+        // holds a module reference, so none exists when the module unloads.
+        unsafe {
+            bindings::sock_unregister(F::FAMILY);
+            bindings::proto_unregister(st.proto.get());
+        }
+    }
+}
+
+/// One of family `F`'s sockets, borrowed for a callback.
+///
+/// # Invariants
+///
+/// `sk` is a live socket of family `F` (a `SockWithData<F::Data>`) for `'a`.
+pub(crate) struct Sock<'a, F: SockFamily> {
+    sk: *mut bindings::sock,
+    _life: PhantomData<&'a F>,
+}
+
+impl<'a, F: SockFamily> Sock<'a, F> {
+    /// # Safety
+    ///
+    /// `sk` is a live socket of family `F` for `'a`.
+    unsafe fn from_raw(sk: *mut bindings::sock) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Sock { sk, _life: PhantomData }
+    }
+
+    /// The socket's state.
+    #[expect(dead_code, reason = "the PF_KEY handlers of the next issue keep state here")]
+    pub(crate) fn data(&self) -> &'a F::Data {
+        // SAFETY: by the type invariant `sk` heads a `SockWithData`, whose
+        // `data` `create_trampoline` initialised.
+        unsafe { &(*self.sk.cast::<SockWithData<F::Data>>()).data }
+    }
+
+    /// The socket's send buffer size in bytes (`sk_sndbuf`).
+    pub(crate) fn sndbuf(&self) -> usize {
+        // SAFETY: `sk` is live (type invariant).
+        let v = unsafe { bindings::kame_sk_sndbuf(self.sk) };
+        usize::try_from(v).unwrap_or(0)
+    }
+
+    /// Queues one message for the socket's reader, as af_key's
+    /// `pfkey_broadcast_one()`: not queued when the receive buffer is already
+    /// over its limit; ENOBUFS when no memory is left.
+    pub(crate) fn queue_rcv(&self, bytes: &[u8], gfp: Gfp) -> Result<Queued> {
+        let len = u32::try_from(bytes.len())?;
+        // SAFETY: `sk` is live (type invariant).
+        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+            return Ok(Queued::ReceiverFull);
+        }
+        // SAFETY: plain allocation.
+        let skb = unsafe { bindings::kame_alloc_skb(len, gfp.to_raw()) };
+        if skb.is_null() {
+            return Err(ENOBUFS);
+        }
+        // SAFETY: `skb` is a fresh buffer with room for `len` bytes; `bytes`
+        // is readable for `len` bytes; `sk` is live. Queueing hands the
+        // buffer to the socket, which frees it.
+        unsafe {
+            bindings::kame_skb_put_data(skb, bytes.as_ptr().cast::<c_void>(), len);
+            bindings::kame_skb_set_owner_r(skb, self.sk);
+            bindings::skb_queue_tail(addr_of_mut!((*self.sk).sk_receive_queue), skb);
+            bindings::kame_sk_data_ready(self.sk);
+        }
+        Ok(Queued::Yes)
+    }
+}
+
+/// The user message of a `sendmsg()` call, to be copied in once.
+pub(crate) struct MsgReader<'a> {
+    msg: *mut bindings::msghdr,
+    _life: PhantomData<&'a mut bindings::msghdr>,
+}
+
+impl MsgReader<'_> {
+    /// The `MSG_*` flags of the call.
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: `msg` is the live message header of the current call.
+        unsafe { (*self.msg).msg_flags }
+    }
+
+    /// Copies `len` bytes of the user's message into a new kernel buffer:
+    /// ENOBUFS if it cannot be allocated, EFAULT if the user memory is bad.
+    pub(crate) fn read_all(&mut self, len: usize) -> Result<KVec<u8>> {
+        let mut buf = KVec::<u8>::with_capacity(len, GFP_KERNEL).map_err(|_| ENOBUFS)?;
+        let n = c_int::try_from(len)?;
+        // SAFETY: `buf` has room for `len` bytes; `msg` is the live message
+        // header of the current call.
+        let r = unsafe { bindings::kame_memcpy_from_msg(buf.as_mut_ptr().cast(), self.msg, n) };
+        if r != 0 {
+            return Err(EFAULT);
+        }
+        // SAFETY: `memcpy_from_msg` succeeded, so all `len` bytes are written.
+        unsafe { buf.inc_len(len) };
+        Ok(buf)
+    }
+}
+
+/// # Safety
+///
+/// Called by the socket layer for a new socket of family `F`.
+unsafe extern "C" fn create_trampoline<F: SockFamily>(
+    net: *mut bindings::net,
+    sock: *mut bindings::socket,
+    protocol: c_int,
+    kern: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: the kernel passes a live namespace and a new `socket`.
+        let (netref, sock_type) = unsafe { (Net::from_raw(net), (*sock).type_) };
+        let data = F::create(netref, i32::from(sock_type), protocol)?;
+        let st = F::storage();
+        // SAFETY: `proto` is registered; `sk_alloc` zeroes `obj_size` bytes.
+        let sk = unsafe {
+            bindings::sk_alloc(net, F::FAMILY, bindings::KAME_GFP_KERNEL, st.proto.get(), kern)
+        };
+        if sk.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `sk` heads `obj_size == size_of::<SockWithData<_>>()`
+        // bytes; `data` is written once before anyone reads it, and
+        // `destruct_trampoline` drops it. `sock` is the new socket.
+        unsafe {
+            addr_of_mut!((*sk.cast::<SockWithData<F::Data>>()).data).write(data);
+            (*sock).ops = st.ops.get();
+            bindings::sock_init_data(sock, sk);
+            (*sk).sk_destruct = Some(destruct_trampoline::<F>);
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the socket layer when a socket of family `F` is freed.
+unsafe extern "C" fn destruct_trampoline<F: SockFamily>(sk: *mut bindings::sock) {
+    // SAFETY: `sk` is one of ours being freed: purge what is queued and drop
+    // the state `create_trampoline` wrote; nothing uses either afterwards.
+    unsafe {
+        bindings::kame_sk_queue_purge(sk);
+        addr_of_mut!((*sk.cast::<SockWithData<F::Data>>()).data).drop_in_place();
+    }
+}
+
+/// # Safety
+///
+/// Called by the socket layer when user space closes a socket of `F`.
+unsafe extern "C" fn release_trampoline<F: SockFamily>(sock: *mut bindings::socket) -> c_int {
+    // SAFETY: `sock` is live for the call.
+    let sk = unsafe { (*sock).sk };
+    if sk.is_null() {
+        return 0;
+    }
+    // SAFETY: detach the sock from the socket and drop the socket's
+    // reference; `destruct_trampoline` runs when the last one goes.
+    unsafe {
+        bindings::kame_sock_orphan(sk);
+        (*sock).sk = core::ptr::null_mut();
+        bindings::kame_sock_put(sk);
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called by the socket layer for `sendmsg()` on a socket of `F`.
+unsafe extern "C" fn sendmsg_trampoline<F: SockFamily>(
+    sock: *mut bindings::socket,
+    msg: *mut bindings::msghdr,
+    len: usize,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: a socket of ours in a system call has its `sk`.
+        let sk = unsafe { Sock::<F>::from_raw((*sock).sk) };
+        let mut reader = MsgReader { msg, _life: PhantomData };
+        F::sendmsg(&sk, &mut reader, len)?;
+        Ok(c_int::try_from(len)?)
+    })
+}
+
+/// # Safety
+///
+/// Called by the socket layer for `recvmsg()` on a socket of `F`.
+unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
+    sock: *mut bindings::socket,
+    msg: *mut bindings::msghdr,
+    len: usize,
+    flags: c_int,
+) -> c_int {
+    let allowed = bindings::KAME_MSG_PEEK
+        | bindings::KAME_MSG_DONTWAIT
+        | bindings::KAME_MSG_TRUNC
+        | bindings::KAME_MSG_CMSG_COMPAT;
+    if flags as u32 & !allowed != 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: a socket of ours in a system call has its `sk`.
+    let sk = unsafe { (*sock).sk };
+    let mut err: c_int = 0;
+    // SAFETY: `sk` is live; `err` receives the error on failure.
+    let skb = unsafe { bindings::skb_recv_datagram(sk, flags as u32, &mut err) };
+    if skb.is_null() {
+        return err;
+    }
+    // SAFETY: `skb` is a queued datagram we now hold.
+    let full = unsafe { (*skb).len } as usize;
+    let copied = if full > len {
+        // SAFETY: `msg` is live for the call.
+        unsafe { (*msg).msg_flags |= bindings::KAME_MSG_TRUNC };
+        len
+    } else {
+        full
+    };
+    // SAFETY: `skb` holds at least `copied` bytes; `msg` is live.
+    let mut ret = unsafe { bindings::kame_skb_copy_datagram_msg(skb, 0, msg, copied as c_int) };
+    if ret == 0 {
+        // SAFETY: as above.
+        unsafe { bindings::kame_sock_recv_cmsgs(msg, sk, skb) };
+        let n = if flags as u32 & bindings::KAME_MSG_TRUNC != 0 { full } else { copied };
+        ret = n as c_int;
+    }
+    // SAFETY: releases the datagram `skb_recv_datagram` gave us.
+    unsafe { bindings::skb_free_datagram(sk, skb) };
+    ret
+}

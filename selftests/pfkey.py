@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""PF_KEY socket selftest (KTAP): who may open a socket, how the base header
+is validated (af_key's errnos), what every message type is answered with
+until its handler exists (EOPNOTSUPP), and datagram semantics of recvmsg.
+
+Runs as root in the test VM; loads kame_ipsec.ko if it is not loaded and
+unloads it again at the end.
+"""
+import os
+import select
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pfkey_probe import (HDR, PF_KEY_V2, SOCK_RAW, decode, errname, header,  # noqa: E402
+                         open_pfkey, read_reply, try_send)
+
+TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROBE = os.path.join(TOP, "selftests", "pfkey_probe.py")
+EOPNOTSUPP = 95
+
+results = []
+
+
+def test(ok, desc, diag=None):
+    results.append(bool(ok))
+    if not ok and diag:
+        for line in str(diag).splitlines():
+            print("# " + line)
+    print("%s %d %s" % ("ok" if ok else "not ok", len(results), desc), flush=True)
+
+
+def loaded():
+    with open("/proc/modules") as f:
+        return any(l.startswith("kame_ipsec ") for l in f)
+
+
+def proto_sockets():
+    """The socket count /proc/net/protocols shows for our proto."""
+    with open("/proc/net/protocols") as f:
+        for line in f:
+            cols = line.split()
+            if cols and cols[0] == "KAME_KEY":
+                return int(cols[2])
+    return None
+
+
+def run_probe(prefix, *args):
+    out = subprocess.run(prefix + ["/usr/bin/python3", PROBE] + list(args),
+                         capture_output=True, text=True)
+    return (out.stdout + out.stderr).strip()
+
+
+# (description, bytes, errno name the write must fail with)
+def header_cases():
+    good = header(9)
+    return [
+        ("15 bytes (short of a header)", good[:15], "EMSGSIZE"),
+        ("version 1", header(9, version=1), "EINVAL"),
+        ("reserved non-zero", header(9, reserved=1), "EINVAL"),
+        ("type SADB_RESERVED (0)", header(0), "EINVAL"),
+        ("type 25 (above SADB_MAX)", header(25), "EINVAL"),
+        ("type 255", header(255), "EINVAL"),
+        ("sadb_msg_len 3 for 16 bytes", header(9, length=3), "EMSGSIZE"),
+        ("sadb_msg_len 1", header(9, length=1), "EMSGSIZE"),
+        ("sadb_msg_len 0", header(9, length=0), "EMSGSIZE"),
+        ("17 bytes, sadb_msg_len 2 (trailing byte)", good + b"\0", "EMSGSIZE"),
+        ("24 bytes, sadb_msg_len 2", good + b"\0" * 8, "EMSGSIZE"),
+        ("version checked before type", header(0, version=3), "EINVAL"),
+    ]
+
+
+def main():
+    print("TAP version 13")
+    cases = header_cases()
+    plan = 7 + len(cases) + 2 + 24 + 9
+    print("1..%d" % plan)
+    we_loaded = False
+    if not loaded():
+        subprocess.run(["insmod", os.path.join(TOP, "kame_ipsec.ko")], check=True)
+        we_loaded = True
+
+    # Who may open a socket.
+    test(run_probe([], "create") == "ok", "root opens socket(PF_KEY, SOCK_RAW, PF_KEY_V2)")
+    got = run_probe([], "create", str(socket.SOCK_DGRAM))
+    test(got == "ESOCKTNOSUPPORT", "SOCK_DGRAM refused with ESOCKTNOSUPPORT", got)
+    got = run_probe([], "create", str(SOCK_RAW), "1")
+    test(got == "EPROTONOSUPPORT", "protocol 1 refused with EPROTONOSUPPORT", got)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+              "--inh-caps=-all", "--bounding-set=-all"]
+    got = run_probe(nobody, "create")
+    test(got == "EPERM", "an unprivileged user gets EPERM", got)
+    no_admin = ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin"]
+    got = run_probe(no_admin, "create")
+    test(got == "EPERM", "root without CAP_NET_ADMIN gets EPERM", got)
+    got = run_probe(["unshare", "--user", "--map-root-user", "--net"], "create")
+    test(got == "ok", "root of a new user namespace opens one in its own netns", got)
+    got = run_probe(["unshare", "--user", "--map-root-user"], "create")
+    test(got == "EPERM", "root of a new user namespace gets EPERM in the initial netns", got)
+
+    # Header validation: the write fails, no reply is queued.
+    s = open_pfkey()
+    s.setblocking(False)
+    for desc, buf, want in cases:
+        got = try_send(s, buf)
+        rep = read_reply(s, timeout=0.05)
+        test(got == want and rep is None, "header: %s -> %s, no reply" % (desc, want),
+             "write returned %r, reply %r" % (got, rep))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sndbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    big = header(9, length=(sndbuf // 8))
+    big += b"\0" * (sndbuf // 8 * 8 - len(big))
+    got = try_send(s, big)
+    test(got == "EMSGSIZE", "a message over sk_sndbuf - 32 (%d bytes) -> EMSGSIZE" % len(big), got)
+    got = try_send(s, header(9), socket.MSG_OOB)
+    test(got == "EOPNOTSUPP", "MSG_OOB -> EOPNOTSUPP", got)
+
+    # Every message type is answered (for now) with an EOPNOTSUPP reply that
+    # echoes the request's header.
+    for t in range(1, 25):
+        seq, pid, satype = 1000 + t, 4242, t % 10
+        got = try_send(s, header(t, satype=satype, seq=seq, pid=pid))
+        rep = read_reply(s)
+        want = dict(version=PF_KEY_V2, type=t, errno=EOPNOTSUPP, satype=satype, len=2,
+                    reserved=0, seq=seq, pid=pid)
+        ok = got == 16 and rep is not None and len(rep) == 16 and decode(rep) == want
+        test(ok, "type %d: write returns 16, reply errno EOPNOTSUPP echoing seq/pid/satype" % t,
+             "write %r reply %r" % (got, rep and decode(rep)))
+
+    # Datagram semantics.
+    s.setblocking(True)
+    try_send(s, header(10, seq=1))
+    data, _, flags, _ = s.recvmsg(8)
+    test(len(data) == 8 and flags & socket.MSG_TRUNC, "a short read returns 8 bytes with MSG_TRUNC")
+    test(read_reply(s, timeout=0.2) is None, "the rest of a truncated message is discarded")
+    try:
+        s.recv(16, socket.MSG_OOB)
+        got = "ok"
+    except OSError as e:
+        got = errname(e)
+    test(got == "EINVAL", "recv with MSG_OOB -> EINVAL", got)
+    try:
+        s.recv(16, socket.MSG_DONTWAIT)
+        got = "ok"
+    except OSError as e:
+        got = errname(e)
+    test(got == "EAGAIN", "nothing queued: MSG_DONTWAIT recv -> EAGAIN", got)
+    other = open_pfkey()
+    try_send(s, header(9, seq=3))
+    test(read_reply(other, timeout=0.3) is None, "an error reply goes to the sender only")
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    test(p.poll(1000), "poll reports POLLIN when a reply is queued")
+    s.recv(16)
+    other.close()
+    s.close()
+    before = proto_sockets()
+    for _ in range(300):
+        open_pfkey().close()
+    test(proto_sockets() == 0, "300 opened and closed sockets leave none behind",
+         "KAME_KEY sockets: %r then %r" % (before, proto_sockets()))
+    # 7.3's datagram sockets: a flood of replies the reader never reads stops at
+    # the receive buffer limit instead of growing without bound.
+    s = open_pfkey()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    for i in range(2000):
+        try_send(s, header(9, seq=i))
+    queued = 0
+    s.setblocking(False)
+    try:
+        while True:
+            s.recv(16)
+            queued += 1
+    except BlockingIOError:
+        pass
+    rcvbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    test(0 < queued < 2000, "replies to a reader that does not read stop at SO_RCVBUF "
+         "(%d of 2000 queued, rcvbuf %d)" % (queued, rcvbuf))
+    s.close()
+    test(proto_sockets() == 0, "no socket left open at the end")
+
+    if we_loaded:
+        subprocess.run(["rmmod", "kame_ipsec"], check=True)
+    failed = results.count(False)
+    print("# Totals: pass:%d fail:%d" % (results.count(True), failed))
+    if len(results) != plan:
+        print("# plan was %d, ran %d" % (plan, len(results)))
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

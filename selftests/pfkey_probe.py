@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""A small PF_KEY v2 client for the selftests (raw messages, no parsing
+beyond the base header).  As a command:
+
+  pfkey_probe.py create [TYPE [PROTO]]   open a socket, print ok or the errno name
+  pfkey_probe.py hold                    open a socket, print "ready", wait for stdin EOF
+  pfkey_probe.py send TYPE [SEQ]         send a bare header, print the reply header
+"""
+import errno
+import os
+import select
+import socket
+import struct
+import sys
+
+PF_KEY = 15
+PF_KEY_V2 = 2
+SOCK_RAW = socket.SOCK_RAW
+HDR = struct.Struct("=BBBBHHII")  # struct sadb_msg
+
+
+def errname(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def open_pfkey(sock_type=SOCK_RAW, proto=PF_KEY_V2):
+    return socket.socket(PF_KEY, sock_type, proto)
+
+
+def header(msg_type, satype=0, seq=0, pid=0, version=PF_KEY_V2, reserved=0,
+           length=2, errno_=0):
+    return HDR.pack(version, msg_type, errno_, satype, length, reserved, seq, pid)
+
+
+def decode(buf):
+    v, t, e, sa, ln, rsv, seq, pid = HDR.unpack(buf[:HDR.size])
+    return dict(version=v, type=t, errno=e, satype=sa, len=ln, reserved=rsv,
+                seq=seq, pid=pid)
+
+
+def try_send(s, buf, flags=0):
+    """Writes buf; returns the count written or the errno name."""
+    try:
+        return s.send(buf, flags)
+    except OSError as e:
+        return errname(e)
+
+
+def read_reply(s, timeout=1.0, bufsize=65536):
+    """The next message queued for s, or None if none arrives in time."""
+    r, _, _ = select.select([s], [], [], timeout)
+    if not r:
+        return None
+    return s.recv(bufsize)
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "create":
+        sock_type = int(argv[2]) if len(argv) > 2 else SOCK_RAW
+        proto = int(argv[3]) if len(argv) > 3 else PF_KEY_V2
+        try:
+            open_pfkey(sock_type, proto).close()
+            print("ok")
+        except OSError as e:
+            print(errname(e))
+        return 0
+    if cmd == "hold":
+        s = open_pfkey()
+        print("ready", flush=True)
+        sys.stdin.read()
+        s.close()
+        return 0
+    if cmd == "send":
+        s = open_pfkey()
+        seq = int(argv[3]) if len(argv) > 3 else 1
+        n = try_send(s, header(int(argv[2]), seq=seq, pid=os.getpid()))
+        rep = read_reply(s)
+        print("write=%s reply=%s" % (n, decode(rep) if rep else None))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -9,7 +9,7 @@
 # kernel's Kbuild (see Kbuild); `make CLIPPY=1 W=1` lints it.
 
 KERNEL ?= normal
-KAME_CACHE ?= /var/cache/kame-ipsec
+KAME_CACHE ?= /var/lib/kame-ipsec
 KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
 BINDGEN := $(KAME_CACHE)/tools/bin/bindgen

@@ -48,10 +48,13 @@ impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let netns = kapi::pernet::PernetRegistration::register()?;
         let pfkey = kapi::sock::FamilyRegistration::register(module).inspect_err(|e| {
+            // The module loader turns an init's EEXIST into EBUSY (EEXIST
+            // from finit_module() means "already loaded"), so the log line is
+            // what tells the administrator why.
             if *e == EEXIST {
                 pr_err!(
-                    "PF_KEY (address family 15) is already registered, by af_key most likely: \
-                     `rmmod af_key` first\n"
+                    "PF_KEY (address family 15) is already registered (EEXIST), by af_key \
+                     most likely: `rmmod af_key` first\n"
                 );
             }
         })?;

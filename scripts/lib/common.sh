@@ -6,7 +6,9 @@ KAME_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Build products too big or too slow to keep in a clone live here, shared by
 # every clone on the machine (CI runs in a fresh clone and reuses them).
-KAME_CACHE=${KAME_CACHE:-/var/cache/kame-ipsec}
+# Not under /var/cache: virtme-ng hides /var/cache from the guest behind a
+# tmpfs, and the guest needs the kernel tree (modules, kselftest helpers).
+KAME_CACHE=${KAME_CACHE:-/var/lib/kame-ipsec}
 
 # Tools installed with `cargo install` for the build.
 KAME_TOOLS=${KAME_TOOLS:-$KAME_CACHE/tools}

@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pfkey_probe import (HDR, PF_KEY_V2, SOCK_RAW, decode, errname, header,  # noqa: E402
-                         open_pfkey, read_reply, try_send)
+from pfkey_probe import (PF_KEY_V2, SOCK_RAW, decode, errname, header,  # noqa: E402
+                         open_pfkey, read_reply, recvmsg_raw, try_send)
 
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = os.path.join(TOP, "selftests", "pfkey_probe.py")
@@ -75,7 +75,7 @@ def header_cases():
 def main():
     print("TAP version 13")
     cases = header_cases()
-    plan = 7 + len(cases) + 2 + 24 + 9
+    plan = 7 + len(cases) + 2 + 24 + 10
     print("1..%d" % plan)
     we_loaded = False
     if not loaded():
@@ -132,9 +132,13 @@ def main():
     # Datagram semantics.
     s.setblocking(True)
     try_send(s, header(10, seq=1))
-    data, _, flags, _ = s.recvmsg(8)
-    test(len(data) == 8 and flags & socket.MSG_TRUNC, "a short read returns 8 bytes with MSG_TRUNC")
+    n, data, flags = recvmsg_raw(s, 8)
+    test(n == 8 and data == header(10, seq=1, errno_=EOPNOTSUPP)[:8] and flags & socket.MSG_TRUNC,
+         "a short read returns 8 bytes and sets MSG_TRUNC", (n, data, flags))
     test(read_reply(s, timeout=0.2) is None, "the rest of a truncated message is discarded")
+    try_send(s, header(10, seq=2))
+    n, data, flags = recvmsg_raw(s, 4, socket.MSG_TRUNC)
+    test(n == 16, "recv with MSG_TRUNC returns the whole length (16) into a 4-byte buffer", n)
     try:
         s.recv(16, socket.MSG_OOB)
         got = "ok"

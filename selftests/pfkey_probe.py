@@ -7,6 +7,7 @@ beyond the base header).  As a command:
   pfkey_probe.py hold                    open a socket, print "ready", wait for stdin EOF
   pfkey_probe.py send TYPE [SEQ]         send a bare header, print the reply header
 """
+import ctypes
 import errno
 import os
 import select
@@ -21,7 +22,36 @@ HDR = struct.Struct("=BBBBHHII")  # struct sadb_msg
 
 
 def errname(e):
+    if e.errno == errno.EOPNOTSUPP:  # Python names 95 ENOTSUP, its alias
+        return "EOPNOTSUPP"
     return errno.errorcode.get(e.errno, str(e.errno))
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(_Iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def recvmsg_raw(s, bufsize, flags=0):
+    """recvmsg(2) without a name buffer (Python's recvmsg wants to know the
+    address family's sockaddr size).  Returns (return value, bytes, msg_flags)."""
+    buf = ctypes.create_string_buffer(bufsize)
+    iov = _Iovec(ctypes.cast(buf, ctypes.c_void_p), bufsize)
+    msg = _Msghdr(None, 0, ctypes.pointer(iov), 1, None, 0, 0)
+    n = _libc.recvmsg(s.fileno(), ctypes.byref(msg), flags)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return n, buf.raw[:min(n, bufsize)], msg.flags
 
 
 def open_pfkey(sock_type=SOCK_RAW, proto=PF_KEY_V2):

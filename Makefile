@@ -52,7 +52,10 @@ run: module
 check:
 	KERNEL=$(KERNEL) scripts/check
 
-install: module
+# Installs what `make` built (building it first if there is nothing): the
+# module under /lib/modules/7.3.4/extra and the modprobe configuration.
+install:
+	@test -f kame_ipsec.ko || $(MAKE) module
 	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
 	install -D -m 0644 scripts/modprobe.d/kame-ipsec.conf \
 		$(DESTDIR)/etc/modprobe.d/kame-ipsec.conf

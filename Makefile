@@ -38,7 +38,7 @@ module: kernel
 lint: kernel
 	$(KMAKE) clean >/dev/null
 	$(KMAKE) CLIPPY=1 W=1 KRUSTFLAGS=-Dwarnings modules 2>&1 | tee .lint.log
-	@! grep -E '^(warning|error)' .lint.log
+	@! grep -E '(^|: )(warning|error)(\[|:)' .lint.log
 	$(KMAKE) clean >/dev/null
 	@rm -f $(FLAVOUR_STAMP) .lint.log
 

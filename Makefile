@@ -14,6 +14,7 @@ KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
 BINDGEN := $(KAME_CACHE)/tools/bin/bindgen
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
+	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
 # The flavour the module in the tree was last built for.
 FLAVOUR_STAMP := .kame-flavour

@@ -20,12 +20,36 @@ const PRIORITY_IN: i32 = 100;
 const PRIORITY_OUT: i32 = -100;
 
 const SPECS: [HookSpec; 6] = [
-    HookSpec { family: Family::Ipv4, point: Point::LocalIn, priority: PRIORITY_IN },
-    HookSpec { family: Family::Ipv4, point: Point::Forward, priority: PRIORITY_IN },
-    HookSpec { family: Family::Ipv4, point: Point::LocalOut, priority: PRIORITY_OUT },
-    HookSpec { family: Family::Ipv6, point: Point::LocalIn, priority: PRIORITY_IN },
-    HookSpec { family: Family::Ipv6, point: Point::Forward, priority: PRIORITY_IN },
-    HookSpec { family: Family::Ipv6, point: Point::LocalOut, priority: PRIORITY_OUT },
+    HookSpec {
+        family: Family::Ipv4,
+        point: Point::LocalIn,
+        priority: PRIORITY_IN,
+    },
+    HookSpec {
+        family: Family::Ipv4,
+        point: Point::Forward,
+        priority: PRIORITY_IN,
+    },
+    HookSpec {
+        family: Family::Ipv4,
+        point: Point::LocalOut,
+        priority: PRIORITY_OUT,
+    },
+    HookSpec {
+        family: Family::Ipv6,
+        point: Point::LocalIn,
+        priority: PRIORITY_IN,
+    },
+    HookSpec {
+        family: Family::Ipv6,
+        point: Point::Forward,
+        priority: PRIORITY_IN,
+    },
+    HookSpec {
+        family: Family::Ipv6,
+        point: Point::LocalOut,
+        priority: PRIORITY_OUT,
+    },
 ];
 
 /// The packet path of kame_ipsec.

@@ -59,6 +59,9 @@ impl kernel::Module for KameIpsec {
             }
         })?;
         pr_info!("KAME IPsec loaded: PF_KEY v2 family, net.inet.ipsec sysctls, packet hooks\n");
-        Ok(KameIpsec { _pfkey: pfkey, _netns: netns })
+        Ok(KameIpsec {
+            _pfkey: pfkey,
+            _netns: netns,
+        })
     }
 }

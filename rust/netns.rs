@@ -36,6 +36,9 @@ impl PernetState for Netns {
     fn init(net: &Net) -> Result<Self> {
         let sysctls = Sysctls::register(net)?;
         let hooks = crate::hooks::register(net)?;
-        Ok(Netns { _hooks: hooks, _sysctls: sysctls })
+        Ok(Netns {
+            _hooks: hooks,
+            _sysctls: sysctls,
+        })
     }
 }

@@ -77,7 +77,12 @@ impl SockFamily for PfKey {
 }
 
 /// Runs the handler of a message whose header is valid.
-fn dispatch(_sk: &Sock<'_, PfKey>, _hdr: &MsgHeader, _ty: MsgType, _msg: &[u8]) -> Result<(), Errno> {
+fn dispatch(
+    _sk: &Sock<'_, PfKey>,
+    _hdr: &MsgHeader,
+    _ty: MsgType,
+    _msg: &[u8],
+) -> Result<(), Errno> {
     // The message handlers are the next issue's work; until then every
     // type is answered as af_key answers one it has no handler for.
     Err(Errno::EOPNOTSUPP)

@@ -83,9 +83,30 @@ impl MsgType {
     pub fn from_wire(v: u8) -> Option<MsgType> {
         use MsgType::*;
         const ALL: [MsgType; MsgType::MAX as usize] = [
-            GetSpi, Update, Add, Delete, Get, Acquire, Register, Expire, Flush, Dump, XPromisc,
-            XPchange, XSpdUpdate, XSpdAdd, XSpdDelete, XSpdGet, XSpdAcquire, XSpdDump, XSpdFlush,
-            XSpdSetIdx, XSpdExpire, XSpdDelete2, XNatTNewMapping, XMigrate,
+            GetSpi,
+            Update,
+            Add,
+            Delete,
+            Get,
+            Acquire,
+            Register,
+            Expire,
+            Flush,
+            Dump,
+            XPromisc,
+            XPchange,
+            XSpdUpdate,
+            XSpdAdd,
+            XSpdDelete,
+            XSpdGet,
+            XSpdAcquire,
+            XSpdDump,
+            XSpdFlush,
+            XSpdSetIdx,
+            XSpdExpire,
+            XSpdDelete2,
+            XNatTNewMapping,
+            XMigrate,
         ];
         ALL.get(usize::from(v).checked_sub(1)?).copied()
     }
@@ -220,7 +241,15 @@ mod tests {
     use super::*;
 
     fn msg(version: u8, msg_type: u8, len: u16, reserved: u16, total: usize) -> std::vec::Vec<u8> {
-        let h = MsgHeader { version, msg_type, len, reserved, seq: 7, pid: 42, ..Default::default() };
+        let h = MsgHeader {
+            version,
+            msg_type,
+            len,
+            reserved,
+            seq: 7,
+            pid: 42,
+            ..Default::default()
+        };
         let mut v = std::vec::Vec::from(h.encode());
         v.resize(total, 0);
         v
@@ -259,7 +288,10 @@ mod tests {
             assert_eq!(check_header(&bytes).map(|(_, t)| t), want, "case {n}");
         }
         // Version is checked before the type, as af_key does.
-        assert_eq!(check_header(&msg(3, 0, 2, 0, 16)).map(|(_, t)| t), Err(HeaderError::Version));
+        assert_eq!(
+            check_header(&msg(3, 0, 2, 0, 16)).map(|(_, t)| t),
+            Err(HeaderError::Version)
+        );
     }
 
     #[test]
@@ -274,11 +306,21 @@ mod tests {
     #[test]
     fn header_round_trips_and_error_reply_keeps_seq_pid() {
         let h = MsgHeader {
-            version: 2, msg_type: 3, errno: 0, satype: 3, len: 9, reserved: 0, seq: 0xdead, pid: 77,
+            version: 2,
+            msg_type: 3,
+            errno: 0,
+            satype: 3,
+            len: 9,
+            reserved: 0,
+            seq: 0xdead,
+            pid: 77,
         };
         assert_eq!(MsgHeader::decode(&h.encode()), Some(h));
         let r = h.error_reply(Errno::EOPNOTSUPP);
-        assert_eq!((r.errno, r.len, r.seq, r.pid, r.msg_type, r.satype), (95, 2, 0xdead, 77, 3, 3));
+        assert_eq!(
+            (r.errno, r.len, r.seq, r.pid, r.msg_type, r.satype),
+            (95, 2, 0xdead, 77, 3, 3)
+        );
     }
 
     #[test]

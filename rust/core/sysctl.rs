@@ -55,18 +55,38 @@ pub const POLICY_DISCARD: i32 = 0;
 pub const POLICY_NONE: i32 = 1;
 
 const fn deflev(name: &'static CStr) -> Knob {
-    Knob { name, default: LEVEL_USE, min: LEVEL_USE, max: LEVEL_REQUIRE }
+    Knob {
+        name,
+        default: LEVEL_USE,
+        min: LEVEL_USE,
+        max: LEVEL_REQUIRE,
+    }
 }
 const fn def_policy() -> Knob {
-    Knob { name: c"def_policy", default: POLICY_NONE, min: POLICY_DISCARD, max: POLICY_NONE }
+    Knob {
+        name: c"def_policy",
+        default: POLICY_NONE,
+        min: POLICY_DISCARD,
+        max: POLICY_NONE,
+    }
 }
 const fn flag(name: &'static CStr, default: i32) -> Knob {
-    Knob { name, default, min: 0, max: 1 }
+    Knob {
+        name,
+        default,
+        min: 0,
+        max: 1,
+    }
 }
 /// `ecn`: 1 allowed (RFC 6040 behaviour), 0 forbidden (KAME's default),
 /// -1 no care (the TOS byte is copied unchanged).
 const fn ecn() -> Knob {
-    Knob { name: c"ecn", default: 0, min: -1, max: 1 }
+    Knob {
+        name: c"ecn",
+        default: 0,
+        min: -1,
+        max: 1,
+    }
 }
 
 /// The knobs of `net.inet.ipsec`, by index into [`IPSEC4`]'s table.
@@ -106,9 +126,19 @@ pub static IPSEC4: Tree = Tree {
         def_policy(),
         flag(c"ah_cleartos", 1),
         // ANDed with the whole 16-bit ip_off (flags and offset) for the ICV.
-        Knob { name: c"ah_offsetmask", default: 0, min: 0, max: 0xffff },
+        Knob {
+            name: c"ah_offsetmask",
+            default: 0,
+            min: 0,
+            max: 0xffff,
+        },
         // 0 clear, 1 set, 2 copy the inner DF bit.
-        Knob { name: c"dfbit", default: 0, min: 0, max: 2 },
+        Knob {
+            name: c"dfbit",
+            default: 0,
+            min: 0,
+            max: 2,
+        },
         ecn(),
         flag(c"debug", 0),
     ],
@@ -157,10 +187,16 @@ pub enum Enable {
 }
 
 /// `net.inet.esp`: OpenBSD's switch for ESP.
-pub static ESP: Tree = Tree { path: c"net/inet/esp", knobs: &[flag(c"enable", 1)] };
+pub static ESP: Tree = Tree {
+    path: c"net/inet/esp",
+    knobs: &[flag(c"enable", 1)],
+};
 
 /// `net.inet.ah`: OpenBSD's switch for AH.
-pub static AH: Tree = Tree { path: c"net/inet/ah", knobs: &[flag(c"enable", 1)] };
+pub static AH: Tree = Tree {
+    path: c"net/inet/ah",
+    knobs: &[flag(c"enable", 1)],
+};
 
 /// Every tree, in registration order.
 pub static TREES: [&Tree; 4] = [&IPSEC4, &IPSEC6, &ESP, &AH];
@@ -171,7 +207,10 @@ mod tests {
 
     fn knob(tree: &Tree, name: &str) -> &'static Knob {
         let t: &'static Tree = TREES.iter().find(|t| t.path == tree.path).unwrap();
-        t.knobs.iter().find(|k| k.name.to_str() == Ok(name)).unwrap()
+        t.knobs
+            .iter()
+            .find(|k| k.name.to_str() == Ok(name))
+            .unwrap()
     }
 
     #[test]
@@ -251,7 +290,13 @@ mod tests {
     fn every_default_is_in_range() {
         for t in TREES {
             for k in t.knobs {
-                assert_eq!(k.check(k.default), Ok(k.default), "{:?}/{:?}", t.path, k.name);
+                assert_eq!(
+                    k.check(k.default),
+                    Ok(k.default),
+                    "{:?}/{:?}",
+                    t.path,
+                    k.name
+                );
             }
         }
     }

@@ -111,7 +111,11 @@ impl<H: PacketHook> NfHooks<H> {
             bindings::nf_register_net_hooks(net.as_ptr(), ops.as_ptr(), count)
         })?;
         // INVARIANT: registered just above.
-        Ok(Self { net: net.as_ptr(), ops, _hook: PhantomData })
+        Ok(Self {
+            net: net.as_ptr(),
+            ops,
+            _hook: PhantomData,
+        })
     }
 }
 

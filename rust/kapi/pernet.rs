@@ -80,7 +80,10 @@ impl<T: PernetState> PernetRegistration<T> {
         // valid until `drop` unregisters it.
         kernel::error::to_result(unsafe { bindings::register_pernet_subsys(&mut *ops) })?;
         // INVARIANT: registered just above.
-        Ok(Self { ops, _state: PhantomData })
+        Ok(Self {
+            ops,
+            _state: PhantomData,
+        })
     }
 }
 
@@ -95,7 +98,9 @@ impl<T: PernetState> Drop for PernetRegistration<T> {
 ///
 /// Called by the kernel for a namespace being set up, with `T`'s slot
 /// allocated (zeroed) and not yet holding a `T`.
-unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut bindings::net) -> kernel::ffi::c_int {
+unsafe extern "C" fn init_trampoline<T: PernetState>(
+    net: *mut bindings::net,
+) -> kernel::ffi::c_int {
     from_result(|| {
         // SAFETY: the kernel passes a live namespace for the call.
         let netref = unsafe { Net::from_raw(net) };
@@ -103,7 +108,11 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut bindings::net) ->
         // SAFETY: the slot is `size_of::<T>()` bytes of generic storage the
         // kernel allocated for this id, suitably aligned by `kzalloc`, and
         // holds no `T` yet.
-        unsafe { bindings::kame_net_generic(net, T::net_id().get()).cast::<T>().write(state) };
+        unsafe {
+            bindings::kame_net_generic(net, T::net_id().get())
+                .cast::<T>()
+                .write(state)
+        };
         Ok(0)
     })
 }
@@ -114,5 +123,9 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut bindings::net) ->
 unsafe extern "C" fn exit_trampoline<T: PernetState>(net: *mut bindings::net) {
     // SAFETY: `init_trampoline` wrote a `T` in this slot and nothing else
     // drops it; nothing uses it after `exit` (see `state`).
-    unsafe { bindings::kame_net_generic(net, T::net_id().get()).cast::<T>().drop_in_place() };
+    unsafe {
+        bindings::kame_net_generic(net, T::net_id().get())
+            .cast::<T>()
+            .drop_in_place()
+    };
 }

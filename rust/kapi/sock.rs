@@ -74,7 +74,11 @@ unsafe impl Sync for FamilyStorage {}
 impl FamilyStorage {
     /// Storage for a family not yet registered.
     pub(crate) const fn new() -> Self {
-        FamilyStorage { proto: Opaque::zeroed(), ops: Opaque::zeroed(), family: Opaque::zeroed() }
+        FamilyStorage {
+            proto: Opaque::zeroed(),
+            ops: Opaque::zeroed(),
+            family: Opaque::zeroed(),
+        }
     }
 }
 
@@ -102,16 +106,17 @@ impl<F: SockFamily> FamilyRegistration<F> {
     pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
         let st = F::storage();
         let owner = module.as_ptr().cast::<bindings::module>();
+        let obj_size = u32::try_from(size_of::<SockWithData<F::Data>>())?;
         // SAFETY: registration happens once, from module init, before the
         // family is visible to anyone, so nothing reads the storage yet.
         unsafe {
             let proto = st.proto.get();
             (*proto).name.fill(0);
             for (dst, &src) in (*proto).name.iter_mut().zip(F::NAME.to_bytes()) {
-                *dst = src as _;
+                *dst = src;
             }
             (*proto).owner = owner;
-            (*proto).obj_size = size_of::<SockWithData<F::Data>>() as _;
+            (*proto).obj_size = obj_size;
 
             let ops = st.ops.get();
             (*ops).family = F::FAMILY;
@@ -138,14 +143,16 @@ impl<F: SockFamily> FamilyRegistration<F> {
         // SAFETY: `proto` is initialised above and lives in a static.
         kernel::error::to_result(unsafe { bindings::proto_register(st.proto.get(), 0) })?;
         // SAFETY: `family` is initialised above and lives in a static.
-        if let Err(e) = kernel::error::to_result(unsafe { bindings::sock_register(st.family.get()) })
-        {
+        let registered = unsafe { bindings::sock_register(st.family.get()) };
+        if let Err(e) = kernel::error::to_result(registered) {
             // SAFETY: registered just above, and no socket can exist.
             unsafe { bindings::proto_unregister(st.proto.get()) };
             return Err(e);
         }
         // INVARIANT: both registered just above.
-        Ok(Self { _family: PhantomData })
+        Ok(Self {
+            _family: PhantomData,
+        })
     }
 }
 
@@ -177,11 +184,17 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// `sk` is a live socket of family `F` for `'a`.
     unsafe fn from_raw(sk: *mut bindings::sock) -> Self {
         // INVARIANT: guaranteed by the caller.
-        Sock { sk, _life: PhantomData }
+        Sock {
+            sk,
+            _life: PhantomData,
+        }
     }
 
     /// The socket's state.
-    #[expect(dead_code, reason = "the PF_KEY handlers of the next issue keep state here")]
+    #[expect(
+        dead_code,
+        reason = "the PF_KEY handlers of the next issue keep state here"
+    )]
     pub(crate) fn data(&self) -> &'a F::Data {
         // SAFETY: by the type invariant `sk` heads a `SockWithData`, whose
         // `data` `create_trampoline` initialised.
@@ -268,7 +281,13 @@ unsafe extern "C" fn create_trampoline<F: SockFamily>(
         let st = F::storage();
         // SAFETY: `proto` is registered; `sk_alloc` zeroes `obj_size` bytes.
         let sk = unsafe {
-            bindings::sk_alloc(net, F::FAMILY, bindings::KAME_GFP_KERNEL, st.proto.get(), kern)
+            bindings::sk_alloc(
+                net,
+                F::FAMILY,
+                bindings::KAME_GFP_KERNEL,
+                st.proto.get(),
+                kern,
+            )
         };
         if sk.is_null() {
             return Err(ENOMEM);
@@ -328,7 +347,10 @@ unsafe extern "C" fn sendmsg_trampoline<F: SockFamily>(
     from_result(|| {
         // SAFETY: a socket of ours in a system call has its `sk`.
         let sk = unsafe { Sock::<F>::from_raw((*sock).sk) };
-        let mut reader = MsgReader { msg, _life: PhantomData };
+        let mut reader = MsgReader {
+            msg,
+            _life: PhantomData,
+        };
         F::sendmsg(&sk, &mut reader, len)?;
         Ok(c_int::try_from(len)?)
     })
@@ -372,7 +394,11 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
     if ret == 0 {
         // SAFETY: as above.
         unsafe { bindings::kame_sock_recv_cmsgs(msg, sk, skb) };
-        let n = if flags as u32 & bindings::KAME_MSG_TRUNC != 0 { full } else { copied };
+        let n = if flags as u32 & bindings::KAME_MSG_TRUNC != 0 {
+            full
+        } else {
+            copied
+        };
         ret = n as c_int;
     }
     // SAFETY: releases the datagram `skb_recv_datagram` gave us.

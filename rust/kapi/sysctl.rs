@@ -63,18 +63,19 @@ impl IntTable {
     ) -> Result<Self> {
         let mut entries = KVec::with_capacity(settings.len(), GFP_KERNEL)?;
         for &setting in settings {
-            entries.push_within_capacity(Entry {
-                value: Atomic::new(setting.default()),
-                setting,
-                net: net.as_ptr(),
-            })
-            .map_err(|_| ENOMEM)?;
+            entries
+                .push_within_capacity(Entry {
+                    value: Atomic::new(setting.default()),
+                    setting,
+                    net: net.as_ptr(),
+                })
+                .map_err(|_| ENOMEM)?;
         }
         let mut table = KVec::with_capacity(settings.len(), GFP_KERNEL)?;
         for entry in entries.iter() {
             table
                 .push_within_capacity(bindings::ctl_table {
-                    procname: entry.setting.name().as_ptr().cast(),
+                    procname: entry.setting.name().as_char_ptr(),
                     data: core::ptr::null_mut(),
                     maxlen: 0,
                     mode: 0o644,
@@ -91,7 +92,7 @@ impl IntTable {
         let header = unsafe {
             bindings::register_net_sysctl_sz(
                 net.as_ptr(),
-                path.as_ptr().cast(),
+                path.as_char_ptr(),
                 table.as_mut_ptr(),
                 table.len(),
             )
@@ -100,7 +101,11 @@ impl IntTable {
             return Err(ENOMEM);
         }
         // INVARIANT: `table` is registered and points into `entries`.
-        Ok(Self { header, _table: table, _entries: entries })
+        Ok(Self {
+            header,
+            _table: table,
+            _entries: entries,
+        })
     }
 }
 

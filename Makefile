@@ -13,11 +13,12 @@ KAME_CACHE ?= /var/lib/kame-ipsec
 KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
 BINDGEN := $(KAME_CACHE)/tools/bin/bindgen
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
+# Each flavour builds into its own directory, so both can be used at once.
+BUILD := $(CURDIR)/build/$(KERNEL)
+KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
-# The flavour the module in the tree was last built for.
-FLAVOUR_STAMP := .kame-flavour
+KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
 	lint fmt
@@ -31,17 +32,15 @@ kernel: setup
 	scripts/build-kernel $(KERNEL) >/dev/null
 
 module: kernel
-	@if [ "$$(cat $(FLAVOUR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
-		$(KMAKE) clean >/dev/null; echo "$(KDIR)" > $(FLAVOUR_STAMP); fi
+	@mkdir -p $(BUILD)
 	$(KMAKE) modules
 
 # The module must build clean with clippy and W=1 (warnings are errors here).
 lint: kernel
-	$(KMAKE) clean >/dev/null
-	$(KMAKE) CLIPPY=1 W=1 KRUSTFLAGS=-Dwarnings modules 2>&1 | tee .lint.log
-	@! grep -E '(^|: )(warning|error)(\[|:)' .lint.log
-	$(KMAKE) clean >/dev/null
-	@rm -f $(FLAVOUR_STAMP) .lint.log
+	@rm -rf $(BUILD)-lint && mkdir -p $(BUILD)-lint
+	$(KMAKE_BASE) MO=$(BUILD)-lint CLIPPY=1 W=1 KRUSTFLAGS=-Dwarnings modules \
+		2>&1 | tee $(BUILD)-lint/lint.log
+	@! grep -E '(^|: )(warning|error)(\[|:)' $(BUILD)-lint/lint.log
 
 fmt:
 	rustfmt --edition 2021 rust/kame_ipsec.rs
@@ -56,12 +55,11 @@ check:
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra and the modprobe configuration.
 install:
-	@test -f kame_ipsec.ko || $(MAKE) module
+	@test -f $(BUILD)/kame_ipsec.ko || $(MAKE) module
 	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
 	install -D -m 0644 scripts/modprobe.d/kame-ipsec.conf \
 		$(DESTDIR)/etc/modprobe.d/kame-ipsec.conf
 
 clean:
-	-[ -d "$(KDIR)" ] && $(KMAKE) clean
-	rm -f $(FLAVOUR_STAMP) rust/kapi/bindings_generated.rs
+	rm -rf build
 	cd rust/core && cargo clean

@@ -4,7 +4,7 @@
 # Sourced by each selftests/*.sh, which runs as root inside the test VM.
 
 KAME_TOP=${KAME_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-KAME_KO=$KAME_TOP/kame_ipsec.ko
+KAME_KO=$KAME_TOP/build/${KERNEL:-normal}/kame_ipsec.ko
 KAME_KDIR=$("$KAME_TOP/scripts/kernel-dir" "${KERNEL:-normal}")
 PY=/usr/bin/python3
 PROBE=$KAME_TOP/selftests/pfkey_probe.py

@@ -19,6 +19,7 @@ from pfkey_probe import (PF_KEY_V2, SOCK_RAW, decode, errname, header,  # noqa: 
 
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = os.path.join(TOP, "selftests", "pfkey_probe.py")
+KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), "kame_ipsec.ko")
 EOPNOTSUPP = 95
 
 results = []
@@ -79,7 +80,7 @@ def main():
     print("1..%d" % plan)
     we_loaded = False
     if not loaded():
-        subprocess.run(["insmod", os.path.join(TOP, "kame_ipsec.ko")], check=True)
+        subprocess.run(["insmod", KO], check=True)
         we_loaded = True
 
     # Who may open a socket.

@@ -23,4 +23,4 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-include!("bindings_generated.rs");
+include!(env!("KAME_BINDINGS_RS"));

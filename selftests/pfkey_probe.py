@@ -77,6 +77,14 @@ def try_send(s, buf, flags=0):
         return errname(e)
 
 
+def try_recv(s, bufsize, flags=0):
+    """Reads one message; returns its bytes or the errno name."""
+    try:
+        return s.recv(bufsize, flags)
+    except OSError as e:
+        return errname(e)
+
+
 def read_reply(s, timeout=1.0, bufsize=65536):
     """The next message queued for s, or None if none arrives in time."""
     r, _, _ = select.select([s], [], [], timeout)

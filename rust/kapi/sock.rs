@@ -83,7 +83,8 @@ impl FamilyStorage {
 }
 
 /// A socket as the kernel allocates it for family `F`: the `struct sock`
-/// followed by our state.
+/// followed by our state. `bindings::sock` is opaque (its size and alignment
+/// are the compiler's; its fields are reached through C helpers).
 #[repr(C)]
 struct SockWithData<D> {
     sk: bindings::sock,
@@ -228,7 +229,7 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         unsafe {
             bindings::kame_skb_put_data(skb, bytes.as_ptr().cast::<c_void>(), len);
             bindings::kame_skb_set_owner_r(skb, self.sk);
-            bindings::skb_queue_tail(addr_of_mut!((*self.sk).sk_receive_queue), skb);
+            bindings::kame_sk_queue_rcv_tail(self.sk, skb);
             bindings::kame_sk_data_ready(self.sk);
         }
         Ok(Queued::Yes)
@@ -299,7 +300,7 @@ unsafe extern "C" fn create_trampoline<F: SockFamily>(
             addr_of_mut!((*sk.cast::<SockWithData<F::Data>>()).data).write(data);
             (*sock).ops = st.ops.get();
             bindings::sock_init_data(sock, sk);
-            (*sk).sk_destruct = Some(destruct_trampoline::<F>);
+            bindings::kame_sk_set_destruct(sk, Some(destruct_trampoline::<F>));
         }
         Ok(0)
     })

@@ -55,3 +55,13 @@ void kame_sk_queue_purge(struct sock *sk)
 	skb_queue_purge(&sk->sk_receive_queue);
 	skb_queue_purge(&sk->sk_write_queue);
 }
+
+void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb)
+{
+	skb_queue_tail(&sk->sk_receive_queue, skb);
+}
+
+void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
+{
+	sk->sk_destruct = destruct;
+}

@@ -131,14 +131,16 @@ kill -INT $ping_pids
 wait $ping_pids
 ping_pids=
 expect_eq "20 load/unload cycles under ping -f" 20 "$cycles"
+sent() { sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$1"; }
+received() { sed -n 's/.* \([0-9]*\) received.*/\1/p' "$1"; }
 flood_ok() {
-	local f=$1 tx rx
-	tx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$f")
-	rx=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$f")
-	ktap_print_msg "$(basename "$f"): $tx sent, $rx received"
+	local tx rx
+	tx=$(sent "$1") rx=$(received "$1")
 	# The packet in flight when ping is interrupted may go unanswered.
 	[ -n "$tx" ] && [ "$tx" -gt 100 ] && [ $((tx - rx)) -le 1 ]
 }
+ktap_print_msg "IPv4 flood: $(sent "$tmp/v4") sent, $(received "$tmp/v4") received"
+ktap_print_msg "IPv6 flood: $(sent "$tmp/v6") sent, $(received "$tmp/v6") received"
 check "IPv4 flood: no packet lost across the cycles" flood_ok "$tmp/v4"
 check "IPv6 flood: no packet lost across the cycles" flood_ok "$tmp/v6"
 rm -rf "$tmp"

@@ -6,6 +6,8 @@
 
 use crate::kame_core::errno::Errno;
 
+pub mod ext;
+
 /// `PF_KEY_V2`: the protocol number of a PF_KEY socket and the version
 /// every message carries.
 pub const PF_KEY_V2: u8 = 2;

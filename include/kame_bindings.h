@@ -18,7 +18,6 @@
 
 /* Constants bindgen cannot see through macros. */
 const gfp_t KAME_GFP_KERNEL = GFP_KERNEL;
-const gfp_t KAME_GFP_ATOMIC = GFP_ATOMIC;
 const int KAME_CAP_NET_ADMIN = CAP_NET_ADMIN;
 const int KAME_PF_KEY = PF_KEY;
 const int KAME_SOCK_RAW = SOCK_RAW;

@@ -18,17 +18,12 @@ use crate::{
     },
     kapi::{
         net::Net,
-        sock::{FamilyStorage, Gfp, MsgReader, Queued, Sock, SockFamily},
+        sock::{
+            FamilyStorage, Gfp, MsgReader, Queued, Sock, SockFamily, MSG_OOB, PF_KEY, SOCK_RAW,
+        },
     },
 };
 use kernel::prelude::*;
-
-/// `PF_KEY` in `linux/socket.h`.
-const PF_KEY: i32 = 15;
-/// `SOCK_RAW` in `linux/net.h`.
-const SOCK_RAW: i32 = 3;
-/// `MSG_OOB` in `linux/socket.h`.
-const MSG_OOB: u32 = 1;
 
 static PFKEY_FAMILY: FamilyStorage = FamilyStorage::new();
 

@@ -17,6 +17,13 @@ use core::{
 };
 use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
 
+/// `PF_KEY`, the address family number af_key and we serve.
+pub(crate) const PF_KEY: i32 = bindings::KAME_PF_KEY;
+/// `SOCK_RAW`, the only socket type PF_KEY offers.
+pub(crate) const SOCK_RAW: i32 = bindings::KAME_SOCK_RAW;
+/// `MSG_OOB`, a `sendmsg()` flag datagram families refuse.
+pub(crate) const MSG_OOB: u32 = bindings::KAME_MSG_OOB;
+
 /// How an allocation on behalf of a socket may wait.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Gfp {
@@ -282,13 +289,7 @@ unsafe extern "C" fn create_trampoline<F: SockFamily>(
         let st = F::storage();
         // SAFETY: `proto` is registered; `sk_alloc` zeroes `obj_size` bytes.
         let sk = unsafe {
-            bindings::sk_alloc(
-                net,
-                F::FAMILY,
-                bindings::KAME_GFP_KERNEL,
-                st.proto.get(),
-                kern,
-            )
+            bindings::sk_alloc(net, F::FAMILY, Gfp::Kernel.to_raw(), st.proto.get(), kern)
         };
         if sk.is_null() {
             return Err(ENOMEM);

@@ -7,6 +7,7 @@
 use crate::kame_core::errno::Errno;
 
 pub mod ext;
+pub mod wire;
 
 /// `PF_KEY_V2`: the protocol number of a PF_KEY socket and the version
 /// every message carries.

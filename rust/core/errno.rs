@@ -13,6 +13,10 @@ pub struct Errno(pub u16);
 impl Errno {
     /// Operation not permitted.
     pub const EPERM: Errno = Errno(1);
+    /// No such file or directory (no such entry).
+    pub const ENOENT: Errno = Errno(2);
+    /// No such process (no such SA).
+    pub const ESRCH: Errno = Errno(3);
     /// Interrupted system call.
     pub const EINTR: Errno = Errno(4);
     /// Out of memory.
@@ -27,6 +31,8 @@ impl Errno {
     pub const EEXIST: Errno = Errno(17);
     /// Invalid argument.
     pub const EINVAL: Errno = Errno(22);
+    /// Function not implemented (unknown algorithm, as af_key).
+    pub const ENOSYS: Errno = Errno(38);
     /// Message too long.
     pub const EMSGSIZE: Errno = Errno(90);
     /// Protocol not supported.

@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod algs;
 pub mod errno;
 pub mod pfkey;
+pub mod sad;
 pub mod sysctl;

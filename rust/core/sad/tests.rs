@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! SA records: built from ADD messages, checked in af_key's order, and
+//! described back.
+
+use super::*;
+use crate::kame_core::pfkey::{wire::ByteSink, SADB_MSG_LEN};
+use std::vec::Vec;
+
+struct Buf(Vec<u8>);
+
+impl ByteSink for Buf {
+    fn put(&mut self, b: &[u8]) -> Result<(), NoMemory> {
+        self.0.extend_from_slice(b);
+        Ok(())
+    }
+    fn patch(&mut self, at: usize, b: &[u8]) {
+        self.0[at..at + b.len()].copy_from_slice(b);
+    }
+    fn written(&self) -> usize {
+        self.0.len()
+    }
+}
+
+fn v4(last: u8) -> Address {
+    Address {
+        proto: 255,
+        prefixlen: 32,
+        sa: SockAddr {
+            addr: IpAddr::V4([10, 0, 0, last]),
+            port: 0,
+        },
+    }
+}
+
+fn hdr(satype: u8) -> MsgHeader {
+    MsgHeader {
+        version: 2,
+        msg_type: 3,
+        satype,
+        seq: 5,
+        pid: 77,
+        ..Default::default()
+    }
+}
+
+/// An ADD message: SA ext with (spi, auth, enc), addresses, optional keys.
+fn add(
+    satype: u8,
+    spi: u32,
+    auth: (u8, u16),
+    enc: (u8, u16),
+    extra: &dyn Fn(&mut Encoder<'_, Buf>),
+) -> Vec<u8> {
+    let mut b = Buf(Vec::new());
+    let mut e = Encoder::new(&mut b, &hdr(satype)).unwrap();
+    let sa = Sa {
+        spi,
+        replay: 4,
+        state: 0,
+        auth: auth.0,
+        encrypt: enc.0,
+        flags: 0,
+    };
+    e.ext(et::SA, &sa).unwrap();
+    e.ext(et::ADDRESS_SRC, &v4(1)).unwrap();
+    e.ext(et::ADDRESS_DST, &v4(2)).unwrap();
+    let key = [0x5au8; 64];
+    if auth.1 > 0 {
+        let k = Key {
+            bits: auth.1,
+            key: &key[..usize::from(auth.1).div_ceil(8)],
+        };
+        e.ext(et::KEY_AUTH, &k).unwrap();
+    }
+    if enc.1 > 0 {
+        let k = Key {
+            bits: enc.1,
+            key: &key[..usize::from(enc.1).div_ceil(8)],
+        };
+        e.ext(et::KEY_ENCRYPT, &k).unwrap();
+    }
+    extra(&mut e);
+    e.finish().unwrap();
+    b.0
+}
+
+fn build(m: &[u8]) -> Result<SaRecord, Errno> {
+    let h = MsgHeader::decode(m).unwrap();
+    SaRecord::from_msg(&h, &Exts::parse(m).unwrap(), 1000)
+}
+
+fn none(_: &mut Encoder<'_, Buf>) {}
+
+#[test]
+fn add_checks_in_af_key_order() {
+    // Numbered table: (case, message, expected errno or Ok).
+    let sa2_bad = |e: &mut Encoder<'_, Buf>| {
+        e.ext(
+            et::X_SA2,
+            &Sa2 {
+                mode: 9,
+                sequence: 0,
+                reqid: 0,
+            },
+        )
+        .unwrap();
+    };
+    let hard_only = |e: &mut Encoder<'_, Buf>| {
+        e.ext(et::LIFETIME_HARD, &Lifetime::default()).unwrap();
+    };
+    let cases: [(u32, Vec<u8>, Result<(), Errno>); 14] = [
+        (1, add(3, 0x1000, (5, 256), (12, 128), &none), Ok(())),
+        (2, add(3, 0x1000, (0, 0), (20, 160), &none), Ok(())),
+        (
+            3,
+            add(3, 0x1000, (5, 256), (0, 0), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            4,
+            add(2, 0x1000, (0, 0), (12, 128), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            5,
+            add(3, 0x1000, (5, 256), (12, 128), &hard_only),
+            Err(Errno::EINVAL),
+        ),
+        (
+            6,
+            add(4, 0x1000, (5, 256), (12, 128), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            7,
+            add(3, 0x1000, (4, 256), (12, 128), &none),
+            Err(Errno::ENOSYS),
+        ),
+        (
+            8,
+            add(3, 0x1000, (5, 256), (17, 128), &none),
+            Err(Errno::ENOSYS),
+        ),
+        (
+            9,
+            add(3, 0x1000, (5, 160), (12, 128), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            10,
+            add(3, 0x1000, (5, 256), (12, 120), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            11,
+            add(3, 0x1000, (5, 256), (20, 160), &none),
+            Err(Errno::EINVAL),
+        ),
+        (
+            12,
+            add(3, 0x1000, (5, 256), (12, 128), &sa2_bad),
+            Err(Errno::EINVAL),
+        ),
+        (
+            13,
+            add(3, 0xff, (5, 256), (12, 128), &none),
+            Err(Errno::EINVAL),
+        ),
+        (14, add(2, 0x1000, (7, 512), (0, 0), &none), Ok(())),
+    ];
+    for (n, m, want) in cases {
+        assert_eq!(build(&m).map(|_| ()), want, "case {n}");
+    }
+}
+
+#[test]
+fn a_record_describes_itself_in_af_key_order() {
+    let m = add(3, 0x1000, (5, 256), (12, 128), &none);
+    let r = build(&m).unwrap();
+    assert_eq!(r.id.spi, 0x1000);
+    assert_eq!(r.mode, MODE_TRANSPORT);
+    assert_eq!(r.current.addtime, 1000);
+    let mut b = Buf(Vec::new());
+    let mut e = Encoder::new(&mut b, &hdr(3)).unwrap();
+    r.encode(&mut e, true).unwrap();
+    e.finish().unwrap();
+    let x = Exts::parse(&b.0).unwrap();
+    let order: Vec<u16> = {
+        let mut v = Vec::new();
+        let mut rest = &b.0[SADB_MSG_LEN..];
+        while !rest.is_empty() {
+            let words = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+            v.push(u16::from_ne_bytes([rest[2], rest[3]]));
+            rest = &rest[words * 8..];
+        }
+        v
+    };
+    assert_eq!(order, [1, 3, 4, 2, 5, 6, 8, 9, 19]);
+    let src = Address::decode(x.get(et::ADDRESS_SRC).unwrap()).unwrap();
+    assert_eq!((src.proto, src.prefixlen), (0, 32));
+    assert_eq!(Key::decode(x.get(et::KEY_AUTH).unwrap()).bits, 256);
+    let mut b = Buf(Vec::new());
+    let mut e = Encoder::new(&mut b, &hdr(3)).unwrap();
+    r.encode(&mut e, false).unwrap();
+    e.finish().unwrap();
+    let x = Exts::parse(&b.0).unwrap();
+    assert!(x.get(et::KEY_AUTH).is_none() && x.get(et::KEY_ENCRYPT).is_none());
+}
+
+#[test]
+fn spis_come_from_the_range_and_skip_the_reserved_ones() {
+    assert_eq!(pick_spi(0x1000, 0x1000, 7, |_| false), Ok(0x1000));
+    assert_eq!(pick_spi(0x1000, 0x1000, 7, |_| true), Err(Errno::ENOENT));
+    assert_eq!(pick_spi(1, 255, 7, |_| false), Err(Errno::EINVAL));
+    assert_eq!(pick_spi(9, 3, 7, |_| false), Err(Errno::EINVAL));
+    let spi = pick_spi(1, 300, 12345, |_| false).unwrap();
+    assert!((256..=300).contains(&spi));
+    // Only one free SPI left: the sweep finds it.
+    assert_eq!(pick_spi(256, 1000, 99, |s| s != 777), Ok(777));
+    for r in 0..200 {
+        let s = pick_spi(0x100, 0x0fff_ffff, r * 7919, |_| false).unwrap();
+        assert!((0x100..=0x0fff_ffff).contains(&s));
+    }
+}

@@ -330,7 +330,7 @@ impl AlgDesc {
     pub fn key_fits(&self, bits: u16) -> bool {
         bits >= self.min_bits
             && bits <= self.max_bits
-            && (bits - self.min_bits) % self.step_bits.max(1) == 0
+            && (bits - self.min_bits).is_multiple_of(self.step_bits.max(1))
     }
 }
 

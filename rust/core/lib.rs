@@ -12,4 +12,5 @@ pub mod algs;
 pub mod errno;
 pub mod pfkey;
 pub mod sad;
+pub mod spd;
 pub mod sysctl;

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Security policies as PF_KEY describes them: the record an
+//! SADB_X_SPDADD/SPDUPDATE creates (af_key's `pfkey_spdadd()` checks and
+//! errnos), its selector, its IPsec requests, and the message describing it.
+
+use crate::kame_core::{
+    errno::Errno,
+    pfkey::{
+        ext::Exts,
+        wire::{
+            ext_type as et, Address, ByteSink, Encoder, IpAddr, IpsecRequest, Lifetime, NoMemory,
+            Policy, PolicyWithRequests, SockAddr,
+        },
+    },
+    sad::{address_pair, IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, MODE_ANY, MODE_TUNNEL},
+};
+
+/// `IPSEC_DIR_INBOUND`
+pub const DIR_IN: u8 = 1;
+/// `IPSEC_DIR_OUTBOUND`
+pub const DIR_OUT: u8 = 2;
+/// `IPSEC_DIR_FWD`
+pub const DIR_FWD: u8 = 3;
+
+/// `IPSEC_POLICY_DISCARD`
+pub const POLICY_DISCARD: u16 = 0;
+/// `IPSEC_POLICY_NONE`
+pub const POLICY_NONE: u16 = 1;
+/// `IPSEC_POLICY_IPSEC`
+pub const POLICY_IPSEC: u16 = 2;
+
+/// `IPSEC_LEVEL_DEFAULT`
+pub const LEVEL_DEFAULT: u8 = 0;
+/// `IPSEC_LEVEL_USE`
+pub const LEVEL_USE: u8 = 1;
+/// `IPSEC_LEVEL_REQUIRE`
+pub const LEVEL_REQUIRE: u8 = 2;
+/// `IPSEC_LEVEL_UNIQUE`
+pub const LEVEL_UNIQUE: u8 = 3;
+
+/// `IPSEC_MANUAL_REQID_MAX`: reqids above are ours to generate.
+pub const MANUAL_REQID_MAX: u32 = 0x3fff;
+/// `XFRM_MAX_DEPTH`: the longest bundle.
+pub const MAX_DEPTH: usize = 6;
+/// `IPSEC_ULPROTO_ANY`
+pub const ULPROTO_ANY: u8 = 255;
+
+/// `ELOOP`: more requests than a bundle holds (af_key's errno).
+const ELOOP: Errno = Errno(40);
+
+/// What traffic a policy covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Selector {
+    /// Source prefix.
+    pub src: IpAddr,
+    /// Destination prefix.
+    pub dst: IpAddr,
+    /// Source prefix length.
+    pub src_len: u8,
+    /// Destination prefix length.
+    pub dst_len: u8,
+    /// Source port, 0 for any.
+    pub sport: u16,
+    /// Destination port, 0 for any.
+    pub dport: u16,
+    /// Upper-layer protocol, 0 for any.
+    pub proto: u8,
+}
+
+impl Selector {
+    /// The selector of an SPD message's address pair: the upper-layer
+    /// protocol is the destination's, as af_key reads it.
+    pub fn from_pair(src: &Address, dst: &Address) -> Selector {
+        let ul = |p: u8| if p == ULPROTO_ANY { 0 } else { p };
+        Selector {
+            src: src.sa.addr,
+            dst: dst.sa.addr,
+            src_len: src.prefixlen,
+            dst_len: dst.prefixlen,
+            sport: src.sa.port,
+            dport: dst.sa.port,
+            proto: ul(dst.proto),
+        }
+    }
+
+    /// Whether a packet's addresses, ports and protocol fall under it.
+    pub fn matches(&self, src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, proto: u8) -> bool {
+        self.src.prefix_matches(src, self.src_len)
+            && self.dst.prefix_matches(dst, self.dst_len)
+            && (self.proto == 0 || self.proto == proto)
+            && (self.sport == 0 || self.sport == sport)
+            && (self.dport == 0 || self.dport == dport)
+    }
+
+    /// Whether both ends are single hosts with no ports or protocol: the
+    /// selectors an exact-match hash can find.
+    pub fn is_host_pair(&self) -> bool {
+        self.src_len == self.src.bits()
+            && self.dst_len == self.dst.bits()
+            && self.sport == 0
+            && self.dport == 0
+            && self.proto == 0
+    }
+}
+
+/// One IPsec request of a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `IPPROTO_ESP`, `IPPROTO_AH` or `IPPROTO_COMP`.
+    pub proto: u8,
+    /// `IPSEC_MODE_TRANSPORT` or `_TUNNEL` (BEET too).
+    pub mode: u8,
+    /// `IPSEC_LEVEL_*`, kept as given (af_key turns DEFAULT into REQUIRE).
+    pub level: u8,
+    /// Request id (UNIQUE only).
+    pub reqid: u32,
+    /// Tunnel endpoints.
+    pub tunnel: Option<(IpAddr, IpAddr)>,
+}
+
+/// One security policy.
+#[derive(Clone, Debug)]
+pub struct PolicyRecord {
+    /// `IPSEC_DIR_*`
+    pub dir: u8,
+    /// `IPSEC_POLICY_DISCARD`, `_NONE` or `_IPSEC`.
+    pub ty: u16,
+    /// Priority: lower is tried first.
+    pub priority: u32,
+    /// Policy id (`spid`); the SPD assigns it.
+    pub id: u32,
+    /// Traffic covered.
+    pub sel: Selector,
+    /// The bundle, outermost last (`requests[..nreq]`).
+    pub requests: [Option<Request>; MAX_DEPTH],
+    /// Hard limits.
+    pub hard: Lifetime,
+    /// Soft limits.
+    pub soft: Lifetime,
+    /// Add time and use so far.
+    pub current: Lifetime,
+}
+
+/// The direction an SPD message names; EINVAL outside in/out/fwd.
+pub fn dir_of(policy: &Policy) -> Result<u8, Errno> {
+    match policy.dir {
+        DIR_IN | DIR_OUT | DIR_FWD => Ok(policy.dir),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The selector, direction and policy ext of an SPD message (SPDADD,
+/// SPDUPDATE, SPDDELETE): EINVAL without an address pair of one family or
+/// without a policy ext.
+pub fn selector_of<'a>(exts: &Exts<'a>) -> Result<(Selector, Policy, &'a [u8]), Errno> {
+    let (src, dst) = address_pair(exts)?;
+    let slot = exts.get(et::X_POLICY).ok_or(Errno::EINVAL)?;
+    Ok((Selector::from_pair(&src, &dst), Policy::decode(slot), slot))
+}
+
+impl PolicyRecord {
+    /// Builds the policy an SPDADD or SPDUPDATE describes; `gen_reqid`
+    /// yields a fresh reqid for `unique` requests without a manual one.
+    pub fn from_msg(
+        exts: &Exts<'_>,
+        now: u64,
+        mut gen_reqid: impl FnMut() -> Option<u32>,
+    ) -> Result<PolicyRecord, Errno> {
+        let (sel, pol, slot) = selector_of(exts)?;
+        if pol.ty > POLICY_IPSEC {
+            return Err(Errno::EINVAL);
+        }
+        let dir = dir_of(&pol)?;
+        let mut rec = PolicyRecord {
+            dir,
+            ty: pol.ty,
+            priority: pol.priority,
+            id: pol.id,
+            sel,
+            requests: [None; MAX_DEPTH],
+            hard: exts
+                .get(et::LIFETIME_HARD)
+                .map(Lifetime::decode)
+                .unwrap_or_default(),
+            soft: exts
+                .get(et::LIFETIME_SOFT)
+                .map(Lifetime::decode)
+                .unwrap_or_default(),
+            current: Lifetime {
+                addtime: now,
+                ..Lifetime::default()
+            },
+        };
+        if pol.ty == POLICY_IPSEC {
+            let mut rest = Policy::requests(slot);
+            let mut n = 0;
+            while rest.len() >= 16 {
+                let (rq, len) = IpsecRequest::decode(rest).map_err(|_| Errno::EINVAL)?;
+                let slot = rec.requests.get_mut(n).ok_or(ELOOP)?;
+                *slot = Some(request_of(&rq, &mut gen_reqid)?);
+                n += 1;
+                rest = &rest[len..];
+            }
+        }
+        Ok(rec)
+    }
+
+    /// The requests of the bundle, in order.
+    pub fn bundle(&self) -> impl Iterator<Item = &Request> {
+        self.requests.iter().map_while(Option::as_ref)
+    }
+
+    /// Appends the extensions describing this policy, in af_key's order:
+    /// source, destination, hard, soft and current lifetimes, policy.
+    pub fn encode<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory> {
+        let proto = if self.sel.proto == 0 {
+            ULPROTO_ANY
+        } else {
+            self.sel.proto
+        };
+        let addr = |addr: IpAddr, prefixlen: u8, port: u16| Address {
+            proto,
+            prefixlen,
+            sa: SockAddr { addr, port },
+        };
+        e.ext(
+            et::ADDRESS_SRC,
+            &addr(self.sel.src, self.sel.src_len, self.sel.sport),
+        )?;
+        e.ext(
+            et::ADDRESS_DST,
+            &addr(self.sel.dst, self.sel.dst_len, self.sel.dport),
+        )?;
+        e.ext(et::LIFETIME_HARD, &self.hard)?;
+        e.ext(et::LIFETIME_SOFT, &self.soft)?;
+        e.ext(et::LIFETIME_CURRENT, &self.current)?;
+        let mut reqs = [IpsecRequest {
+            proto: 0,
+            mode: 0,
+            level: 0,
+            reqid: 0,
+            tunnel: None,
+        }; MAX_DEPTH];
+        let mut n = 0;
+        for (out, r) in reqs.iter_mut().zip(self.bundle()) {
+            *out = IpsecRequest {
+                proto: u16::from(r.proto),
+                mode: r.mode,
+                level: r.level,
+                reqid: r.reqid,
+                tunnel: r
+                    .tunnel
+                    .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
+            };
+            n += 1;
+        }
+        e.ext(
+            et::X_POLICY,
+            &PolicyWithRequests {
+                policy: Policy {
+                    ty: self.ty,
+                    dir: self.dir,
+                    id: self.id,
+                    priority: self.priority,
+                },
+                requests: &reqs[..n],
+            },
+        )
+    }
+}
+
+/// Checks one request as af_key's `parse_ipsecrequest()`.
+fn request_of(
+    rq: &IpsecRequest,
+    gen_reqid: &mut impl FnMut() -> Option<u32>,
+) -> Result<Request, Errno> {
+    if rq.mode == MODE_ANY || rq.mode > 3 {
+        return Err(Errno::EINVAL);
+    }
+    let proto = match u8::try_from(rq.proto) {
+        Ok(p @ (IPPROTO_ESP | IPPROTO_AH | IPPROTO_COMP)) => p,
+        _ => return Err(Errno::EINVAL),
+    };
+    if rq.level > LEVEL_UNIQUE {
+        return Err(Errno::EINVAL);
+    }
+    let reqid = if rq.level == LEVEL_UNIQUE {
+        match rq.reqid {
+            r @ 1..=MANUAL_REQID_MAX => r,
+            _ => gen_reqid().ok_or(Errno::ENOBUFS)?,
+        }
+    } else {
+        0
+    };
+    let tunnel = if rq.mode == MODE_TUNNEL {
+        let (s, d) = rq.tunnel.ok_or(Errno::EINVAL)?;
+        Some((s.addr, d.addr))
+    } else {
+        None
+    };
+    Ok(Request {
+        proto,
+        mode: rq.mode,
+        level: rq.level,
+        reqid,
+        tunnel,
+    })
+}
+
+#[cfg(test)]
+mod tests;

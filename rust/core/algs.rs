@@ -9,6 +9,8 @@
 //! [`EALG_CHACHA20_POLY1305`] (Linux has none; FreeBSD's 15 is AES-CCM-12
 //! here). AEAD key sizes include the 32-bit salt, as setkey writes them.
 
+use core::ffi::CStr;
+
 /// `SADB_X_AALG_NULL`: no authentication (KAME's number).
 pub const AALG_NULL: u8 = 251;
 /// `SADB_EALG_NULL`.
@@ -33,7 +35,7 @@ pub struct AlgDesc {
     /// setkey's name for it.
     pub setkey_name: &'static str,
     /// Kernel crypto API name.
-    pub crypto_name: &'static str,
+    pub crypto_name: &'static CStr,
     /// Smallest key, bits.
     pub min_bits: u16,
     /// Largest key, bits.
@@ -55,7 +57,7 @@ pub struct AlgDesc {
 const fn auth(
     id: u8,
     setkey_name: &'static str,
-    crypto_name: &'static str,
+    crypto_name: &'static CStr,
     bits: u16,
     icv_bits: u16,
 ) -> AlgDesc {
@@ -77,7 +79,7 @@ const fn auth(
 const fn enc(
     id: u8,
     setkey_name: &'static str,
-    crypto_name: &'static str,
+    crypto_name: &'static CStr,
     min_bits: u16,
     max_bits: u16,
     step_bits: u16,
@@ -102,14 +104,14 @@ const fn enc(
 
 /// Authentication algorithms, in af_key's SADB_REGISTER order.
 pub const AUTH: [AlgDesc; 8] = [
-    auth(AALG_NULL, "null", "digest_null", 0, 0),
-    auth(2, "hmac-md5", "hmac(md5)", 128, 96),
-    auth(3, "hmac-sha1", "hmac(sha1)", 160, 96),
-    auth(5, "hmac-sha256", "hmac(sha256)", 256, 128),
-    auth(6, "hmac-sha384", "hmac(sha384)", 384, 192),
-    auth(7, "hmac-sha512", "hmac(sha512)", 512, 256),
-    auth(9, "aes-xcbc-mac", "xcbc(aes)", 128, 96),
-    auth(10, "hmac-sm3", "hmac(sm3)", 256, 256),
+    auth(AALG_NULL, "null", c"digest_null", 0, 0),
+    auth(2, "hmac-md5", c"hmac(md5)", 128, 96),
+    auth(3, "hmac-sha1", c"hmac(sha1)", 160, 96),
+    auth(5, "hmac-sha256", c"hmac(sha256)", 256, 128),
+    auth(6, "hmac-sha384", c"hmac(sha384)", 384, 192),
+    auth(7, "hmac-sha512", c"hmac(sha512)", 512, 256),
+    auth(9, "aes-xcbc-mac", c"xcbc(aes)", 128, 96),
+    auth(10, "hmac-sm3", c"hmac(sm3)", 256, 256),
 ];
 
 use EncKind::{Aead, Cipher};
@@ -119,7 +121,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         EALG_NULL,
         "null",
-        "ecb(cipher_null)",
+        c"ecb(cipher_null)",
         0,
         0,
         8,
@@ -128,11 +130,11 @@ pub const ENC: [AlgDesc; 19] = [
         0,
         true,
     ),
-    enc(2, "des-cbc", "cbc(des)", 64, 64, 8, 8, Cipher, 0, true),
+    enc(2, "des-cbc", c"cbc(des)", 64, 64, 8, 8, Cipher, 0, true),
     enc(
         3,
         "3des-cbc",
-        "cbc(des3_ede)",
+        c"cbc(des3_ede)",
         192,
         192,
         8,
@@ -144,7 +146,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         6,
         "cast128-cbc",
-        "cbc(cast5)",
+        c"cbc(cast5)",
         40,
         128,
         8,
@@ -156,7 +158,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         7,
         "blowfish-cbc",
-        "cbc(blowfish)",
+        c"cbc(blowfish)",
         40,
         448,
         8,
@@ -165,11 +167,11 @@ pub const ENC: [AlgDesc; 19] = [
         0,
         true,
     ),
-    enc(12, "aes-cbc", "cbc(aes)", 128, 256, 64, 8, Cipher, 0, true),
+    enc(12, "aes-cbc", c"cbc(aes)", 128, 256, 64, 8, Cipher, 0, true),
     enc(
         252,
         "serpent-cbc",
-        "cbc(serpent)",
+        c"cbc(serpent)",
         128,
         256,
         64,
@@ -181,7 +183,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         22,
         "camellia-cbc",
-        "cbc(camellia)",
+        c"cbc(camellia)",
         128,
         256,
         64,
@@ -193,7 +195,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         253,
         "twofish-cbc",
-        "cbc(twofish)",
+        c"cbc(twofish)",
         128,
         256,
         64,
@@ -205,7 +207,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         13,
         "aes-ctr",
-        "rfc3686(ctr(aes))",
+        c"rfc3686(ctr(aes))",
         160,
         288,
         64,
@@ -215,12 +217,21 @@ pub const ENC: [AlgDesc; 19] = [
         true,
     ),
     enc(
-        24, "sm4-cbc", "cbc(sm4)", 128, 256, 128, 16, Cipher, 0, true,
+        24,
+        "sm4-cbc",
+        c"cbc(sm4)",
+        128,
+        256,
+        128,
+        16,
+        Cipher,
+        0,
+        true,
     ),
     enc(
         18,
         "aes-gcm-8",
-        "rfc4106(gcm(aes))",
+        c"rfc4106(gcm(aes))",
         160,
         288,
         64,
@@ -232,7 +243,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         19,
         "aes-gcm-12",
-        "rfc4106(gcm(aes))",
+        c"rfc4106(gcm(aes))",
         160,
         288,
         64,
@@ -244,7 +255,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         20,
         "aes-gcm-16",
-        "rfc4106(gcm(aes))",
+        c"rfc4106(gcm(aes))",
         160,
         288,
         64,
@@ -256,7 +267,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         14,
         "aes-ccm-8",
-        "rfc4309(ccm(aes))",
+        c"rfc4309(ccm(aes))",
         152,
         280,
         64,
@@ -268,7 +279,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         15,
         "aes-ccm-12",
-        "rfc4309(ccm(aes))",
+        c"rfc4309(ccm(aes))",
         152,
         280,
         64,
@@ -280,7 +291,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         16,
         "aes-ccm-16",
-        "rfc4309(ccm(aes))",
+        c"rfc4309(ccm(aes))",
         152,
         280,
         64,
@@ -292,7 +303,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         23,
         "null-aes-gmac",
-        "rfc4543(gcm(aes))",
+        c"rfc4543(gcm(aes))",
         160,
         288,
         64,
@@ -304,7 +315,7 @@ pub const ENC: [AlgDesc; 19] = [
     enc(
         EALG_CHACHA20_POLY1305,
         "chacha20-poly1305",
-        "rfc7539esp(chacha20,poly1305)",
+        c"rfc7539esp(chacha20,poly1305)",
         288,
         288,
         8,

@@ -422,8 +422,25 @@ impl SaRecord {
         };
         e.ext(et::ADDRESS_SRC, &full(self.src))?;
         e.ext(et::ADDRESS_DST, &full(self.id.dst))?;
-        if let Some(p) = &self.proxy {
-            e.ext(et::ADDRESS_PROXY, p)?;
+        match &self.proxy {
+            Some(p) => e.ext(et::ADDRESS_PROXY, p)?,
+            // af_key reports an SA added without a proxy with a wildcard
+            // one (its selector is left zero); larval SAs have none.
+            None if self.state != SaState::Larval && !self.src.is_unspecified() => {
+                let any = match self.src {
+                    IpAddr::V4(_) => IpAddr::V4([0; 4]),
+                    IpAddr::V6(..) => IpAddr::V6([0; 16], 0),
+                };
+                e.ext(
+                    et::ADDRESS_PROXY,
+                    &Address {
+                        proto: 255,
+                        prefixlen: 0,
+                        sa: SockAddr { addr: any, port: 0 },
+                    },
+                )?
+            }
+            None => {}
         }
         if with_keys {
             if let Some(k) = &self.auth_key {

@@ -259,7 +259,13 @@ impl PolicyRecord {
             et::X_POLICY,
             &PolicyWithRequests {
                 policy: Policy {
-                    ty: self.ty,
+                    // An IPsec policy without requests reads back as
+                    // `none`, as af_key reports it.
+                    ty: if self.ty == POLICY_IPSEC && n == 0 {
+                        POLICY_NONE
+                    } else {
+                        self.ty
+                    },
                     dir: self.dir,
                     id: self.id,
                     priority: self.priority,

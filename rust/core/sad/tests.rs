@@ -196,7 +196,7 @@ fn a_record_describes_itself_in_af_key_order() {
         }
         v
     };
-    assert_eq!(order, [1, 3, 4, 2, 5, 6, 8, 9, 19]);
+    assert_eq!(order, [1, 3, 4, 2, 5, 6, 7, 8, 9, 19]);
     let src = Address::decode(x.get(et::ADDRESS_SRC).unwrap()).unwrap();
     assert_eq!((src.proto, src.prefixlen), (0, 32));
     assert_eq!(Key::decode(x.get(et::KEY_AUTH).unwrap()).bits, 256);

@@ -4,7 +4,10 @@
  * kernel crate's own bindings lack; Kbuild allowlists the items used.
  */
 #include <linux/capability.h>
+#include <linux/crypto.h>
 #include <linux/net.h>
+#include <linux/random.h>
+#include <linux/timekeeping.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>

@@ -27,6 +27,7 @@ int kame_sk_rmem_alloc(const struct sock *sk);
 void kame_sk_data_ready(struct sock *sk);
 void kame_sock_orphan(struct sock *sk);
 void kame_sock_put(struct sock *sk);
+void kame_sock_hold(struct sock *sk);
 void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
 			  struct sk_buff *skb);
 void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);

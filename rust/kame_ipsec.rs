@@ -11,8 +11,15 @@ use kernel::prelude::*;
 mod error;
 mod hooks;
 mod kapi;
+mod keydb;
 mod netns;
+mod pfkey_bcast;
+mod pfkey_build;
+mod pfkey_dump;
+mod pfkey_handlers;
 mod pfkey_sock;
+mod sad_table;
+mod spd_table;
 mod sysctl;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host
@@ -47,7 +54,7 @@ struct KameIpsec {
 impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let netns = kapi::pernet::PernetRegistration::register()?;
-        let pfkey = kapi::sock::FamilyRegistration::register(module).inspect_err(|e| {
+        let pfkey = kapi::sock::FamilyRegistration::register(module, &netns).inspect_err(|e| {
             // The module loader turns an init's EEXIST into EBUSY (EEXIST
             // from finit_module() means "already loaded"), so the log line is
             // what tells the administrator why.

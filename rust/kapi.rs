@@ -9,6 +9,7 @@
 //! glue never names them.
 
 mod bindings;
+pub(crate) mod clock;
 pub(crate) mod net;
 pub(crate) mod netfilter;
 pub(crate) mod pernet;

@@ -11,6 +11,7 @@ use crate::{
         netfilter::NfHooks,
         pernet::{NetId, PernetState},
     },
+    keydb::KeyDb,
     sysctl::Sysctls,
 };
 use kernel::prelude::*;
@@ -26,6 +27,9 @@ pub(crate) struct Netns {
     // runs while the settings they read are torn down.
     _hooks: NfHooks<PacketPath>,
     _sysctls: Sysctls,
+    /// PF_KEY sockets, SAD and SPD; no socket of the namespace is left
+    /// when it goes (each holds a reference on it).
+    pub(crate) keys: Pin<KBox<KeyDb>>,
 }
 
 impl PernetState for Netns {
@@ -34,11 +38,13 @@ impl PernetState for Netns {
     }
 
     fn init(net: &Net) -> Result<Self> {
+        let keys = KeyDb::new()?;
         let sysctls = Sysctls::register(net)?;
         let hooks = crate::hooks::register(net)?;
         Ok(Netns {
             _hooks: hooks,
             _sysctls: sysctls,
+            keys,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     error::to_kernel,
     kame_core::{
         errno::Errno,
-        pfkey::{check_header, check_write_size, MsgHeader, MsgType, PF_KEY_V2},
+        pfkey::{check_header, check_write_size, ext::Exts, MsgHeader, PF_KEY_V2},
     },
     kapi::{
         net::Net,
@@ -22,6 +22,11 @@ use crate::{
             FamilyStorage, Gfp, MsgReader, Queued, Sock, SockFamily, MSG_OOB, PF_KEY, SOCK_RAW,
         },
     },
+    keydb::KeySock,
+    netns::Netns,
+    pfkey_bcast::{broadcast, Target},
+    pfkey_dump,
+    pfkey_handlers::{handle, Request},
 };
 use kernel::prelude::*;
 
@@ -30,14 +35,16 @@ static PFKEY_FAMILY: FamilyStorage = FamilyStorage::new();
 /// The PF_KEY socket family.
 pub(crate) struct PfKey;
 
-/// What each PF_KEY socket keeps: nothing yet (registration and promiscuous
-/// mode arrive with the message handlers).
+/// What each PF_KEY socket keeps with it: nothing; its registration,
+/// promiscuous mode and dump live in the namespace's [`KeySock`] list,
+/// under the key mutex the handlers hold anyway.
 pub(crate) struct PfkeySockState;
 
 impl SockFamily for PfKey {
     const FAMILY: i32 = PF_KEY;
     const NAME: &'static core::ffi::CStr = c"KAME_KEY";
     type Data = PfkeySockState;
+    type Pernet = Netns;
 
     fn storage() -> &'static FamilyStorage {
         &PFKEY_FAMILY
@@ -57,30 +64,68 @@ impl SockFamily for PfKey {
         Ok(PfkeySockState)
     }
 
+    fn created(sk: &Sock<'_, PfKey>) -> Result {
+        let entry = KeySock {
+            sk: sk.to_ref(),
+            registered: 0,
+            promisc: false,
+            dump: None,
+        };
+        let mut st = sk.pernet().keys.lock();
+        // af_key keeps the newest socket first; broadcasts follow that order.
+        st.socks.reserve(1, GFP_KERNEL)?;
+        st.socks
+            .insert_within_capacity(0, entry)
+            .map_err(|_| ENOMEM)?;
+        Ok(())
+    }
+
+    fn release(sk: &Sock<'_, PfKey>) {
+        let gone = {
+            let mut st = sk.pernet().keys.lock();
+            st.socks
+                .iter()
+                .position(|k| k.sk.is(sk))
+                .map(|i| st.socks.remove(i))
+        };
+        // The reference (and any dump) drops here, outside the mutex.
+        drop(gone);
+    }
+
+    fn recv_done(sk: &Sock<'_, PfKey>) {
+        let mut st = sk.pernet().keys.lock();
+        pfkey_dump::resume(&mut st, sk);
+    }
+
     fn sendmsg(sk: &Sock<'_, PfKey>, msg: &mut MsgReader<'_>, len: usize) -> Result {
         if msg.flags() & MSG_OOB != 0 {
             return Err(EOPNOTSUPP);
         }
         check_write_size(len, sk.sndbuf()).map_err(to_kernel)?;
         let buf = msg.read_all(len)?;
-        let (hdr, msg_type) = check_header(&buf).map_err(|e| to_kernel(e.into()))?;
-        if let Err(err) = dispatch(sk, &hdr, msg_type, &buf) {
+        let (hdr, ty) = check_header(&buf).map_err(|e| to_kernel(e.into()))?;
+        let mut st = sk.pernet().keys.lock();
+        // Promiscuous sockets see every message written, as af_key.
+        broadcast(&st.socks, &buf, Target::PromiscOnly, None);
+        let result = match Exts::parse(&buf) {
+            Ok(exts) => {
+                let req = Request {
+                    me: sk,
+                    hdr,
+                    ty,
+                    exts,
+                    raw: &buf,
+                };
+                handle(&mut st, &req)
+            }
+            Err(_) => Err(Errno::EINVAL),
+        };
+        drop(st);
+        if let Err(err) = result {
             reply_error(sk, &hdr, err)?;
         }
         Ok(())
     }
-}
-
-/// Runs the handler of a message whose header is valid.
-fn dispatch(
-    _sk: &Sock<'_, PfKey>,
-    _hdr: &MsgHeader,
-    _ty: MsgType,
-    _msg: &[u8],
-) -> Result<(), Errno> {
-    // The message handlers are the next issue's work; until then every
-    // type is answered as af_key answers one it has no handler for.
-    Err(Errno::EOPNOTSUPP)
 }
 
 /// Sends the error reply for `hdr` to the sender, as af_key's

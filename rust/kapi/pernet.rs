@@ -94,6 +94,18 @@ impl<T: PernetState> Drop for PernetRegistration<T> {
     }
 }
 
+/// The state of type `T` of namespace `net`.
+///
+/// # Safety
+///
+/// `T` is registered (a [`PernetRegistration<T>`] exists) and `net` is live
+/// for `'a`, so its state was initialised and is not yet dropped.
+pub(crate) unsafe fn state<'a, T: PernetState>(net: &'a Net) -> &'a T {
+    // SAFETY: by the caller's guarantee `init_trampoline` wrote a `T` into
+    // the namespace's generic slot, and `exit_trampoline` has not run.
+    unsafe { &*bindings::kame_net_generic(net.as_ptr(), T::net_id().get()).cast::<T>() }
+}
+
 /// # Safety
 ///
 /// Called by the kernel for a namespace being set up, with `T`'s slot

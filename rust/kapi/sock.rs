@@ -8,12 +8,16 @@
 //! module (through `proto.owner` and `proto_ops.owner`), so the storage
 //! outlives every socket.
 
-use super::{bindings, net::Net};
+use super::{
+    bindings,
+    net::Net,
+    pernet::{self, PernetRegistration, PernetState},
+};
 use core::{
     ffi::{c_int, c_void, CStr},
     marker::PhantomData,
     mem::size_of,
-    ptr::addr_of_mut,
+    ptr::{addr_of_mut, NonNull},
 };
 use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
 
@@ -56,6 +60,9 @@ pub(crate) trait SockFamily: Sized + 'static {
     const NAME: &'static CStr;
     /// State kept with each socket, dropped when the socket is destroyed.
     type Data: Send + Sync;
+    /// The per-namespace state the family's sockets reach through
+    /// [`Sock::pernet`].
+    type Pernet: PernetState;
 
     /// The static that holds the family's kernel structures.
     fn storage() -> &'static FamilyStorage;
@@ -65,6 +72,19 @@ pub(crate) trait SockFamily: Sized + 'static {
 
     /// Handles a `sendmsg()` of `len` bytes; `Ok` makes it return `len`.
     fn sendmsg(sk: &Sock<'_, Self>, msg: &mut MsgReader<'_>, len: usize) -> Result;
+
+    /// Called once a new socket is set up, before user space sees it; an
+    /// error fails the `socket()` call.
+    fn created(_sk: &Sock<'_, Self>) -> Result {
+        Ok(())
+    }
+
+    /// Called after a `recvmsg()` took a message off the queue, so a
+    /// streamed reply (a dump) can continue as the reader drains.
+    fn recv_done(_sk: &Sock<'_, Self>) {}
+
+    /// Called when user space closes the socket, before it is orphaned.
+    fn release(_sk: &Sock<'_, Self>) {}
 }
 
 /// The kernel structures of one socket family, in a `static`.
@@ -111,7 +131,14 @@ pub(crate) struct FamilyRegistration<F: SockFamily> {
 impl<F: SockFamily> FamilyRegistration<F> {
     /// Registers the family. Fails with EEXIST if another module (af_key)
     /// owns the family number.
-    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+    ///
+    /// `_pernet` proves the per-namespace state sockets reach exists; the
+    /// module drops this registration before that one (field order), so
+    /// every socket's namespace has its state.
+    pub(crate) fn register(
+        module: &'static ThisModule,
+        _pernet: &PernetRegistration<F::Pernet>,
+    ) -> Result<Self> {
         let st = F::storage();
         let owner = module.as_ptr().cast::<bindings::module>();
         let obj_size = u32::try_from(size_of::<SockWithData<F::Data>>())?;
@@ -199,14 +226,55 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     }
 
     /// The socket's state.
-    #[expect(
-        dead_code,
-        reason = "the PF_KEY handlers of the next issue keep state here"
-    )]
+    #[expect(dead_code, reason = "PF_KEY keeps its socket state per namespace")]
     pub(crate) fn data(&self) -> &'a F::Data {
         // SAFETY: by the type invariant `sk` heads a `SockWithData`, whose
         // `data` `create_trampoline` initialised.
         unsafe { &(*self.sk.cast::<SockWithData<F::Data>>()).data }
+    }
+
+    /// The namespace the socket lives in.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: `sk` is live (type invariant) and a user socket holds a
+        // reference on its namespace, so the namespace outlives `'a`.
+        unsafe { Net::from_raw(bindings::kame_sock_net(self.sk)) }
+    }
+
+    /// The family's state in the socket's namespace.
+    pub(crate) fn pernet(&self) -> &'a F::Pernet {
+        // SAFETY: the namespace is live for `'a` (see `net`), and
+        // `FamilyRegistration::register` proved `F::Pernet` registered for
+        // as long as sockets of `F` can exist.
+        unsafe { pernet::state::<F::Pernet>(self.net()) }
+    }
+
+    /// A counted reference to the socket, to reach it after this callback.
+    pub(crate) fn to_ref(&self) -> SockRef<F> {
+        // SAFETY: `sk` is live (type invariant); the reference taken here is
+        // dropped by `SockRef::drop`.
+        unsafe { bindings::kame_sock_hold(self.sk) };
+        // INVARIANT: we hold a reference just taken.
+        SockRef {
+            // SAFETY: a live socket pointer is not null.
+            sk: unsafe { NonNull::new_unchecked(self.sk) },
+            _family: PhantomData,
+        }
+    }
+
+    /// Whether a message may be queued now without crossing `limit` parts
+    /// of the receive buffer in `of` (e.g. 2 of 3): the test af_key makes
+    /// before it streams more of a dump.
+    pub(crate) fn rcvbuf_below(&self, limit: usize, of: usize) -> bool {
+        // SAFETY: `sk` is live (type invariant).
+        let (used, size) = unsafe {
+            (
+                bindings::kame_sk_rmem_alloc(self.sk),
+                bindings::kame_sk_rcvbuf(self.sk),
+            )
+        };
+        let used = usize::try_from(used).unwrap_or(usize::MAX);
+        let size = usize::try_from(size).unwrap_or(0);
+        used.saturating_mul(of) <= size.saturating_mul(limit)
     }
 
     /// The socket's send buffer size in bytes (`sk_sndbuf`).
@@ -240,6 +308,44 @@ impl<'a, F: SockFamily> Sock<'a, F> {
             bindings::kame_sk_data_ready(self.sk);
         }
         Ok(Queued::Yes)
+    }
+}
+
+/// A counted reference to one of family `F`'s sockets, kept past a
+/// callback (in the list of sockets a broadcast reaches).
+///
+/// # Invariants
+///
+/// `sk` is a socket of family `F` on which this value holds a reference.
+pub(crate) struct SockRef<F: SockFamily> {
+    sk: NonNull<bindings::sock>,
+    _family: PhantomData<F>,
+}
+
+// SAFETY: a `struct sock` is reference counted and its queueing functions
+// lock internally, so the reference may move to and be used from any thread.
+unsafe impl<F: SockFamily> Send for SockRef<F> {}
+// SAFETY: as for `Send`; `&SockRef` only queues messages and compares.
+unsafe impl<F: SockFamily> Sync for SockRef<F> {}
+
+impl<F: SockFamily> SockRef<F> {
+    /// Borrows the socket for as long as the reference is held.
+    pub(crate) fn get(&self) -> Sock<'_, F> {
+        // SAFETY: we hold a reference (type invariant), so the socket lives
+        // at least as long as `self`.
+        unsafe { Sock::from_raw(self.sk.as_ptr()) }
+    }
+
+    /// Whether this refers to `sk`.
+    pub(crate) fn is(&self, sk: &Sock<'_, F>) -> bool {
+        core::ptr::eq(self.sk.as_ptr(), sk.sk)
+    }
+}
+
+impl<F: SockFamily> Drop for SockRef<F> {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference this value holds (type invariant).
+        unsafe { bindings::kame_sock_put(self.sk.as_ptr()) };
     }
 }
 
@@ -303,6 +409,17 @@ unsafe extern "C" fn create_trampoline<F: SockFamily>(
             bindings::sock_init_data(sock, sk);
             bindings::kame_sk_set_destruct(sk, Some(destruct_trampoline::<F>));
         }
+        // SAFETY: `sk` is set up and owned by `sock` for the call.
+        if let Err(e) = F::created(&unsafe { Sock::<F>::from_raw(sk) }) {
+            // SAFETY: as `release_trampoline`, the socket layer wants `sk`
+            // freed and detached when `create` fails.
+            unsafe {
+                bindings::kame_sock_orphan(sk);
+                (*sock).sk = core::ptr::null_mut();
+                bindings::kame_sock_put(sk);
+            }
+            return Err(e);
+        }
         Ok(0)
     })
 }
@@ -328,6 +445,8 @@ unsafe extern "C" fn release_trampoline<F: SockFamily>(sock: *mut bindings::sock
     if sk.is_null() {
         return 0;
     }
+    // SAFETY: `sk` is live until the `sock_put` below.
+    F::release(&unsafe { Sock::<F>::from_raw(sk) });
     // SAFETY: detach the sock from the socket and drop the socket's
     // reference; `destruct_trampoline` runs when the last one goes.
     unsafe {
@@ -405,5 +524,7 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
     }
     // SAFETY: releases the datagram `skb_recv_datagram` gave us.
     unsafe { bindings::skb_free_datagram(sk, skb) };
+    // SAFETY: a socket of ours in a system call is live.
+    F::recv_done(&unsafe { Sock::<F>::from_raw(sk) });
     ret
 }

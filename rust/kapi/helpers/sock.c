@@ -39,6 +39,11 @@ void kame_sock_put(struct sock *sk)
 	sock_put(sk);
 }
 
+void kame_sock_hold(struct sock *sk)
+{
+	sock_hold(sk);
+}
+
 void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
 			  struct sk_buff *skb)
 {

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Who receives a PF_KEY message: af_key's broadcast rules.
+//!
+//! Promiscuous sockets receive every message (twice if they are also a
+//! target, as af_key does); the sender gets its reply last.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    kapi::sock::{Gfp, Sock},
+    keydb::KeySock,
+    pfkey_sock::PfKey,
+};
+
+/// The receivers of a message besides promiscuous sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The sender only (`BROADCAST_ONE`).
+    One,
+    /// Sockets registered for any SA type, and the sender
+    /// (`BROADCAST_REGISTERED`).
+    Registered,
+    /// Every socket (`BROADCAST_ALL`).
+    All,
+    /// Promiscuous sockets only (`BROADCAST_PROMISC_ONLY`).
+    PromiscOnly,
+}
+
+/// Sends `msg` to the sockets `target` names among `socks`; `me` is the
+/// sender, if a socket sent the request. A full receive buffer loses the
+/// message for that socket, as with any PF_KEY message; so does a failed
+/// allocation.
+pub(crate) fn broadcast(
+    socks: &[KeySock],
+    msg: &[u8],
+    target: Target,
+    me: Option<&Sock<'_, PfKey>>,
+) {
+    for ks in socks {
+        let sk = ks.sk.get();
+        if ks.promisc {
+            let _ = sk.queue_rcv(msg, Gfp::Kernel);
+        }
+        if me.is_some_and(|m| ks.sk.is(m)) {
+            continue;
+        }
+        let wanted = match target {
+            Target::All => true,
+            Target::Registered => ks.registered != 0,
+            Target::One | Target::PromiscOnly => false,
+        };
+        if wanted {
+            let _ = sk.queue_rcv(msg, Gfp::Kernel);
+        }
+    }
+    if let Some(m) = me {
+        if target != Target::PromiscOnly {
+            let _ = m.queue_rcv(msg, Gfp::Kernel);
+        }
+    }
+}

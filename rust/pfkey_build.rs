@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Building PF_KEY messages into kernel buffers with the core's encoder.
+
+#![forbid(unsafe_code)]
+
+use crate::kame_core::{
+    errno::Errno,
+    pfkey::{
+        wire::{ByteSink, Encoder, NoMemory},
+        MsgHeader, PF_KEY_V2,
+    },
+};
+use kernel::prelude::*;
+
+/// A growing kernel buffer the encoder writes into.
+pub(crate) struct KBuf(KVec<u8>);
+
+impl ByteSink for KBuf {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
+        self.0
+            .extend_from_slice(bytes, GFP_KERNEL)
+            .map_err(|_| NoMemory)
+    }
+
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(dst) = self.0.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
+    fn written(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Builds a message: header `hdr` (its length is computed), then whatever
+/// `body` appends. ENOBUFS when memory runs out, as af_key.
+pub(crate) fn message(
+    hdr: &MsgHeader,
+    body: impl FnOnce(&mut Encoder<'_, KBuf>) -> Result<(), NoMemory>,
+) -> Result<KVec<u8>, Errno> {
+    let mut buf = KBuf(KVec::with_capacity(256, GFP_KERNEL).map_err(|_| Errno::ENOBUFS)?);
+    let mut e = Encoder::new(&mut buf, hdr).map_err(|_| Errno::ENOBUFS)?;
+    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
+    e.finish().map_err(|_| Errno::ENOBUFS)?;
+    Ok(buf.0)
+}
+
+/// A reply header: the request's, with `msg_type`, `satype` and no errno.
+pub(crate) fn reply_header(req: &MsgHeader, msg_type: u8, satype: u8) -> MsgHeader {
+    MsgHeader {
+        version: PF_KEY_V2,
+        msg_type,
+        errno: 0,
+        satype,
+        len: 0,
+        reserved: 0,
+        seq: req.seq,
+        pid: req.pid,
+    }
+}

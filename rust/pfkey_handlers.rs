@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The PF_KEY message handlers, one per message type, with af_key's replies
+//! and broadcasts (Documentation/pfkey.rst lists where we differ on
+//! purpose). Each runs under the namespace's key mutex with a message whose
+//! header and extensions were checked.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    kame_core::{
+        algs,
+        errno::Errno,
+        pfkey::{
+            ext::Exts,
+            wire::{ext_type as et, Alg, Sa2, SpiRange, Supported},
+            MsgHeader, MsgType, SADB_MSG_LEN, WORD,
+        },
+        sad::{
+            self, address_pair, canonical_mode, lookup_id, SaRecord, SaState, GETSPI_DEFAULT,
+            PROTO_ANY, SATYPE_MAX,
+        },
+        spd::{dir_of, selector_of, PolicyRecord},
+    },
+    kapi::{
+        clock::{crypto_has, random_u32, real_seconds},
+        sock::Sock,
+    },
+    keydb::KeyState,
+    pfkey_bcast::{broadcast, Target},
+    pfkey_build::{message, reply_header},
+    pfkey_dump::{self, DumpKind},
+    pfkey_sock::PfKey,
+    spd_table::id_dir,
+};
+use kernel::prelude::*;
+
+/// One request: who sent it and what it says.
+pub(crate) struct Request<'a> {
+    /// The sending socket.
+    pub(crate) me: &'a Sock<'a, PfKey>,
+    /// Its header.
+    pub(crate) hdr: MsgHeader,
+    /// Its type.
+    pub(crate) ty: MsgType,
+    /// Its extensions, checked.
+    pub(crate) exts: Exts<'a>,
+    /// The whole message.
+    pub(crate) raw: &'a [u8],
+}
+
+/// `sadb_msg_reserved` of policy messages: af_key puts its reference count
+/// there; these are the values it shows for a policy no packet touched.
+mod refcnt {
+    pub(super) const NOTIFY_ADD: u16 = 3;
+    pub(super) const GET: u16 = 2;
+    pub(super) const DELETE: u16 = 1;
+}
+
+/// Runs the handler of `req.ty`.
+pub(crate) fn handle(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    use MsgType::*;
+    match req.ty {
+        GetSpi => getspi(st, req),
+        Update | Add => add(st, req),
+        Delete => delete(st, req),
+        Get => get(st, req),
+        Acquire => acquire(req),
+        Register => register(st, req),
+        Flush => flush(st, req),
+        Dump => dump(st, req, DumpKind::Sa),
+        XPromisc => promisc(st, req),
+        XSpdUpdate | XSpdAdd | XSpdSetIdx => spdadd(st, req),
+        XSpdDelete => spddelete(st, req),
+        XSpdGet | XSpdDelete2 => spdget(st, req),
+        XSpdDump => dump(st, req, DumpKind::Spd),
+        XSpdFlush => spdflush(st, req),
+        // TODO[A]: MIGRATE; af_key without CONFIG_NET_KEY_MIGRATE says
+        // ENOPROTOOPT after the extensions passed.
+        XMigrate => Err(Errno(92)),
+        Expire | XPchange | XSpdAcquire | XSpdExpire | XNatTNewMapping => Err(Errno::EOPNOTSUPP),
+    }
+}
+
+/// Sends an SA message of type `ty` describing `rec`.
+fn send_sa(
+    st: &KeyState,
+    req: &Request<'_>,
+    rec: &SaRecord,
+    ty: MsgType,
+    target: Target,
+) -> Result<(), Errno> {
+    let hdr = reply_header(&req.hdr, ty as u8, rec.satype());
+    let msg = message(&hdr, |e| rec.encode(e, true))?;
+    let me = (target != Target::All).then_some(req.me);
+    broadcast(&st.socks, &msg, target, me);
+    Ok(())
+}
+
+/// Sends a policy message of type `ty` describing `rec`.
+fn send_policy(
+    st: &KeyState,
+    req: &Request<'_>,
+    rec: &PolicyRecord,
+    ty: MsgType,
+    reserved: u16,
+    target: Target,
+) -> Result<(), Errno> {
+    let hdr = MsgHeader {
+        reserved,
+        ..reply_header(&req.hdr, ty as u8, 0)
+    };
+    let msg = message(&hdr, |e| rec.encode(e))?;
+    let me = (target != Target::All).then_some(req.me);
+    broadcast(&st.socks, &msg, target, me);
+    Ok(())
+}
+
+fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let (src, dst) = address_pair(&req.exts)?;
+    let proto = match sad::satype_to_proto(req.hdr.satype) {
+        Some(PROTO_ANY) | None => return Err(Errno::EINVAL),
+        Some(p) => p,
+    };
+    let (mode, reqid) = match req.exts.get(et::X_SA2).map(Sa2::decode) {
+        Some(s) => (canonical_mode(s.mode).ok_or(Errno::EINVAL)?, s.reqid),
+        None => (sad::MODE_TRANSPORT, 0),
+    };
+    let (min, max) = req
+        .exts
+        .get(et::SPIRANGE)
+        .map(SpiRange::decode)
+        .map_or(GETSPI_DEFAULT, |r| (r.min, r.max));
+    // af_key reuses only the larval SAs its own ACQUIREs made (none yet:
+    // TODO[B]); a GETSPI always makes a new one, which keeps seq 0.
+    let mut rec = SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds());
+    let spi = sad::pick_spi(min, max, random_u32(), |spi| {
+        st.sad.contains(&sad::SaId { spi, ..rec.id })
+    })?;
+    rec.id.spi = spi;
+    let rec = st.sad.insert(rec)?.clone();
+    send_sa(st, req, &rec, MsgType::GetSpi, Target::One)
+}
+
+fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let rec = SaRecord::from_msg(&req.hdr, &req.exts, real_seconds())?;
+    let existing = st.sad.get(&rec.id).map(|r| r.state);
+    if req.ty == MsgType::Add {
+        if existing.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        // The larval SA this one completes goes, silently.
+        let larval = if rec.seq != 0 {
+            st.sad.larval_by_seq(rec.seq, &rec.id.dst)
+        } else {
+            None
+        };
+        st.sad.insert(rec.clone())?;
+        if let Some(id) = larval {
+            st.sad.remove(&id);
+        }
+        return send_sa(st, req, &rec, MsgType::Add, Target::All);
+    }
+    match existing {
+        None => Err(Errno::ESRCH),
+        Some(SaState::Larval) => {
+            let old = st.sad.remove(&rec.id);
+            if let Err(e) = st.sad.insert(rec.clone()) {
+                if let Some(o) = old {
+                    let _ = st.sad.insert(o);
+                }
+                return Err(e);
+            }
+            send_sa(st, req, &rec, MsgType::Update, Target::All)
+        }
+        Some(_) => update_mature(st, req, rec),
+    }
+}
+
+/// UPDATE of a mature SA: as af_key, only lifetimes and NAT-T ports change,
+/// and the broadcast describes the request (state dead), not the SA.
+fn update_mature(st: &mut KeyState, req: &Request<'_>, mut rec: SaRecord) -> Result<(), Errno> {
+    let Some(cur) = st.sad.get_mut(&rec.id) else {
+        return Err(Errno::ESRCH);
+    };
+    match (&mut cur.natt, rec.natt) {
+        (Some(a), Some(b)) if a.ty == b.ty => {
+            a.sport = b.sport;
+            a.dport = b.dport;
+        }
+        (None, None) => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    cur.hard = rec.hard;
+    cur.soft = rec.soft;
+    if cur.state == SaState::Dying {
+        cur.state = SaState::Mature;
+    }
+    rec.state = SaState::Dead;
+    send_sa(st, req, &rec, MsgType::Update, Target::All)
+}
+
+fn delete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let mut rec = st.sad.remove(&id).ok_or(Errno::ESRCH)?;
+    rec.state = SaState::Dead;
+    send_sa(st, req, &rec, MsgType::Delete, Target::All)
+}
+
+fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
+    send_sa(st, req, rec, MsgType::Get, Target::One)
+}
+
+/// ACQUIRE from a daemon reports a failed negotiation: no reply.
+/// TODO[A]: mark the larval SA of `seq` failed once the data path raises
+/// ACQUIREs.
+fn acquire(req: &Request<'_>) -> Result<(), Errno> {
+    if usize::from(req.hdr.len) != SADB_MSG_LEN / WORD {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// Most algorithms a SUPPORTED list holds (the table's length).
+const MAX_ALGS: usize = 32;
+
+/// The algorithms of `table` the kernel can provide now.
+fn available(table: &[algs::AlgDesc]) -> KVec<Alg> {
+    let mut v = KVec::new();
+    for a in table.iter().filter(|a| crypto_has(a.crypto_name)) {
+        let alg = Alg {
+            id: a.id,
+            ivlen: a.ivlen,
+            min_bits: a.min_bits,
+            max_bits: a.max_bits,
+        };
+        if v.len() < MAX_ALGS && v.push(alg, GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    v
+}
+
+fn register(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let satype = req.hdr.satype;
+    if satype > SATYPE_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let bit = if satype == 0 { 0 } else { 1u32 << satype };
+    let me = st
+        .socks
+        .iter_mut()
+        .find(|k| k.sk.is(req.me))
+        .ok_or(Errno::EINVAL)?;
+    if me.registered & bit != 0 {
+        return Err(Errno::EEXIST);
+    }
+    me.registered |= bit;
+    let (auth, enc) = (available(&algs::AUTH), available(&algs::ENC));
+    let hdr = MsgHeader {
+        errno: 0,
+        ..req.hdr
+    };
+    let built = message(&hdr, |e| {
+        if !auth.is_empty() {
+            e.ext(et::SUPPORTED_AUTH, &Supported(&auth))?;
+        }
+        if !enc.is_empty() {
+            e.ext(et::SUPPORTED_ENCRYPT, &Supported(&enc))?;
+        }
+        Ok(())
+    });
+    match built {
+        Ok(msg) => {
+            broadcast(&st.socks, &msg, Target::Registered, Some(req.me));
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(k) = st.socks.iter_mut().find(|k| k.sk.is(req.me)) {
+                k.registered &= !bit;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The header-only reply FLUSH and SPDFLUSH send to the sender first.
+fn unicast_header(st: &KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let hdr = MsgHeader {
+        errno: 0,
+        len: 0,
+        ..req.hdr
+    };
+    let msg = message(&hdr, |_| Ok(()))?;
+    broadcast(&st.socks, &msg, Target::One, Some(req.me));
+    Ok(())
+}
+
+fn flush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let proto = sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?;
+    let n = st.sad.flush(proto);
+    unicast_header(st, req)?;
+    if n > 0 {
+        let hdr = reply_header(&req.hdr, MsgType::Flush as u8, sad::proto_to_satype(proto));
+        let msg = message(&hdr, |_| Ok(()))?;
+        broadcast(&st.socks, &msg, Target::All, None);
+    }
+    Ok(())
+}
+
+fn dump(st: &mut KeyState, req: &Request<'_>, kind: DumpKind) -> Result<(), Errno> {
+    let proto = match kind {
+        DumpKind::Sa => sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?,
+        DumpKind::Spd => PROTO_ANY,
+    };
+    pfkey_dump::start(st, req.me, &req.hdr, kind, proto)
+}
+
+fn promisc(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let mut hdr = req.hdr;
+    if usize::from(req.hdr.len) == SADB_MSG_LEN / WORD {
+        let on = match req.hdr.satype {
+            0 => false,
+            1 => true,
+            _ => return Err(Errno::EINVAL),
+        };
+        if let Some(k) = st.socks.iter_mut().find(|k| k.sk.is(req.me)) {
+            k.promisc = on;
+        }
+        hdr.errno = 0;
+        let msg = message(&hdr, |_| Ok(()))?;
+        broadcast(&st.socks, &msg, Target::All, None);
+    } else {
+        broadcast(&st.socks, req.raw, Target::All, None);
+    }
+    Ok(())
+}
+
+fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let spd = &mut st.spd;
+    let rec = PolicyRecord::from_msg(&req.exts, real_seconds(), || spd.gen_reqid())?;
+    let keep_id = match st.spd.get_by_sel(rec.dir, &rec.sel) {
+        Some(old) if req.ty == MsgType::XSpdUpdate => Some(old.id),
+        Some(_) => return Err(Errno::EEXIST),
+        None => None,
+    };
+    let old = if keep_id.is_some() {
+        st.spd.remove_by_sel(rec.dir, &rec.sel)
+    } else {
+        None
+    };
+    let rec = match st.spd.insert(rec, keep_id) {
+        Ok(r) => r.clone(),
+        Err(e) => {
+            if let Some(o) = old {
+                let id = o.id;
+                let _ = st.spd.insert(o, Some(id));
+            }
+            return Err(e);
+        }
+    };
+    let ty = if req.ty == MsgType::XSpdUpdate {
+        MsgType::XSpdUpdate
+    } else {
+        MsgType::XSpdAdd
+    };
+    send_policy(st, req, &rec, ty, refcnt::NOTIFY_ADD, Target::All)
+}
+
+fn spddelete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let (sel, pol, _) = selector_of(&req.exts)?;
+    let dir = dir_of(&pol)?;
+    let rec = st.spd.remove_by_sel(dir, &sel).ok_or(Errno::ENOENT)?;
+    send_policy(
+        st,
+        req,
+        &rec,
+        MsgType::XSpdDelete,
+        refcnt::DELETE,
+        Target::All,
+    )
+}
+
+fn spdget(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let pol = req
+        .exts
+        .get(et::X_POLICY)
+        .map(crate::kame_core::pfkey::wire::Policy::decode)
+        .ok_or(Errno::EINVAL)?;
+    if id_dir(pol.id) >= 3 {
+        return Err(Errno::EINVAL);
+    }
+    if req.ty == MsgType::XSpdDelete2 {
+        let rec = st.spd.remove_by_id(pol.id).ok_or(Errno::ENOENT)?;
+        return send_policy(
+            st,
+            req,
+            &rec,
+            MsgType::XSpdDelete2,
+            refcnt::DELETE,
+            Target::All,
+        );
+    }
+    let rec = st.spd.get_by_id(pol.id).ok_or(Errno::ENOENT)?;
+    send_policy(st, req, rec, MsgType::XSpdGet, refcnt::GET, Target::One)
+}
+
+fn spdflush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let n = st.spd.flush();
+    unicast_header(st, req)?;
+    if n > 0 {
+        let hdr = reply_header(&req.hdr, MsgType::XSpdFlush as u8, 0);
+        let msg = message(&hdr, |_| Ok(()))?;
+        broadcast(&st.socks, &msg, Target::All, None);
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@
 
 use super::bindings;
 use core::ffi::CStr;
+use kernel::str::CStrExt;
 
 /// Seconds since the epoch (`ktime_get_real_seconds()`), 0 before 1970.
 pub(crate) fn real_seconds() -> u64 {
@@ -26,5 +27,5 @@ pub(crate) fn random_u32() -> u32 {
 pub(crate) fn crypto_has(name: &CStr) -> bool {
     // SAFETY: `name` is a NUL-terminated string valid for the call; the
     // function may sleep, and callers run in process context.
-    unsafe { bindings::crypto_has_alg(name.as_ptr().cast(), 0, 0) != 0 }
+    unsafe { bindings::crypto_has_alg(name.as_char_ptr(), 0, 0) != 0 }
 }

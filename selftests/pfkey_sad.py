@@ -243,6 +243,29 @@ def promisc_tests():
     s.close()
 
 
+def teardown_tests():
+    """Leaves SAs, policies and an unfinished dump behind for the namespace's
+    exit and rmmod to free (kmemleak checks it on the debug kernel)."""
+    s = open_pfkey()
+    for i in range(2000):
+        s.send(esp_add(0x30000 + i, dst="10.4.%d.%d" % (i // 250, i % 250 + 1)))
+        s.send(msg(X_SPDADD, [address(EXT_SRC, "10.5.%d.%d" % (i // 250, i % 250 + 1)),
+                              address(EXT_DST, "10.6.0.1"), policy(2, 1)]))
+        if i % 32 == 31:
+            drain(s)
+    drain(s)
+    d = open_pfkey()
+    d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    d.send(msg(DUMP, satype=SATYPE_ESP, seq=1))
+    first = read_reply(d, 2.0)
+    test(first is not None and parse(first)[0]["seq"] == 1,
+         "a dump of 2000 SAs starts; its socket is closed mid-way", first and parse(first)[0])
+    d.close()
+    r = ask(s, sa_ref(GET, 0x30000 + 1999, dst="10.4.7.250"))
+    test(r and r[0]["errno"] == 0, "the SAD still answers after that", r)
+    s.close()
+
+
 def main():
     if "--in-netns" not in sys.argv:
         return subprocess.run(["unshare", "-n", sys.executable, __file__, "--in-netns"]).returncode
@@ -251,12 +274,13 @@ def main():
         if not any(l.startswith("kame_ipsec ") for l in f):
             subprocess.run(["insmod", KO], check=True)
             we_loaded = True
-    plan = 28 + 19 + 2
+    plan = 28 + 19 + 2 + 2
     print("TAP version 13")
     print("1..%d" % plan)
     sad_tests()
     spd_tests()
     promisc_tests()
+    teardown_tests()
     if we_loaded:
         subprocess.run(["rmmod", "kame_ipsec"], check=True)
     failed = results.count(False)

@@ -833,7 +833,10 @@ impl ExtBody for Raw<'_> {
         self.0.len()
     }
     fn write_body(&self, o: &mut [u8]) {
-        o.copy_from_slice(self.0);
+        // A zip, not `copy_from_slice`: no panic path to fall into.
+        for (d, s) in o.iter_mut().zip(self.0) {
+            *d = *s;
+        }
     }
 }
 

@@ -5,7 +5,15 @@
 #![deny(unsafe_code)]
 #![allow(dead_code)]
 
+mod addr;
 mod algs;
+mod ast;
+mod ipsec;
 mod lexer;
+mod parse_sa;
+mod parse_spd;
+mod parser;
+mod policy;
+mod protocols;
 
 fn main() {}

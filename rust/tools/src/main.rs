@@ -8,12 +8,15 @@
 mod addr;
 mod algs;
 mod ast;
+mod client;
 mod ipsec;
 mod lexer;
 mod parse_sa;
 mod parse_spd;
 mod parser;
+mod pfkey_socket;
 mod policy;
 mod protocols;
+mod request;
 
 fn main() {}

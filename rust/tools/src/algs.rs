@@ -53,7 +53,7 @@ pub const AALG_KEYED_SHA: u8 = 250;
 
 /// Encryption algorithms (`-E`).
 ///
-/// TODO[B]: chacha20-poly1305 has no id in Linux's pfkeyv2.h; add it here
+/// TODO[T]: chacha20-poly1305 has no id in Linux's pfkeyv2.h; add it here
 /// once the kernel side fixes a number.
 pub const ENC: &[Alg] = &[
     alg("des-cbc", 2, 64, 64),

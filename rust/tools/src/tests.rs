@@ -4,6 +4,8 @@
 //! bytes, to a fake kernel's replies, to setkey's printed text. This file
 //! holds the fixtures; `tests/` the cases.
 
+#![forbid(unsafe_code)]
+
 mod output;
 mod parse_build;
 

@@ -2,6 +2,8 @@
 
 //! Kernel replies to setkey's text, alone and through the runner.
 
+#![forbid(unsafe_code)]
+
 use kame_core::pfkey::wire::{
     ext_type, Address, Encoder, IpAddr, IpsecRequest, Lifetime, Policy, PolicyWithRequests,
     SockAddr,

@@ -2,6 +2,8 @@
 
 //! Configuration text to commands and to the bytes setkey would send.
 
+#![forbid(unsafe_code)]
+
 use crate::ast::Command;
 use crate::exec::messages_of;
 use crate::tests::*;

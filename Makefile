@@ -45,6 +45,7 @@ lint: kernel
 fmt:
 	rustfmt --edition 2021 rust/kame_ipsec.rs
 	cd rust/core && cargo fmt
+	cd rust/tools && cargo fmt
 
 run: module
 	scripts/demo
@@ -63,3 +64,4 @@ install:
 clean:
 	rm -rf build
 	cd rust/core && cargo clean
+	cd rust/tools && cargo clean

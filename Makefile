@@ -21,9 +21,9 @@ KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt
+	lint fmt tools
 
-all: module
+all: module tools
 
 setup:
 	scripts/setup-packages
@@ -46,6 +46,9 @@ fmt:
 	rustfmt --edition 2021 rust/kame_ipsec.rs
 	cd rust/core && cargo fmt
 	cd rust/tools && cargo fmt
+
+tools:
+	cd rust/tools && cargo build --release --locked --quiet
 
 run: module
 	scripts/demo

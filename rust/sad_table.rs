@@ -33,7 +33,8 @@ impl SadTable {
             by_order: RBTree::new(),
             by_id: RBTree::new(),
             larval: RBTree::new(),
-            next: Order::MAX,
+            // One below the top, so a dump can always resume at `order + 1`.
+            next: Order::MAX - 1,
         }
     }
 

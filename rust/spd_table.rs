@@ -42,7 +42,8 @@ impl SpdTable {
             by_order: RBTree::new(),
             by_sel: RBTree::new(),
             by_id: RBTree::new(),
-            next: Order::MAX,
+            // One below the top, so a dump can always resume at `order + 1`.
+            next: Order::MAX - 1,
             id_generator: 0,
             last_reqid: MANUAL_REQID_MAX,
         }

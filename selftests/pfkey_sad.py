@@ -84,6 +84,10 @@ def sad_tests():
     test(o is not None and parse(o)[0]["type"] == ADD, "ADD is broadcast to every socket")
     r = ask(s, esp_add(0x1000))
     test(r and r[0]["errno"] == EEXIST, "the same ADD again -> EEXIST", r)
+    r = ask(s, msg(DUMP, satype=SATYPE_ESP, seq=3))
+    extra = read_reply(s, 0.3)
+    test(r and r[0]["type"] == DUMP and r[0]["seq"] == 0 and extra is None,
+         "DUMP of the namespace's first and only SA: one message, seq 0", (r, extra))
     r = ask(s, sa_ref(GET, 0x1000))
     f = r and sa_fields(r[1][EXT_SA])
     test(r and r[0]["type"] == GET and f["state"] == 1 and f["auth"] == 5 and f["enc"] == 12,
@@ -274,7 +278,7 @@ def main():
         if not any(l.startswith("kame_ipsec ") for l in f):
             subprocess.run(["insmod", KO], check=True)
             we_loaded = True
-    plan = 28 + 19 + 2 + 2
+    plan = 29 + 19 + 2 + 2
     print("TAP version 13")
     print("1..%d" % plan)
     sad_tests()

@@ -852,6 +852,7 @@ mod tests {
     use crate::kame_core::pfkey::ext::Exts;
     use std::vec::Vec;
 
+    // The test sink every core test module encodes into.
     impl ByteSink for Vec<u8> {
         fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
             self.extend_from_slice(bytes);

@@ -4,23 +4,8 @@
 //! described back.
 
 use super::*;
-use crate::kame_core::pfkey::{wire::ByteSink, SADB_MSG_LEN};
+use crate::kame_core::pfkey::SADB_MSG_LEN;
 use std::vec::Vec;
-
-struct Buf(Vec<u8>);
-
-impl ByteSink for Buf {
-    fn put(&mut self, b: &[u8]) -> Result<(), NoMemory> {
-        self.0.extend_from_slice(b);
-        Ok(())
-    }
-    fn patch(&mut self, at: usize, b: &[u8]) {
-        self.0[at..at + b.len()].copy_from_slice(b);
-    }
-    fn written(&self) -> usize {
-        self.0.len()
-    }
-}
 
 fn v4(last: u8) -> Address {
     Address {
@@ -50,9 +35,9 @@ fn add(
     spi: u32,
     auth: (u8, u16),
     enc: (u8, u16),
-    extra: &dyn Fn(&mut Encoder<'_, Buf>),
+    extra: &dyn Fn(&mut Encoder<'_, Vec<u8>>),
 ) -> Vec<u8> {
-    let mut b = Buf(Vec::new());
+    let mut b = Vec::new();
     let mut e = Encoder::new(&mut b, &hdr(satype)).unwrap();
     let sa = Sa {
         spi,
@@ -82,7 +67,7 @@ fn add(
     }
     extra(&mut e);
     e.finish().unwrap();
-    b.0
+    b
 }
 
 fn build(m: &[u8]) -> Result<SaRecord, Errno> {
@@ -90,12 +75,12 @@ fn build(m: &[u8]) -> Result<SaRecord, Errno> {
     SaRecord::from_msg(&h, &Exts::parse(m).unwrap(), 1000)
 }
 
-fn none(_: &mut Encoder<'_, Buf>) {}
+fn none(_: &mut Encoder<'_, Vec<u8>>) {}
 
 #[test]
 fn add_checks_in_af_key_order() {
     // Numbered table: (case, message, expected errno or Ok).
-    let sa2_bad = |e: &mut Encoder<'_, Buf>| {
+    let sa2_bad = |e: &mut Encoder<'_, Vec<u8>>| {
         e.ext(
             et::X_SA2,
             &Sa2 {
@@ -106,7 +91,7 @@ fn add_checks_in_af_key_order() {
         )
         .unwrap();
     };
-    let hard_only = |e: &mut Encoder<'_, Buf>| {
+    let hard_only = |e: &mut Encoder<'_, Vec<u8>>| {
         e.ext(et::LIFETIME_HARD, &Lifetime::default()).unwrap();
     };
     let cases: [(u32, Vec<u8>, Result<(), Errno>); 14] = [
@@ -181,14 +166,14 @@ fn a_record_describes_itself_in_af_key_order() {
     assert_eq!(r.id.spi, 0x1000);
     assert_eq!(r.mode, MODE_TRANSPORT);
     assert_eq!(r.current.addtime, 1000);
-    let mut b = Buf(Vec::new());
+    let mut b = Vec::new();
     let mut e = Encoder::new(&mut b, &hdr(3)).unwrap();
     r.encode(&mut e, true).unwrap();
     e.finish().unwrap();
-    let x = Exts::parse(&b.0).unwrap();
+    let x = Exts::parse(&b).unwrap();
     let order: Vec<u16> = {
         let mut v = Vec::new();
-        let mut rest = &b.0[SADB_MSG_LEN..];
+        let mut rest = &b[SADB_MSG_LEN..];
         while !rest.is_empty() {
             let words = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
             v.push(u16::from_ne_bytes([rest[2], rest[3]]));
@@ -200,11 +185,11 @@ fn a_record_describes_itself_in_af_key_order() {
     let src = Address::decode(x.get(et::ADDRESS_SRC).unwrap()).unwrap();
     assert_eq!((src.proto, src.prefixlen), (0, 32));
     assert_eq!(Key::decode(x.get(et::KEY_AUTH).unwrap()).bits, 256);
-    let mut b = Buf(Vec::new());
+    let mut b = Vec::new();
     let mut e = Encoder::new(&mut b, &hdr(3)).unwrap();
     r.encode(&mut e, false).unwrap();
     e.finish().unwrap();
-    let x = Exts::parse(&b.0).unwrap();
+    let x = Exts::parse(&b).unwrap();
     assert!(x.get(et::KEY_AUTH).is_none() && x.get(et::KEY_ENCRYPT).is_none());
 }
 

@@ -3,23 +3,8 @@
 //! Policies from SPDADD messages, checked as af_key, and described back.
 
 use super::*;
-use crate::kame_core::pfkey::{wire::ByteSink, MsgHeader};
+use crate::kame_core::pfkey::MsgHeader;
 use std::vec::Vec;
-
-struct Buf(Vec<u8>);
-
-impl ByteSink for Buf {
-    fn put(&mut self, b: &[u8]) -> Result<(), NoMemory> {
-        self.0.extend_from_slice(b);
-        Ok(())
-    }
-    fn patch(&mut self, at: usize, b: &[u8]) {
-        self.0[at..at + b.len()].copy_from_slice(b);
-    }
-    fn written(&self) -> usize {
-        self.0.len()
-    }
-}
 
 fn addr(last: u8, prefixlen: u8, port: u16, proto: u8) -> Address {
     Address {
@@ -47,7 +32,7 @@ fn req(proto: u16, mode: u8, level: u8, reqid: u32, tunnel: bool) -> IpsecReques
 }
 
 fn spdadd(ty: u16, dir: u8, reqs: &[IpsecRequest]) -> Vec<u8> {
-    let mut b = Buf(Vec::new());
+    let mut b = Vec::new();
     let h = MsgHeader {
         version: 2,
         msg_type: 14,
@@ -67,7 +52,7 @@ fn spdadd(ty: u16, dir: u8, reqs: &[IpsecRequest]) -> Vec<u8> {
     };
     e.ext(et::X_POLICY, &p).unwrap();
     e.finish().unwrap();
-    b.0
+    b
 }
 
 fn build(m: &[u8]) -> Result<PolicyRecord, Errno> {
@@ -117,12 +102,12 @@ fn a_policy_round_trips() {
     assert_eq!(r.bundle().count(), 2);
     assert_eq!(r.requests[1].unwrap().reqid, 0x4000);
     assert_eq!(r.current.addtime, 50);
-    let mut b = Buf(Vec::new());
+    let mut b = Vec::new();
     let h = MsgHeader::default();
     let mut e = Encoder::new(&mut b, &h).unwrap();
     r.encode(&mut e).unwrap();
     e.finish().unwrap();
-    let again = PolicyRecord::from_msg(&Exts::parse(&b.0).unwrap(), 50, || Some(0x4000)).unwrap();
+    let again = PolicyRecord::from_msg(&Exts::parse(&b).unwrap(), 50, || Some(0x4000)).unwrap();
     assert_eq!(again.sel, r.sel);
     assert_eq!(again.requests, r.requests);
     assert_eq!(again.priority, 7);

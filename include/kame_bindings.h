@@ -8,6 +8,7 @@
 #include <linux/net.h>
 #include <linux/random.h>
 #include <linux/timekeeping.h>
+#include <linux/workqueue.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>

@@ -14,6 +14,8 @@ struct sock;
 struct sk_buff;
 struct msghdr;
 struct user_namespace;
+struct delayed_work;
+struct work_struct;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -43,5 +45,10 @@ void kame_kfree_skb(struct sk_buff *skb);
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size);
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);
+
+/* linux/workqueue.h */
+void kame_init_delayed_work(struct delayed_work *dw,
+			    void (*fn)(struct work_struct *work));
+void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
 
 #endif

@@ -6,12 +6,17 @@
 //! Lock order: the key mutex, then a socket's receive queue lock (taken
 //! inside queueing). Nothing here runs in atomic context: messages are
 //! built and queued with GFP_KERNEL, and the packet path (next issue) will
-//! hand events over through work items.
-
-#![forbid(unsafe_code)]
+//! hand events over through work items. The lifetime timer is one of them
+//! ([`crate::sa_expiry`]).
 
 use crate::{
-    kapi::sock::SockRef, pfkey_dump::Dump, pfkey_sock::PfKey, sad_table::SadTable,
+    kapi::{
+        sock::SockRef,
+        work::{DelayedWork, HasDelayedWork},
+    },
+    pfkey_dump::Dump,
+    pfkey_sock::PfKey,
+    sad_table::SadTable,
     spd_table::SpdTable,
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
@@ -36,13 +41,29 @@ pub(crate) struct KeyState {
     pub(crate) sad: SadTable,
     /// Security policies.
     pub(crate) spd: SpdTable,
+    /// When the lifetime timer is set to run, if it is.
+    pub(crate) timer_at: Option<u64>,
 }
 
 /// The key state of one namespace.
 #[pin_data]
 pub(crate) struct KeyDb {
+    /// The SA lifetime timer. First, so that it is cancelled (and a
+    /// running handler waited for) before the state goes.
+    #[pin]
+    pub(crate) timer: DelayedWork<KeyDb>,
     #[pin]
     state: Mutex<KeyState>,
+}
+
+// SAFETY: `OFFSET` is that of the `timer` field, declared before `state`,
+// the only field `run` uses.
+unsafe impl HasDelayedWork for KeyDb {
+    const OFFSET: usize = core::mem::offset_of!(KeyDb, timer);
+
+    fn run(&self) {
+        crate::sa_expiry::run(self);
+    }
 }
 
 impl KeyDb {
@@ -50,10 +71,12 @@ impl KeyDb {
     pub(crate) fn new() -> Result<Pin<KBox<KeyDb>>> {
         KBox::pin_init(
             pin_init!(KeyDb {
+                timer <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad: SadTable::new(),
                     spd: SpdTable::new(),
+                    timer_at: None,
                 }),
             }),
             GFP_KERNEL,

@@ -180,22 +180,22 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 /// UPDATE of a mature SA: as af_key, only lifetimes and NAT-T ports change,
 /// and the broadcast describes the request (state dead), not the SA.
 fn update_mature(st: &mut KeyState, req: &Request<'_>, mut rec: SaRecord) -> Result<(), Errno> {
-    let Some(cur) = st.sad.get_mut(&rec.id) else {
-        return Err(Errno::ESRCH);
-    };
-    match (&mut cur.natt, rec.natt) {
-        (Some(a), Some(b)) if a.ty == b.ty => {
-            a.sport = b.sport;
-            a.dport = b.dport;
+    st.sad.update(&rec.id, |cur| {
+        match (&mut cur.natt, rec.natt) {
+            (Some(a), Some(b)) if a.ty == b.ty => {
+                a.sport = b.sport;
+                a.dport = b.dport;
+            }
+            (None, None) => {}
+            _ => return Err(Errno::EINVAL),
         }
-        (None, None) => {}
-        _ => return Err(Errno::EINVAL),
-    }
-    cur.hard = rec.hard;
-    cur.soft = rec.soft;
-    if cur.state == SaState::Dying {
-        cur.state = SaState::Mature;
-    }
+        cur.hard = rec.hard;
+        cur.soft = rec.soft;
+        if cur.state == SaState::Dying {
+            cur.state = SaState::Mature;
+        }
+        Ok(())
+    })?;
     rec.state = SaState::Dead;
     send_sa(st, req, &rec, MsgType::Update, Target::All)
 }

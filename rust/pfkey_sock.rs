@@ -27,6 +27,7 @@ use crate::{
     pfkey_bcast::{broadcast, Target},
     pfkey_dump,
     pfkey_handlers::{handle, Request},
+    sa_expiry,
 };
 use kernel::prelude::*;
 
@@ -104,7 +105,8 @@ impl SockFamily for PfKey {
         check_write_size(len, sk.sndbuf()).map_err(to_kernel)?;
         let buf = msg.read_all(len)?;
         let (hdr, ty) = check_header(&buf).map_err(|e| to_kernel(e.into()))?;
-        let mut st = sk.pernet().keys.lock();
+        let keys = &sk.pernet().keys;
+        let mut st = keys.lock();
         // Promiscuous sockets see every message written, as af_key.
         broadcast(&st.socks, &buf, Target::PromiscOnly, None);
         let result = match Exts::parse(&buf) {
@@ -120,6 +122,7 @@ impl SockFamily for PfKey {
             }
             Err(_) => Err(Errno::EINVAL),
         };
+        sa_expiry::rearm(keys, &mut st);
         drop(st);
         if let Err(err) = result {
             reply_error(sk, &hdr, err)?;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The SAD of one namespace: SA records by identity (destination, SPI,
-//! protocol), in dump order (newest first, as af_key walks its list), and
-//! the larval SAs by the `sadb_msg_seq` that made them.
+//! protocol), in dump order (newest first, as af_key walks its list), the
+//! larval SAs by the `sadb_msg_seq` that made them, and every SA with a
+//! time limit by when it next expires (the lifetime timer's queue).
 //!
 //! Every method runs under the namespace's key mutex ([`crate::keydb`]).
 //! TODO[B]: the packet path's lockless (RCU) lookups arrive with it.
@@ -12,7 +13,7 @@
 use crate::kame_core::{
     errno::Errno,
     pfkey::wire::IpAddr,
-    sad::{SaId, SaRecord, SaState, PROTO_ANY},
+    sad::{Expiry, SaId, SaRecord, SaState, PROTO_ANY},
 };
 use kernel::{prelude::*, rbtree::RBTree, rbtree::RBTreeNode};
 
@@ -24,7 +25,14 @@ pub(crate) struct SadTable {
     by_order: RBTree<Order, SaRecord>,
     by_id: RBTree<SaId, Order>,
     larval: RBTree<(u32, Order), SaId>,
+    /// `(when, order)` of each SA's next lifetime event.
+    timeline: RBTree<(u64, Order), ()>,
     next: Order,
+}
+
+/// Where `rec` (at `order`) sits in the lifetime queue, if anywhere.
+fn timeline_key(order: Order, rec: &SaRecord) -> Option<(u64, Order)> {
+    rec.next_expiry().map(|(when, _)| (when, order))
 }
 
 impl SadTable {
@@ -33,6 +41,7 @@ impl SadTable {
             by_order: RBTree::new(),
             by_id: RBTree::new(),
             larval: RBTree::new(),
+            timeline: RBTree::new(),
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
         }
@@ -43,11 +52,31 @@ impl SadTable {
         self.by_order.get(self.by_id.get(id)?)
     }
 
-    /// The SA with identity `id`, to change in place (fields that are not
-    /// part of its identity or order).
-    pub(crate) fn get_mut(&mut self, id: &SaId) -> Option<&mut SaRecord> {
-        let order = *self.by_id.get(id)?;
-        self.by_order.get_mut(&order)
+    /// Changes the SA with identity `id` in place with `f`, which must not
+    /// change its identity or state larval; its lifetime event moves with
+    /// it. ESRCH if there is none, ENOMEM (and no change) if memory is
+    /// short.
+    pub(crate) fn update<R>(
+        &mut self,
+        id: &SaId,
+        f: impl FnOnce(&mut SaRecord) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let order = *self.by_id.get(id).ok_or(Errno::ESRCH)?;
+        let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        let rec = self.by_order.get_mut(&order).ok_or(Errno::ESRCH)?;
+        let before = timeline_key(order, rec);
+        let out = f(rec)?;
+        let after = timeline_key(order, rec);
+        if before != after {
+            let node = match before.and_then(|k| self.timeline.remove_node(&k)) {
+                Some(n) => n,
+                None => spare,
+            };
+            if let Some(k) = after {
+                self.timeline.insert(node.into_reservation().into_node(k, ()));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether an SA has identity `id`.
@@ -68,8 +97,15 @@ impl SadTable {
             Some(k) => Some(RBTreeNode::new(k, id, GFP_KERNEL).map_err(nomem)?),
             None => None,
         };
+        let timed = match timeline_key(order, &rec) {
+            Some(k) => Some(RBTreeNode::new(k, (), GFP_KERNEL).map_err(nomem)?),
+            None => None,
+        };
         let node = RBTreeNode::new(order, rec, GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
+        if let Some(n) = timed {
+            self.timeline.insert(n);
+        }
         self.by_id.insert(by_id);
         if let Some(n) = larval_node {
             self.larval.insert(n);
@@ -81,11 +117,61 @@ impl SadTable {
     /// Removes and returns the SA with identity `id`.
     pub(crate) fn remove(&mut self, id: &SaId) -> Option<SaRecord> {
         let order = self.by_id.remove(id)?;
+        self.remove_at(order)
+    }
+
+    /// Removes and returns the SA at `order`, from every index but `by_id`.
+    fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
         let rec = self.by_order.remove(&order)?;
         if rec.state == SaState::Larval {
             self.larval.remove(&(rec.seq, order));
         }
+        if let Some(k) = timeline_key(order, &rec) {
+            self.timeline.remove(&k);
+        }
         Some(rec)
+    }
+
+    /// When the next lifetime event is due, if any SA has one.
+    pub(crate) fn next_event(&self) -> Option<u64> {
+        self.timeline.cursor_front().map(|c| c.current().0 .0)
+    }
+
+    /// Carries out the first lifetime event due at `now`: a soft one makes
+    /// the SA dying, a hard one removes it. Returns the event and the SA as
+    /// it is afterwards (dead if removed), for SADB_EXPIRE.
+    pub(crate) fn expire_next(&mut self, now: u64) -> Option<(Expiry, SaRecord)> {
+        let (when, order) = *self.timeline.cursor_front()?.current().0;
+        if when > now {
+            return None;
+        }
+        let node = self.timeline.remove_node(&(when, order))?;
+        let rec = self.by_order.get_mut(&order)?;
+        match rec.expiry_due(now) {
+            Some(Expiry::Hard) => {
+                let id = rec.id;
+                self.by_id.remove(&id);
+                // The queue entry is gone already; `remove_at` finds none.
+                let mut rec = self.remove_at(order)?;
+                rec.state = SaState::Dead;
+                Some((Expiry::Hard, rec))
+            }
+            Some(Expiry::Soft) => {
+                rec.state = SaState::Dying;
+                let out = rec.clone();
+                if let Some(k) = timeline_key(order, rec) {
+                    self.timeline.insert(node.into_reservation().into_node(k, ()));
+                }
+                Some((Expiry::Soft, out))
+            }
+            // Not due after all (the clock went back): queue it again.
+            None => {
+                if let Some(k) = timeline_key(order, rec) {
+                    self.timeline.insert(node.into_reservation().into_node(k, ()));
+                }
+                None
+            }
+        }
     }
 
     /// The larval SA made under `seq` (non-zero) for destination `dst`.
@@ -129,6 +215,9 @@ impl SadTable {
             let (order, rec) = node.to_key_value();
             self.by_id.remove(&rec.id);
             self.larval.remove(&(rec.seq, order));
+            if let Some(k) = timeline_key(order, &rec) {
+                self.timeline.remove(&k);
+            }
             n += 1;
             cur = next;
         }

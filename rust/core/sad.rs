@@ -7,6 +7,10 @@
 //!
 //! The record is plain data; the module keeps records in its SAD tables.
 
+mod expiry;
+
+pub use expiry::Expiry;
+
 use crate::kame_core::{
     algs::{self, EncKind, AALG_NULL, EALG_NULL},
     errno::Errno,
@@ -401,6 +405,29 @@ impl SaRecord {
         e: &mut Encoder<'_, S>,
         with_keys: bool,
     ) -> Result<(), NoMemory> {
+        self.encode_parts(e, with_keys, Lifetimes::Both)
+    }
+
+    /// The body of SADB_EXPIRE: as [`SaRecord::encode`] without keys, and
+    /// with only the lifetime that ran out beside the current one.
+    pub fn encode_expire<S: ByteSink>(
+        &self,
+        e: &mut Encoder<'_, S>,
+        kind: Expiry,
+    ) -> Result<(), NoMemory> {
+        let which = match kind {
+            Expiry::Soft => Lifetimes::Soft,
+            Expiry::Hard => Lifetimes::Hard,
+        };
+        self.encode_parts(e, false, which)
+    }
+
+    fn encode_parts<S: ByteSink>(
+        &self,
+        e: &mut Encoder<'_, S>,
+        with_keys: bool,
+        which: Lifetimes,
+    ) -> Result<(), NoMemory> {
         e.ext(
             et::SA,
             &Sa {
@@ -412,8 +439,12 @@ impl SaRecord {
                 flags: self.flags,
             },
         )?;
-        e.ext(et::LIFETIME_HARD, &self.hard)?;
-        e.ext(et::LIFETIME_SOFT, &self.soft)?;
+        if which != Lifetimes::Soft {
+            e.ext(et::LIFETIME_HARD, &self.hard)?;
+        }
+        if which != Lifetimes::Hard {
+            e.ext(et::LIFETIME_SOFT, &self.soft)?;
+        }
         e.ext(et::LIFETIME_CURRENT, &self.current)?;
         let full = |addr: IpAddr| Address {
             proto: 0,
@@ -552,6 +583,14 @@ pub fn pick_spi(
         .map(|i| at(start + i))
         .find(|&spi| !taken(spi))
         .ok_or(Errno::ENOENT)
+}
+
+/// Which of the hard and soft lifetimes a message carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lifetimes {
+    Both,
+    Hard,
+    Soft,
 }
 
 #[cfg(test)]

@@ -208,3 +208,65 @@ fn spis_come_from_the_range_and_skip_the_reserved_ones() {
         assert!((0x100..=0x0fff_ffff).contains(&s));
     }
 }
+
+fn with_lifetimes(hard: (u64, u64), soft: (u64, u64)) -> SaRecord {
+    let mut r = SaRecord::larval(IPPROTO_ESP, &v4(1), &v4(2), MODE_TRANSPORT, 0, 0, 1000);
+    r.state = SaState::Mature;
+    (r.hard.addtime, r.hard.usetime) = hard;
+    (r.soft.addtime, r.soft.usetime) = soft;
+    r
+}
+
+#[test]
+fn time_lifetimes_fire_soft_once_then_hard() {
+    // No limits: time alone never ends it.
+    assert_eq!(with_lifetimes((0, 0), (0, 0)).next_expiry(), None);
+    let mut r = with_lifetimes((60, 0), (30, 0));
+    assert_eq!(r.next_expiry(), Some((1030, Expiry::Soft)));
+    assert_eq!(r.expiry_due(1029), None);
+    assert_eq!(r.expiry_due(1030), Some(Expiry::Soft));
+    // Once dying, only the hard limit is left.
+    r.state = SaState::Dying;
+    assert_eq!(r.next_expiry(), Some((1060, Expiry::Hard)));
+    assert_eq!(r.expiry_due(5000), Some(Expiry::Hard));
+    // A tie is hard (XFRM checks hard first).
+    assert_eq!(with_lifetimes((30, 0), (30, 0)).next_expiry(), Some((1030, Expiry::Hard)));
+    // Soft only.
+    assert_eq!(with_lifetimes((0, 0), (5, 0)).next_expiry(), Some((1005, Expiry::Soft)));
+}
+
+#[test]
+fn use_time_limits_start_at_first_use() {
+    let mut r = with_lifetimes((0, 20), (0, 10));
+    assert_eq!(r.next_expiry(), None, "never used: no use-time event");
+    r.current.usetime = 2000;
+    assert_eq!(r.next_expiry(), Some((2010, Expiry::Soft)));
+    r.state = SaState::Dying;
+    assert_eq!(r.next_expiry(), Some((2020, Expiry::Hard)));
+}
+
+#[test]
+fn larval_sas_expire_hard_after_thirty_seconds() {
+    let r = SaRecord::larval(IPPROTO_ESP, &v4(1), &v4(2), MODE_TRANSPORT, 0, 0, 1000);
+    assert_eq!(r.next_expiry(), Some((1000 + LARVAL_LIFETIME, Expiry::Hard)));
+}
+
+#[test]
+fn expire_messages_carry_only_the_lifetime_that_ran_out() {
+    let mut r = with_lifetimes((60, 0), (30, 0));
+    r.enc_key = Some(KeyBytes::new(&Key { bits: 128, key: &[1; 16] }).unwrap());
+    for (kind, want, gone) in [
+        (Expiry::Soft, et::LIFETIME_SOFT, et::LIFETIME_HARD),
+        (Expiry::Hard, et::LIFETIME_HARD, et::LIFETIME_SOFT),
+    ] {
+        let mut b = Vec::new();
+        let mut e = Encoder::new(&mut b, &hdr(SATYPE_ESP)).unwrap();
+        r.encode_expire(&mut e, kind).unwrap();
+        e.finish().unwrap();
+        let exts = Exts::parse(&b[SADB_MSG_LEN..]).unwrap();
+        assert!(exts.get(want).is_some());
+        assert!(exts.get(gone).is_none());
+        assert!(exts.get(et::LIFETIME_CURRENT).is_some());
+        assert!(exts.get(et::KEY_ENCRYPT).is_none(), "no keys in EXPIRE");
+    }
+}

@@ -13,6 +13,7 @@ pub(crate) mod clock;
 pub(crate) mod net;
 pub(crate) mod netfilter;
 pub(crate) mod pernet;
+pub(crate) mod rcu_hash;
 pub(crate) mod sock;
 pub(crate) mod sysctl;
 pub(crate) mod work;

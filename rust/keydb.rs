@@ -11,13 +11,14 @@
 
 use crate::{
     kapi::{
+        clock::random_u32,
         sock::SockRef,
         work::{DelayedWork, HasDelayedWork},
     },
     pfkey_dump::Dump,
     pfkey_sock::PfKey,
-    sad_table::SadTable,
-    spd_table::SpdTable,
+    sad_table::{SadReader, SadTable},
+    spd_table::{SpdReader, SpdTable},
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
@@ -54,6 +55,10 @@ pub(crate) struct KeyDb {
     pub(crate) timer: DelayedWork<KeyDb>,
     #[pin]
     state: Mutex<KeyState>,
+    /// The SAD's lockless lookups, for the packet path.
+    pub(crate) sad: SadReader,
+    /// The SPD's lockless lookup, for the packet path.
+    pub(crate) spd: SpdReader,
 }
 
 // SAFETY: `OFFSET` is that of the `timer` field, declared before `state`,
@@ -69,15 +74,19 @@ unsafe impl HasDelayedWork for KeyDb {
 impl KeyDb {
     /// Empty tables, no sockets.
     pub(crate) fn new() -> Result<Pin<KBox<KeyDb>>> {
+        let (sad, sad_reader) = SadTable::new(random_u32())?;
+        let (spd, spd_reader) = SpdTable::new(random_u32())?;
         KBox::pin_init(
             pin_init!(KeyDb {
                 timer <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
-                    sad: SadTable::new(),
-                    spd: SpdTable::new(),
+                    sad,
+                    spd,
                     timer_at: None,
                 }),
+                sad: sad_reader,
+                spd: spd_reader,
             }),
             GFP_KERNEL,
         )

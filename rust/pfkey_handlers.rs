@@ -33,7 +33,7 @@ use crate::{
     pfkey_sock::PfKey,
     spd_table::id_dir,
 };
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::rcu};
 
 /// One request: who sent it and what it says.
 pub(crate) struct Request<'a> {
@@ -207,10 +207,16 @@ fn delete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     send_sa(st, req, &rec, MsgType::Delete, Target::All)
 }
 
+/// GET looks the SA up as the packet path does, without the key mutex's
+/// help (af_key's `xfrm_state_lookup()` is the packets' lookup too).
 fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
-    let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
-    send_sa(st, req, rec, MsgType::Get, Target::One)
+    let entry = {
+        let g = rcu::read_lock();
+        req.me.pernet().keys.sad.by_id(&g, &id).cloned()
+    };
+    let entry = entry.ok_or(Errno::ESRCH)?;
+    send_sa(st, req, &entry.rec, MsgType::Get, Target::One)
 }
 
 /// ACQUIRE from a daemon reports a failed negotiation: no reply.

@@ -123,7 +123,10 @@ impl SockFamily for PfKey {
             Err(_) => Err(Errno::EINVAL),
         };
         sa_expiry::rearm(keys, &mut st);
+        // Freed after a grace period, which nobody else waits for.
+        let retired = (st.sad.take_retired(), st.spd.take_retired());
         drop(st);
+        drop(retired);
         if let Err(err) = result {
             reply_error(sk, &hdr, err)?;
         }

@@ -31,6 +31,9 @@ pub(crate) fn run(db: &KeyDb) {
         send_expire(&st, &rec, kind);
     }
     rearm(db, &mut st);
+    let retired = (st.sad.take_retired(), st.spd.take_retired());
+    drop(st);
+    drop(retired);
 }
 
 /// Sets the timer for the SAD's next lifetime event, if it is not set for
@@ -45,7 +48,8 @@ pub(crate) fn rearm(db: &KeyDb, st: &mut KeyState) {
     st.timer_at = Some(when);
     let secs = when.saturating_sub(real_seconds()).min(MAX_SLEEP_SECS);
     // At most an hour: fits in u32 milliseconds.
-    db.timer.schedule_ms(u32::try_from(secs * 1000).unwrap_or(u32::MAX));
+    db.timer
+        .schedule_ms(u32::try_from(secs * 1000).unwrap_or(u32::MAX));
 }
 
 /// SADB_EXPIRE for `rec` to every registered socket. Lost, as with af_key,

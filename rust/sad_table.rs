@@ -1,32 +1,115 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The SAD of one namespace: SA records by identity (destination, SPI,
-//! protocol), in dump order (newest first, as af_key walks its list), the
-//! larval SAs by the `sadb_msg_seq` that made them, and every SA with a
+//! The SAD of one namespace. For the packet path, two hash tables with
+//! lockless (RCU) readers: SAs by identity (destination, SPI, protocol), for
+//! inbound packets, and by address pair and protocol, newest first, for
+//! outbound SA selection ([`SadReader`]). For the control plane, under the
+//! key mutex: SAs in dump order (newest first, as af_key walks its list),
+//! the larval SAs by the `sadb_msg_seq` that made them, and every SA with a
 //! time limit by when it next expires (the lifetime timer's queue).
 //!
-//! Every method runs under the namespace's key mutex ([`crate::keydb`]).
-//! TODO[B]: the packet path's lockless (RCU) lookups arrive with it.
+//! An SA's record does not change once published: a change (state,
+//! lifetimes) publishes a copy in its place, so a reader sees the old or the
+//! new one whole. Packet counters will live beside it (data-path issue).
 
 #![forbid(unsafe_code)]
 
-use crate::kame_core::{
-    errno::Errno,
-    pfkey::wire::IpAddr,
-    sad::{Expiry, SaId, SaRecord, SaState, PROTO_ANY},
+use crate::{
+    kame_core::{
+        errno::Errno,
+        hash::Hasher,
+        pfkey::wire::IpAddr,
+        sad::{Expiry, SaId, SaRecord, SaState, MODE_ANY, PROTO_ANY},
+    },
+    kapi::rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
 };
-use kernel::{prelude::*, rbtree::RBTree, rbtree::RBTreeNode};
+use kernel::{
+    prelude::*,
+    rbtree::{RBTree, RBTreeNode},
+    sync::{rcu::Guard, Arc},
+};
 
 /// Position of an SA in dump order: smaller is newer.
 pub(crate) type Order = u64;
 
-/// One namespace's SAs.
+/// An SA as the tables share it.
+pub(crate) struct SaEntry {
+    /// Its dump order, which also ranks it newest first.
+    pub(crate) order: Order,
+    /// What PF_KEY said about it.
+    pub(crate) rec: SaRecord,
+}
+
+fn id_hash(seed: u32, id: &SaId) -> u32 {
+    Hasher::new(seed)
+        .addr(&id.dst)
+        .u32(id.spi)
+        .u32(id.proto.into())
+        .finish()
+}
+
+fn pair_hash(seed: u32, src: &IpAddr, dst: &IpAddr, proto: u8) -> u32 {
+    Hasher::new(seed)
+        .addr(src)
+        .addr(dst)
+        .u32(proto.into())
+        .finish()
+}
+
+/// The packet path's lookups: lockless, under an RCU read guard.
+pub(crate) struct SadReader {
+    ids: Arc<RcuHash<SaEntry>>,
+    pairs: Arc<RcuHash<SaEntry>>,
+    seed: u32,
+}
+
+impl SadReader {
+    /// The SA with identity `id` (inbound packets, SADB_GET), in any state.
+    pub(crate) fn by_id<'a>(&'a self, g: &'a Guard, id: &SaId) -> Option<&'a Arc<SaEntry>> {
+        self.ids
+            .find(g, id_hash(self.seed, id), |e| e.rec.id == *id)
+    }
+
+    /// The SA an outbound packet should use for (src, dst, proto, mode,
+    /// reqid), as KAME chooses: the newest mature one, else the newest
+    /// dying one. Mode [`MODE_ANY`] and reqid 0 match any.
+    #[expect(
+        dead_code,
+        reason = "the ESP/AH output path (data-plane issue) calls it"
+    )]
+    pub(crate) fn for_output<'a>(
+        &'a self,
+        g: &'a Guard,
+        src: &IpAddr,
+        dst: &IpAddr,
+        proto: u8,
+        mode: u8,
+        reqid: u32,
+    ) -> Option<&'a Arc<SaEntry>> {
+        let h = pair_hash(self.seed, src, dst, proto);
+        let fits = |e: &SaEntry, state| {
+            e.rec.state == state
+                && e.rec.src == *src
+                && e.rec.id.dst == *dst
+                && e.rec.id.proto == proto
+                && (mode == MODE_ANY || e.rec.mode == mode)
+                && (reqid == 0 || e.rec.reqid == reqid)
+        };
+        self.pairs
+            .find(g, h, |e| fits(e, SaState::Mature))
+            .or_else(|| self.pairs.find(g, h, |e| fits(e, SaState::Dying)))
+    }
+}
+
+/// One namespace's SAs, for the control plane (under the key mutex).
 pub(crate) struct SadTable {
-    by_order: RBTree<Order, SaRecord>,
-    by_id: RBTree<SaId, Order>,
+    by_order: RBTree<Order, Arc<SaEntry>>,
+    ids: RcuHashWriter<SaEntry>,
+    pairs: RcuHashWriter<SaEntry>,
     larval: RBTree<(u32, Order), SaId>,
     /// `(when, order)` of each SA's next lifetime event.
     timeline: RBTree<(u64, Order), ()>,
+    seed: u32,
     next: Order,
 }
 
@@ -35,53 +118,101 @@ fn timeline_key(order: Order, rec: &SaRecord) -> Option<(u64, Order)> {
     rec.next_expiry().map(|(when, _)| (when, order))
 }
 
+/// The memory to publish one entry, taken before anything changes.
+struct Prepared {
+    id: Pending<SaEntry>,
+    pair: Pending<SaEntry>,
+    entry: Arc<SaEntry>,
+}
+
 impl SadTable {
-    pub(crate) fn new() -> Self {
-        SadTable {
+    /// An empty SAD and its readers' side; `seed` keys the hashes.
+    pub(crate) fn new(seed: u32) -> Result<(Self, SadReader)> {
+        let (ids_r, ids) = RcuHash::new()?;
+        let (pairs_r, pairs) = RcuHash::new()?;
+        let table = SadTable {
             by_order: RBTree::new(),
-            by_id: RBTree::new(),
+            ids,
+            pairs,
             larval: RBTree::new(),
             timeline: RBTree::new(),
+            seed,
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
-        }
+        };
+        let reader = SadReader {
+            ids: ids_r,
+            pairs: pairs_r,
+            seed,
+        };
+        Ok((table, reader))
+    }
+
+    fn prepare(&self, order: Order, rec: SaRecord) -> Result<Prepared, Errno> {
+        let entry = Arc::new(SaEntry { order, rec }, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        let r = &entry.rec;
+        let id = RcuHashWriter::prepare(id_hash(self.seed, &r.id), entry.clone())
+            .map_err(|_| Errno::ENOMEM)?;
+        let h = pair_hash(self.seed, &r.src, &r.id.dst, r.id.proto);
+        let pair = RcuHashWriter::prepare(h, entry.clone()).map_err(|_| Errno::ENOMEM)?;
+        Ok(Prepared { id, pair, entry })
     }
 
     /// The SA with identity `id`.
     pub(crate) fn get(&self, id: &SaId) -> Option<&SaRecord> {
-        self.by_order.get(self.by_id.get(id)?)
+        let e = self.ids.get(id_hash(self.seed, id), |e| e.rec.id == *id)?;
+        Some(&e.rec)
     }
 
-    /// Changes the SA with identity `id` in place with `f`, which must not
-    /// change its identity or state larval; its lifetime event moves with
-    /// it. ESRCH if there is none, ENOMEM (and no change) if memory is
-    /// short.
+    /// Whether an SA has identity `id`.
+    pub(crate) fn contains(&self, id: &SaId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Changes the SA with identity `id` with `f`, which must not change
+    /// its identity, addresses or state larval, and publishes the result in
+    /// its place; its lifetime event moves with it. ESRCH if there is none,
+    /// ENOMEM (and no change) if memory is short, or `f`'s error.
     pub(crate) fn update<R>(
         &mut self,
         id: &SaId,
         f: impl FnOnce(&mut SaRecord) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        let order = *self.by_id.get(id).ok_or(Errno::ESRCH)?;
+        let old = self
+            .ids
+            .get(id_hash(self.seed, id), |e| e.rec.id == *id)
+            .ok_or(Errno::ESRCH)?;
+        let order = old.order;
+        let mut rec = old.rec.clone();
+        let out = f(&mut rec)?;
         let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
-        let rec = self.by_order.get_mut(&order).ok_or(Errno::ESRCH)?;
-        let before = timeline_key(order, rec);
-        let out = f(rec)?;
-        let after = timeline_key(order, rec);
-        if before != after {
-            let node = match before.and_then(|k| self.timeline.remove_node(&k)) {
-                Some(n) => n,
-                None => spare,
-            };
-            if let Some(k) = after {
-                self.timeline.insert(node.into_reservation().into_node(k, ()));
-            }
-        }
+        let p = self.prepare(order, rec)?;
+        self.publish_copy(p, spare);
         Ok(out)
     }
 
-    /// Whether an SA has identity `id`.
-    pub(crate) fn contains(&self, id: &SaId) -> bool {
-        self.by_id.get(id).is_some()
+    /// Puts a prepared copy of an SA in the place of the one with its order
+    /// in every table; `spare` is a queue node in case the copy needs one
+    /// and the original had none.
+    fn publish_copy(&mut self, p: Prepared, spare: RBTreeNode<(u64, Order), ()>) {
+        let order = p.entry.order;
+        let Some(slot) = self.by_order.get_mut(&order) else {
+            return;
+        };
+        let before = timeline_key(order, &slot.rec);
+        let after = timeline_key(order, &p.entry.rec);
+        *slot = p.entry;
+        let _ = self.ids.replace(p.id, |e| e.order == order);
+        let _ = self.pairs.replace(p.pair, |e| e.order == order);
+        if before != after {
+            let node = before
+                .and_then(|k| self.timeline.remove_node(&k))
+                .unwrap_or(spare);
+            if let Some(k) = after {
+                self.timeline
+                    .insert(node.into_reservation().into_node(k, ()));
+            }
+        }
     }
 
     /// Adds `rec`, whose identity must be free; the newest SA dumps first.
@@ -90,10 +221,8 @@ impl SadTable {
     pub(crate) fn insert(&mut self, rec: SaRecord) -> Result<&SaRecord, Errno> {
         let order = self.next;
         let id = rec.id;
-        let larval = (rec.state == SaState::Larval).then_some((rec.seq, order));
         let nomem = |_| Errno::ENOMEM;
-        let by_id = RBTreeNode::new(id, order, GFP_KERNEL).map_err(nomem)?;
-        let larval_node = match larval {
+        let larval_node = match (rec.state == SaState::Larval).then_some((rec.seq, order)) {
             Some(k) => Some(RBTreeNode::new(k, id, GFP_KERNEL).map_err(nomem)?),
             None => None,
         };
@@ -101,35 +230,49 @@ impl SadTable {
             Some(k) => Some(RBTreeNode::new(k, (), GFP_KERNEL).map_err(nomem)?),
             None => None,
         };
-        let node = RBTreeNode::new(order, rec, GFP_KERNEL).map_err(nomem)?;
+        let p = self.prepare(order, rec)?;
+        let node = RBTreeNode::new(order, p.entry.clone(), GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
-        if let Some(n) = timed {
-            self.timeline.insert(n);
-        }
-        self.by_id.insert(by_id);
         if let Some(n) = larval_node {
             self.larval.insert(n);
         }
+        if let Some(n) = timed {
+            self.timeline.insert(n);
+        }
         self.by_order.insert(node);
-        self.by_order.get(&order).ok_or(Errno::ENOMEM)
+        // Newest first: before every older entry.
+        self.ids.link(p.id, |e| e.order > order);
+        self.pairs.link(p.pair, |e| e.order > order);
+        self.by_order
+            .get(&order)
+            .map(|e| &e.rec)
+            .ok_or(Errno::ENOMEM)
     }
 
     /// Removes and returns the SA with identity `id`.
     pub(crate) fn remove(&mut self, id: &SaId) -> Option<SaRecord> {
-        let order = self.by_id.remove(id)?;
+        let order = self
+            .ids
+            .get(id_hash(self.seed, id), |e| e.rec.id == *id)?
+            .order;
         self.remove_at(order)
     }
 
-    /// Removes and returns the SA at `order`, from every index but `by_id`.
+    /// Removes the SA at `order` from every table and returns its record.
     fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
-        let rec = self.by_order.remove(&order)?;
+        let entry = self.by_order.remove(&order)?;
+        let rec = &entry.rec;
+        self.ids
+            .remove(id_hash(self.seed, &rec.id), |e| e.order == order);
+        let h = pair_hash(self.seed, &rec.src, &rec.id.dst, rec.id.proto);
+        self.pairs.remove(h, |e| e.order == order);
         if rec.state == SaState::Larval {
             self.larval.remove(&(rec.seq, order));
         }
-        if let Some(k) = timeline_key(order, &rec) {
+        if let Some(k) = timeline_key(order, rec) {
             self.timeline.remove(&k);
         }
-        Some(rec)
+        Some(rec.clone())
     }
 
     /// When the next lifetime event is due, if any SA has one.
@@ -139,37 +282,27 @@ impl SadTable {
 
     /// Carries out the first lifetime event due at `now`: a soft one makes
     /// the SA dying, a hard one removes it. Returns the event and the SA as
-    /// it is afterwards (dead if removed), for SADB_EXPIRE.
+    /// it is afterwards (dead if removed), for SADB_EXPIRE. If memory for
+    /// the dying copy is short, the event is retried at the next run.
     pub(crate) fn expire_next(&mut self, now: u64) -> Option<(Expiry, SaRecord)> {
         let (when, order) = *self.timeline.cursor_front()?.current().0;
         if when > now {
             return None;
         }
-        let node = self.timeline.remove_node(&(when, order))?;
-        let rec = self.by_order.get_mut(&order)?;
-        match rec.expiry_due(now) {
-            Some(Expiry::Hard) => {
-                let id = rec.id;
-                self.by_id.remove(&id);
-                // The queue entry is gone already; `remove_at` finds none.
+        let entry = self.by_order.get(&order)?.clone();
+        match entry.rec.expiry_due(now)? {
+            Expiry::Hard => {
                 let mut rec = self.remove_at(order)?;
                 rec.state = SaState::Dead;
                 Some((Expiry::Hard, rec))
             }
-            Some(Expiry::Soft) => {
+            Expiry::Soft => {
+                let mut rec = entry.rec.clone();
                 rec.state = SaState::Dying;
-                let out = rec.clone();
-                if let Some(k) = timeline_key(order, rec) {
-                    self.timeline.insert(node.into_reservation().into_node(k, ()));
-                }
-                Some((Expiry::Soft, out))
-            }
-            // Not due after all (the clock went back): queue it again.
-            None => {
-                if let Some(k) = timeline_key(order, rec) {
-                    self.timeline.insert(node.into_reservation().into_node(k, ()));
-                }
-                None
+                let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).ok()?;
+                let p = self.prepare(order, rec.clone()).ok()?;
+                self.publish_copy(p, spare);
+                Some((Expiry::Soft, rec))
             }
         }
     }
@@ -196,30 +329,12 @@ impl SadTable {
     /// Removes every SA of protocol `proto` ([`PROTO_ANY`]: all); returns
     /// how many went.
     pub(crate) fn flush(&mut self, proto: u8) -> usize {
-        if proto == PROTO_ANY {
-            let n = self.by_id.iter().count();
-            *self = SadTable {
-                next: self.next,
-                ..SadTable::new()
-            };
-            return n;
-        }
         let mut n = 0;
-        let mut cur = self.by_order.cursor_front_mut();
-        while let Some(c) = cur {
-            if c.current().1.id.proto != proto {
-                cur = c.move_next();
-                continue;
-            }
-            let (next, node) = c.remove_current();
-            let (order, rec) = node.to_key_value();
-            self.by_id.remove(&rec.id);
-            self.larval.remove(&(rec.seq, order));
-            if let Some(k) = timeline_key(order, &rec) {
-                self.timeline.remove(&k);
-            }
+        let mut from = 0;
+        while let Some((order, _)) = self.next_from(from, proto) {
+            self.remove_at(order);
             n += 1;
-            cur = next;
+            from = order;
         }
         n
     }
@@ -229,11 +344,17 @@ impl SadTable {
     pub(crate) fn next_from(&self, mut from: Order, proto: u8) -> Option<(Order, &SaRecord)> {
         loop {
             let order = *self.by_order.cursor_lower_bound(&from)?.current().0;
-            let rec = self.by_order.get(&order)?;
-            if proto == PROTO_ANY || rec.id.proto == proto {
-                return Some((order, rec));
+            let e = self.by_order.get(&order)?;
+            if proto == PROTO_ANY || e.rec.id.proto == proto {
+                return Some((order, &e.rec));
             }
             from = order.checked_add(1)?;
         }
+    }
+
+    /// What the hashes unlinked, to free after a grace period once the key
+    /// mutex is released.
+    pub(crate) fn take_retired(&mut self) -> [Reclaim<SaEntry>; 2] {
+        [self.ids.take_retired(), self.pairs.take_retired()]
     }
 }

@@ -1,26 +1,105 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The SPD of one namespace: policies in dump order (newest first, as
-//! af_key walks its list), by (direction, selector) for SPDADD's
+//! The SPD of one namespace. For the packet path, a lookup with lockless
+//! (RCU) readers ([`SpdReader`]): policies between two single hosts in a
+//! hash of (direction, source, destination), the others in one short list
+//! per direction, each chain in lookup order (priority, then the older
+//! first, as KAME and XFRM), so a lookup costs one hash chain plus the
+//! list of non-host policies, however many host policies there are. For
+//! the control plane, under the key mutex: policies in dump order (newest
+//! first, as af_key walks its list), by (direction, selector) for SPDADD's
 //! uniqueness and SPDDELETE, and by policy id for SPDGET/SPDDELETE2.
-//!
-//! Every method runs under the namespace's key mutex ([`crate::keydb`]).
-//! TODO[B]: the packet path's ordered, hashed lookup arrives with it.
 
 #![forbid(unsafe_code)]
 
-use crate::kame_core::{
-    errno::Errno,
-    spd::{PolicyRecord, Selector, MANUAL_REQID_MAX},
+use crate::{
+    kame_core::{
+        errno::Errno,
+        hash::Hasher,
+        pfkey::wire::IpAddr,
+        spd::{PolicyRecord, Selector, MANUAL_REQID_MAX},
+    },
+    kapi::rcu_hash::{RcuHash, RcuHashWriter, Reclaim},
 };
-use kernel::{prelude::*, rbtree::RBTree, rbtree::RBTreeNode};
+use kernel::{
+    prelude::*,
+    rbtree::{RBTree, RBTreeNode},
+    sync::{rcu::Guard, Arc},
+};
 
 /// Position of a policy in dump order: smaller is newer.
 pub(crate) type Order = u64;
 
-/// One namespace's policies.
+/// A policy as the tables share it.
+pub(crate) struct PolicyEntry {
+    /// Its dump order: smaller is newer.
+    pub(crate) order: Order,
+    /// What PF_KEY said about it.
+    pub(crate) rec: PolicyRecord,
+}
+
+impl PolicyEntry {
+    /// Lookup rank: lower priority value first, then the older.
+    fn rank(&self) -> (u32, core::cmp::Reverse<Order>) {
+        (self.rec.priority, core::cmp::Reverse(self.order))
+    }
+}
+
+/// What a packet presents to the SPD.
+pub(crate) struct Flow {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) proto: u8,
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+}
+
+fn host_hash(seed: u32, dir: u8, src: &IpAddr, dst: &IpAddr) -> u32 {
+    Hasher::new(seed)
+        .u32(dir.into())
+        .addr(src)
+        .addr(dst)
+        .finish()
+}
+
+/// The packet path's policy lookup: lockless, under an RCU read guard.
+pub(crate) struct SpdReader {
+    hosts: Arc<RcuHash<PolicyEntry>>,
+    /// One chain per direction (hash = direction).
+    rest: Arc<RcuHash<PolicyEntry>>,
+    seed: u32,
+}
+
+impl SpdReader {
+    /// The policy for a packet going direction `dir` (`IPSEC_DIR_*`): the
+    /// first by priority, then age, whose selector matches.
+    #[expect(dead_code, reason = "the packet hooks (data-plane issue) call it")]
+    pub(crate) fn lookup<'a>(
+        &'a self,
+        g: &'a Guard,
+        dir: u8,
+        f: &Flow,
+    ) -> Option<&'a Arc<PolicyEntry>> {
+        let fits = |e: &PolicyEntry| {
+            e.rec.dir == dir && e.rec.sel.matches(&f.src, &f.dst, f.sport, f.dport, f.proto)
+        };
+        let host = self
+            .hosts
+            .find(g, host_hash(self.seed, dir, &f.src, &f.dst), fits);
+        let other = self.rest.find(g, dir.into(), fits);
+        match (host, other) {
+            (Some(h), Some(o)) => Some(if o.rank() < h.rank() { o } else { h }),
+            (h, o) => h.or(o),
+        }
+    }
+}
+
+/// One namespace's policies, for the control plane (under the key mutex).
 pub(crate) struct SpdTable {
-    by_order: RBTree<Order, PolicyRecord>,
+    by_order: RBTree<Order, Arc<PolicyEntry>>,
+    hosts: RcuHashWriter<PolicyEntry>,
+    rest: RcuHashWriter<PolicyEntry>,
+    seed: u32,
     by_sel: RBTree<(u8, Selector), Order>,
     by_id: RBTree<u32, Order>,
     next: Order,
@@ -37,26 +116,48 @@ pub(crate) fn id_dir(id: u32) -> u32 {
 }
 
 impl SpdTable {
-    pub(crate) fn new() -> Self {
-        SpdTable {
+    /// An empty SPD and its readers' side; `seed` keys the host hash.
+    pub(crate) fn new(seed: u32) -> Result<(Self, SpdReader)> {
+        let (hosts_r, hosts) = RcuHash::new()?;
+        let (rest_r, rest) = RcuHash::new_fixed()?;
+        let table = SpdTable {
             by_order: RBTree::new(),
+            hosts,
+            rest,
+            seed,
             by_sel: RBTree::new(),
             by_id: RBTree::new(),
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
             id_generator: 0,
             last_reqid: MANUAL_REQID_MAX,
-        }
+        };
+        let reader = SpdReader {
+            hosts: hosts_r,
+            rest: rest_r,
+            seed,
+        };
+        Ok((table, reader))
     }
 
     /// The policy for direction `dir` with exactly selector `sel`.
     pub(crate) fn get_by_sel(&self, dir: u8, sel: &Selector) -> Option<&PolicyRecord> {
-        self.by_order.get(self.by_sel.get(&(dir, *sel))?)
+        Some(&self.by_order.get(self.by_sel.get(&(dir, *sel))?)?.rec)
     }
 
     /// The policy with id `id`.
     pub(crate) fn get_by_id(&self, id: u32) -> Option<&PolicyRecord> {
-        self.by_order.get(self.by_id.get(&id)?)
+        Some(&self.by_order.get(self.by_id.get(&id)?)?.rec)
+    }
+
+    /// The lookup chain of a policy, and its hash.
+    fn chain_of(&mut self, rec: &PolicyRecord) -> (&mut RcuHashWriter<PolicyEntry>, u32) {
+        if rec.sel.is_host_pair() {
+            let h = host_hash(self.seed, rec.dir, &rec.sel.src, &rec.sel.dst);
+            (&mut self.hosts, h)
+        } else {
+            (&mut self.rest, rec.dir.into())
+        }
     }
 
     /// A fresh id for a policy of IPsec direction `dir` (1..3).
@@ -84,10 +185,12 @@ impl SpdTable {
                 r => r,
             };
             let r = self.last_reqid;
+            // TODO[A]: an index of reqids; this scan makes many `unique`
+            // policies quadratic to add.
             let used = self
                 .by_order
                 .values()
-                .any(|p| p.bundle().any(|q| q.reqid == r));
+                .any(|p| p.rec.bundle().any(|q| q.reqid == r));
             if !used {
                 return Some(r);
             }
@@ -113,27 +216,38 @@ impl SpdTable {
         };
         let by_sel = RBTreeNode::new((rec.dir, rec.sel), order, GFP_KERNEL).map_err(nomem)?;
         let by_id = RBTreeNode::new(rec.id, order, GFP_KERNEL).map_err(nomem)?;
-        let node = RBTreeNode::new(order, rec, GFP_KERNEL).map_err(nomem)?;
+        let entry = Arc::new(PolicyEntry { order, rec }, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        let (_, h) = self.chain_of(&entry.rec);
+        let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
+        let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
         self.by_sel.insert(by_sel);
         self.by_id.insert(by_id);
         self.by_order.insert(node);
-        self.by_order.get(&order).ok_or(Errno::ENOMEM)
+        let rank = entry.rank();
+        let (chain, _) = self.chain_of(&entry.rec);
+        chain.link(pending, |e| e.rank() > rank);
+        self.by_order
+            .get(&order)
+            .map(|e| &e.rec)
+            .ok_or(Errno::ENOMEM)
     }
 
     /// Removes and returns the policy for `dir` with selector `sel`.
     pub(crate) fn remove_by_sel(&mut self, dir: u8, sel: &Selector) -> Option<PolicyRecord> {
         let order = self.by_sel.remove(&(dir, *sel))?;
-        let rec = self.by_order.remove(&order)?;
-        self.by_id.remove(&rec.id);
-        Some(rec)
+        let entry = self.by_order.remove(&order)?;
+        self.by_id.remove(&entry.rec.id);
+        let (chain, h) = self.chain_of(&entry.rec);
+        chain.remove(h, |e| e.order == order);
+        Some(entry.rec.clone())
     }
 
     /// Removes and returns the policy with id `id`.
     pub(crate) fn remove_by_id(&mut self, id: u32) -> Option<PolicyRecord> {
         let order = *self.by_id.get(&id)?;
         let (dir, sel) = {
-            let r = self.by_order.get(&order)?;
+            let r = &self.by_order.get(&order)?.rec;
             (r.dir, r.sel)
         };
         self.remove_by_sel(dir, &sel)
@@ -141,19 +255,23 @@ impl SpdTable {
 
     /// Removes every policy; returns how many went.
     pub(crate) fn flush(&mut self) -> usize {
-        let n = self.by_id.iter().count();
-        *self = SpdTable {
-            next: self.next,
-            id_generator: self.id_generator,
-            last_reqid: self.last_reqid,
-            ..SpdTable::new()
-        };
+        let mut n = 0;
+        while let Some((dir, sel)) = self.by_sel.cursor_front().map(|c| *c.current().0) {
+            self.remove_by_sel(dir, &sel);
+            n += 1;
+        }
         n
     }
 
     /// The first policy at or after `from` in dump order.
     pub(crate) fn next_from(&self, from: Order) -> Option<(Order, &PolicyRecord)> {
         let order = *self.by_order.cursor_lower_bound(&from)?.current().0;
-        Some((order, self.by_order.get(&order)?))
+        Some((order, &self.by_order.get(&order)?.rec))
+    }
+
+    /// What the lookup unlinked, to free after a grace period once the key
+    /// mutex is released.
+    pub(crate) fn take_retired(&mut self) -> [Reclaim<PolicyEntry>; 2] {
+        [self.hosts.take_retired(), self.rest.take_retired()]
     }
 }

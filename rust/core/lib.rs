@@ -10,6 +10,7 @@
 
 pub mod algs;
 pub mod errno;
+pub mod hash;
 pub mod pfkey;
 pub mod sad;
 pub mod spd;

@@ -93,14 +93,10 @@ impl Selector {
             && (self.dport == 0 || self.dport == dport)
     }
 
-    /// Whether both ends are single hosts with no ports or protocol: the
-    /// selectors an exact-match hash can find.
+    /// Whether both ends are single hosts (ports and protocol may be
+    /// anything): the selectors a hash of the packet's addresses finds.
     pub fn is_host_pair(&self) -> bool {
-        self.src_len == self.src.bits()
-            && self.dst_len == self.dst.bits()
-            && self.sport == 0
-            && self.dport == 0
-            && self.proto == 0
+        self.src_len == self.src.bits() && self.dst_len == self.dst.bits()
     }
 }
 

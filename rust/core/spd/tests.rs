@@ -121,5 +121,11 @@ fn selectors_match_prefixes_ports_and_protocols() {
     assert!(!r.sel.matches(&a(9), &a(3), 1234, 80, 6));
     assert!(!r.sel.matches(&a(9), &a(2), 1234, 81, 6));
     assert!(!r.sel.matches(&a(9), &a(2), 1234, 80, 17));
+    // A /24 source: not a host pair, whatever its ports.
     assert!(!r.sel.is_host_pair());
+    let host = Selector {
+        src_len: 32,
+        ..r.sel
+    };
+    assert!(host.is_host_pair());
 }

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A hash table with lockless (RCU) readers and one writer, for the packet
+//! path's SA and policy lookups: readers inside `rcu_read_lock()` walk the
+//! chains without a lock; the writer (the control plane, under its key
+//! mutex) links and unlinks nodes with release stores and frees what it
+//! unlinked only after a grace period ([`RcuHashWriter::reclaim`]).
+//!
+//! Values are `Arc`s, so a reader can keep one past its read section.
+//! Chains keep the order the writer gives them (newest first, or sorted),
+//! and the table doubles when chains average more than two nodes, by
+//! building a new table aside and publishing it whole.
+
+use core::ptr::null_mut;
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        rcu::{self, Guard},
+        Arc,
+    },
+};
+
+/// Buckets of a new table; a power of two.
+const MIN_BUCKETS: usize = 16;
+
+struct Node<V> {
+    next: Atomic<*mut Node<V>>,
+    hash: u32,
+    val: Arc<V>,
+}
+
+/// One generation of buckets; owns the nodes linked from it.
+struct Table<V> {
+    buckets: KVec<Atomic<*mut Node<V>>>,
+}
+
+impl<V> Table<V> {
+    fn new(n: usize) -> Result<KBox<Self>> {
+        let mut buckets = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            buckets.push(Atomic::new(null_mut()), GFP_KERNEL)?;
+        }
+        Ok(KBox::new(Table { buckets }, GFP_KERNEL)?)
+    }
+
+    fn bucket(&self, hash: u32) -> &Atomic<*mut Node<V>> {
+        // The length is a power of two, at least MIN_BUCKETS.
+        &self.buckets[hash as usize & (self.buckets.len() - 1)]
+    }
+}
+
+impl<V> Drop for Table<V> {
+    fn drop(&mut self) {
+        for b in self.buckets.iter() {
+            let mut p = b.load(Relaxed);
+            while !p.is_null() {
+                // SAFETY: every linked node came from `KBox::into_raw` and is
+                // linked from this table only; the table is going, so no
+                // reader or writer reaches it any more.
+                let node = unsafe { KBox::from_raw(p) };
+                p = node.next.load(Relaxed);
+            }
+        }
+    }
+}
+
+/// What the writer unlinked, freed after a grace period.
+enum Retired<V> {
+    Node { _node: KBox<Node<V>> },
+    Table { _table: KBox<Table<V>> },
+}
+
+/// The readers' side: lookups under an RCU read guard.
+///
+/// # Invariants
+///
+/// `table` always points to a live table from `KBox::into_raw`, replaced
+/// only by the one [`RcuHashWriter`] of this hash, which retires the old
+/// one for a grace period.
+pub(crate) struct RcuHash<V> {
+    table: Atomic<*mut Table<V>>,
+}
+
+// SAFETY: readers only share `&V` and `Arc<V>` across threads.
+unsafe impl<V: Send + Sync> Send for RcuHash<V> {}
+// SAFETY: as for `Send`; the table is only changed by release stores.
+unsafe impl<V: Send + Sync> Sync for RcuHash<V> {}
+
+impl<V> Drop for RcuHash<V> {
+    fn drop(&mut self) {
+        // SAFETY: the last reference is going: no reader holds `&self`, and
+        // the writer (which holds one) is gone.
+        drop(unsafe { KBox::from_raw(self.table.load(Relaxed)) });
+    }
+}
+
+impl<V> RcuHash<V> {
+    /// A hash and its one writer.
+    pub(crate) fn new() -> Result<(Arc<Self>, RcuHashWriter<V>)> {
+        Self::with_growth(true)
+    }
+
+    /// A hash that keeps its first buckets, for few distinct hashes with
+    /// long chains (sorted lists to scan).
+    pub(crate) fn new_fixed() -> Result<(Arc<Self>, RcuHashWriter<V>)> {
+        Self::with_growth(false)
+    }
+
+    fn with_growth(grows: bool) -> Result<(Arc<Self>, RcuHashWriter<V>)> {
+        let table = KBox::into_raw(Table::new(MIN_BUCKETS)?);
+        let hash = Arc::new(
+            RcuHash {
+                table: Atomic::new(table),
+            },
+            GFP_KERNEL,
+        )
+        .inspect_err(|_| {
+            // SAFETY: `table` was never published.
+            drop(unsafe { KBox::from_raw(table) })
+        })?;
+        let writer = RcuHashWriter {
+            hash: hash.clone(),
+            grows,
+            len: 0,
+            retired: KVec::new(),
+        };
+        Ok((hash, writer))
+    }
+
+    /// The first value in `hash`'s chain that `want` accepts, in chain
+    /// order; valid while `_guard` is held.
+    pub(crate) fn find<'a>(
+        &'a self,
+        _guard: &'a Guard,
+        hash: u32,
+        mut want: impl FnMut(&V) -> bool,
+    ) -> Option<&'a Arc<V>> {
+        // SAFETY: the table is live (type invariant) and cannot be freed
+        // before the read section `_guard` proves ends.
+        let table = unsafe { &*self.table.load(Acquire) };
+        let mut p = table.bucket(hash).load(Acquire);
+        while !p.is_null() {
+            // SAFETY: a node reached from a live table under RCU stays
+            // allocated until a grace period after it is unlinked.
+            let node = unsafe { &*p };
+            if node.hash == hash && want(&node.val) {
+                return Some(&node.val);
+            }
+            p = node.next.load(Acquire);
+        }
+        None
+    }
+}
+
+/// The one writer of an [`RcuHash`]: keep it where writers are serialised
+/// (the key mutex).
+pub(crate) struct RcuHashWriter<V> {
+    hash: Arc<RcuHash<V>>,
+    grows: bool,
+    len: usize,
+    retired: KVec<Retired<V>>,
+}
+
+impl<V> RcuHashWriter<V> {
+    fn table(&self) -> &Table<V> {
+        // SAFETY: only this writer replaces the table, and `&self` is held.
+        unsafe { &*self.hash.table.load(Relaxed) }
+    }
+
+    /// The first value in `hash`'s chain that `want` accepts, for the
+    /// writer (no read section needed: only the writer frees nodes).
+    pub(crate) fn get(&self, hash: u32, mut want: impl FnMut(&V) -> bool) -> Option<&Arc<V>> {
+        let mut p = self.table().bucket(hash).load(Relaxed);
+        while !p.is_null() {
+            // SAFETY: linked nodes are live; only this writer unlinks them,
+            // and `&self` keeps it from doing so meanwhile.
+            let node = unsafe { &*p };
+            if node.hash == hash && want(&node.val) {
+                return Some(&node.val);
+            }
+            p = node.next.load(Relaxed);
+        }
+        None
+    }
+
+    /// Allocates the node for `val` under `hash`, so that linking it
+    /// cannot fail.
+    pub(crate) fn prepare(hash: u32, val: Arc<V>) -> Result<Pending<V>> {
+        let node = KBox::new(
+            Node {
+                next: Atomic::new(null_mut()),
+                hash,
+                val,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(Pending(node))
+    }
+
+    /// Links a prepared value into its chain before the first value
+    /// `before` accepts (at the end if none). Readers see it from the
+    /// release store on.
+    pub(crate) fn link(&mut self, p: Pending<V>, mut before: impl FnMut(&V) -> bool) {
+        if self.grows && self.len >= 2 * self.table().buckets.len() {
+            // A failed grow only leaves chains longer.
+            let _ = self.grow();
+        }
+        let node = KBox::into_raw(p.0);
+        // SAFETY: `node` is ours, not yet published.
+        let hash = unsafe { (*node).hash };
+        let mut slot = self.table().bucket(hash);
+        loop {
+            let cur = slot.load(Relaxed);
+            // SAFETY: nodes linked from the table are live while linked, and
+            // only this writer unlinks them.
+            if cur.is_null() || before(unsafe { &(*cur).val }) {
+                // SAFETY: `node` is ours, not yet published.
+                unsafe { (*node).next.store(cur, Relaxed) };
+                slot.store(node, Release);
+                self.len += 1;
+                return;
+            }
+            // SAFETY: as above.
+            slot = unsafe { &(*cur).next };
+        }
+    }
+
+    /// Puts a prepared value in the place of the first value of its chain
+    /// that `want` accepts, and returns that one; readers see one or the
+    /// other, never neither. `Err(p)` if no value matches.
+    pub(crate) fn replace(
+        &mut self,
+        p: Pending<V>,
+        mut want: impl FnMut(&V) -> bool,
+    ) -> core::result::Result<Arc<V>, Pending<V>> {
+        let hash = p.0.hash;
+        let mut slot = self.table().bucket(hash);
+        loop {
+            let cur = slot.load(Relaxed);
+            if cur.is_null() {
+                return Err(p);
+            }
+            // SAFETY: linked nodes are live; only this writer unlinks them.
+            let node = unsafe { &*cur };
+            if node.hash == hash && want(&node.val) {
+                let new = KBox::into_raw(p.0);
+                // SAFETY: `new` is ours, not yet published.
+                unsafe { (*new).next.store(node.next.load(Relaxed), Relaxed) };
+                slot.store(new, Release);
+                let old = node.val.clone();
+                // SAFETY: `cur` came from `KBox::into_raw` and is unlinked;
+                // `retire` frees it only after a grace period.
+                let node = unsafe { KBox::from_raw(cur) };
+                self.retire(Retired::Node { _node: node });
+                return Ok(old);
+            }
+            slot = &node.next;
+        }
+    }
+
+    /// Unlinks the first value in `hash`'s chain that `want` accepts and
+    /// returns it; its node is freed after a grace period.
+    pub(crate) fn remove(&mut self, hash: u32, mut want: impl FnMut(&V) -> bool) -> Option<Arc<V>> {
+        let mut slot = self.table().bucket(hash);
+        loop {
+            let p = slot.load(Relaxed);
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: linked nodes are live; only this writer unlinks them.
+            let node = unsafe { &*p };
+            if node.hash == hash && want(&node.val) {
+                slot.store(node.next.load(Relaxed), Release);
+                self.len -= 1;
+                let val = node.val.clone();
+                // SAFETY: `p` came from `KBox::into_raw` and is unlinked now;
+                // readers may still see it until a grace period passes,
+                // which `retire` waits for before freeing.
+                let node = unsafe { KBox::from_raw(p) };
+                self.retire(Retired::Node { _node: node });
+                return Some(val);
+            }
+            slot = &node.next;
+        }
+    }
+
+    /// Doubles the buckets: builds the new table aside with new nodes (in
+    /// the same relative order) and publishes it whole.
+    fn grow(&mut self) -> Result {
+        let old = self.table();
+        let new = Table::new(old.buckets.len() * 2)?;
+        // The tail slot of each new chain, to append in order.
+        let mut tails = KVec::with_capacity(new.buckets.len(), GFP_KERNEL)?;
+        for b in new.buckets.iter() {
+            tails.push(core::ptr::from_ref(b), GFP_KERNEL)?;
+        }
+        for b in old.buckets.iter() {
+            let mut p = b.load(Relaxed);
+            while !p.is_null() {
+                // SAFETY: linked nodes of the live table.
+                let node = unsafe { &*p };
+                let copy = KBox::into_raw(KBox::new(
+                    Node {
+                        next: Atomic::new(null_mut()),
+                        hash: node.hash,
+                        val: node.val.clone(),
+                    },
+                    GFP_KERNEL,
+                )?);
+                let i = node.hash as usize & (new.buckets.len() - 1);
+                // SAFETY: `tails[i]` is a slot of `new` or of a node linked
+                // from it, all unpublished and owned here; on an error
+                // return, dropping `new` frees what was linked.
+                unsafe {
+                    (*tails[i]).store(copy, Relaxed);
+                    tails[i] = &(*copy).next;
+                }
+                p = node.next.load(Relaxed);
+            }
+        }
+        let old = self.hash.table.load(Relaxed);
+        self.hash.table.store(KBox::into_raw(new), Release);
+        // SAFETY: `old` came from `KBox::into_raw` and is unpublished now.
+        let table = unsafe { KBox::from_raw(old) };
+        self.retire(Retired::Table { _table: table });
+        Ok(())
+    }
+
+    /// Keeps `r` for [`Self::reclaim`]; frees it at once (after a grace
+    /// period) if there is no room to keep it.
+    fn retire(&mut self, r: Retired<V>) {
+        if self.retired.reserve(1, GFP_KERNEL).is_err() {
+            rcu::synchronize_rcu();
+            drop(r);
+        } else if let Err(e) = self.retired.push_within_capacity(r) {
+            // Not reached: room was just reserved.
+            rcu::synchronize_rcu();
+            drop(e);
+        }
+    }
+
+    /// What was unlinked so far, to drop (which waits for a grace period,
+    /// then frees it) once the writers' lock is released, so that other
+    /// writers do not wait for the grace period.
+    pub(crate) fn take_retired(&mut self) -> Reclaim<V> {
+        Reclaim(core::mem::take(&mut self.retired))
+    }
+}
+
+impl<V> Drop for RcuHashWriter<V> {
+    fn drop(&mut self) {
+        drop(self.take_retired());
+    }
+}
+
+/// A value with its node allocated, ready to link.
+pub(crate) struct Pending<V>(KBox<Node<V>>);
+
+/// Unlinked nodes and tables waiting for a grace period; dropping this
+/// waits for one and frees them.
+pub(crate) struct Reclaim<V>(KVec<Retired<V>>);
+
+impl<V> Drop for Reclaim<V> {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            rcu::synchronize_rcu();
+        }
+    }
+}

@@ -30,7 +30,9 @@ pub(crate) fn run(db: &KeyDb) {
     while let Some((kind, rec)) = st.sad.expire_next(now) {
         send_expire(&st, &rec, kind);
     }
-    rearm(db, &mut st);
+    // What is still due now could not be carried out (memory was short
+    // for a dying copy): try again in a second, not at once.
+    set_timer(db, &mut st, 1);
     let retired = (st.sad.take_retired(), st.spd.take_retired());
     drop(st);
     drop(retired);
@@ -39,6 +41,11 @@ pub(crate) fn run(db: &KeyDb) {
 /// Sets the timer for the SAD's next lifetime event, if it is not set for
 /// that time or earlier already. Call after changing the SAD.
 pub(crate) fn rearm(db: &KeyDb, st: &mut KeyState) {
+    set_timer(db, st, 0);
+}
+
+/// As [`rearm`], sleeping at least `min_secs`.
+fn set_timer(db: &KeyDb, st: &mut KeyState, min_secs: u64) {
     let Some(when) = st.sad.next_event() else {
         return;
     };
@@ -46,7 +53,9 @@ pub(crate) fn rearm(db: &KeyDb, st: &mut KeyState) {
         return;
     }
     st.timer_at = Some(when);
-    let secs = when.saturating_sub(real_seconds()).min(MAX_SLEEP_SECS);
+    let secs = when
+        .saturating_sub(real_seconds())
+        .clamp(min_secs, MAX_SLEEP_SECS);
     // At most an hour: fits in u32 milliseconds.
     db.timer
         .schedule_ms(u32::try_from(secs * 1000).unwrap_or(u32::MAX));

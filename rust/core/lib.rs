@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acquire;
 pub mod algs;
 pub mod errno;
 pub mod hash;

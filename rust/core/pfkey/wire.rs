@@ -763,7 +763,7 @@ pub struct Comb {
 pub const COMB_LEN: usize = 72;
 
 impl Comb {
-    fn write(&self, b: &mut [u8]) {
+    pub(crate) fn write(&self, b: &mut [u8]) {
         b[0] = self.auth;
         b[1] = self.encrypt;
         b[2..4].copy_from_slice(&self.flags.to_ne_bytes());

@@ -278,7 +278,7 @@ fn expire_messages_carry_only_the_lifetime_that_ran_out() {
         let mut e = Encoder::new(&mut b, &hdr(SATYPE_ESP)).unwrap();
         r.encode_expire(&mut e, kind).unwrap();
         e.finish().unwrap();
-        let exts = Exts::parse(&b[SADB_MSG_LEN..]).unwrap();
+        let exts = Exts::parse(&b).unwrap();
         assert!(exts.get(want).is_some());
         assert!(exts.get(gone).is_none());
         assert!(exts.get(et::LIFETIME_CURRENT).is_some());

@@ -14,3 +14,4 @@ pub mod pfkey;
 pub mod sad;
 pub mod spd;
 pub mod sysctl;
+pub mod xform;

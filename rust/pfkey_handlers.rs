@@ -31,6 +31,7 @@ use crate::{
     pfkey_build::{message, reply_header},
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
+    sa_crypto::SaTransform,
     spd_table::id_dir,
 };
 use kernel::prelude::*;
@@ -144,6 +145,11 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 
 fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let rec = SaRecord::from_msg(&req.hdr, &req.exts, real_seconds())?;
+    // As af_key (xfrm_init_state() before any SAD lookup), the crypto is
+    // set up first: a missing algorithm or a refused key fails the message
+    // and leaves the SAD as it was.
+    // TODO[B]: kept with the SA by the SAD rework; freed on return for now.
+    let _xform = SaTransform::new(&rec)?;
     let existing = st.sad.get(&rec.id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {

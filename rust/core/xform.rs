@@ -236,6 +236,10 @@ pub struct EspXform {
     /// Whether the transform is a plain AEAD (the key is the PF_KEY
     /// encryption key) rather than `authenc` (the key is a blob).
     pub aead: bool,
+    /// The table names of the cipher (or AEAD) and of the authenticator
+    /// (none for `digest_null`): what af_key asks the crypto API for
+    /// (`crypto_has_alg()`) before it builds the transform.
+    pub parts: [Option<&'static CStr>; 2],
 }
 
 /// The keyed hash of an AH SA.
@@ -304,6 +308,7 @@ pub fn esp(rec: &SaRecord, esn: Esn) -> Result<EspXform, Errno> {
         icv_len,
         ivgen,
         aead,
+        parts: [Some(enc.crypto_name), auth.map(|a| a.crypto_name)],
     })
 }
 

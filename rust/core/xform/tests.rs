@@ -155,6 +155,16 @@ fn esp_names_icvs_and_ivgens() {
 }
 
 #[test]
+fn parts_are_the_table_names() {
+    let x = esp_of((5, 256), (12, 128), Esn::Off);
+    assert_eq!(x.parts, [Some(c"cbc(aes)"), Some(c"hmac(sha256)")]);
+    let x = esp_of((AALG_NULL, 0), (12, 128), Esn::Off);
+    assert_eq!(x.parts, [Some(c"cbc(aes)"), None]);
+    let x = esp_of((0, 0), (20, 160), Esn::Off);
+    assert_eq!(x.parts, [Some(c"rfc4106(gcm(aes))"), None]);
+}
+
+#[test]
 fn esn_makes_authencesn_and_leaves_aeads_alone() {
     let x = esp_of((5, 256), (12, 128), Esn::On);
     assert_eq!(name(&x), "echainiv(authencesn(hmac(sha256),cbc(aes)))");

@@ -45,7 +45,8 @@ pub(crate) fn rearm(db: &KeyDb, st: &mut KeyState) {
     st.timer_at = Some(when);
     let secs = when.saturating_sub(real_seconds()).min(MAX_SLEEP_SECS);
     // At most an hour: fits in u32 milliseconds.
-    db.timer.schedule_ms(u32::try_from(secs * 1000).unwrap_or(u32::MAX));
+    db.timer
+        .schedule_ms(u32::try_from(secs * 1000).unwrap_or(u32::MAX));
 }
 
 /// SADB_EXPIRE for `rec` to every registered socket. Lost, as with af_key,

@@ -73,7 +73,8 @@ impl SadTable {
                 None => spare,
             };
             if let Some(k) = after {
-                self.timeline.insert(node.into_reservation().into_node(k, ()));
+                self.timeline
+                    .insert(node.into_reservation().into_node(k, ()));
             }
         }
         Ok(out)
@@ -160,14 +161,16 @@ impl SadTable {
                 rec.state = SaState::Dying;
                 let out = rec.clone();
                 if let Some(k) = timeline_key(order, rec) {
-                    self.timeline.insert(node.into_reservation().into_node(k, ()));
+                    self.timeline
+                        .insert(node.into_reservation().into_node(k, ()));
                 }
                 Some((Expiry::Soft, out))
             }
             // Not due after all (the clock went back): queue it again.
             None => {
                 if let Some(k) = timeline_key(order, rec) {
-                    self.timeline.insert(node.into_reservation().into_node(k, ()));
+                    self.timeline
+                        .insert(node.into_reservation().into_node(k, ()));
                 }
                 None
             }

@@ -230,9 +230,15 @@ fn time_lifetimes_fire_soft_once_then_hard() {
     assert_eq!(r.next_expiry(), Some((1060, Expiry::Hard)));
     assert_eq!(r.expiry_due(5000), Some(Expiry::Hard));
     // A tie is hard (XFRM checks hard first).
-    assert_eq!(with_lifetimes((30, 0), (30, 0)).next_expiry(), Some((1030, Expiry::Hard)));
+    assert_eq!(
+        with_lifetimes((30, 0), (30, 0)).next_expiry(),
+        Some((1030, Expiry::Hard))
+    );
     // Soft only.
-    assert_eq!(with_lifetimes((0, 0), (5, 0)).next_expiry(), Some((1005, Expiry::Soft)));
+    assert_eq!(
+        with_lifetimes((0, 0), (5, 0)).next_expiry(),
+        Some((1005, Expiry::Soft))
+    );
 }
 
 #[test]
@@ -248,13 +254,22 @@ fn use_time_limits_start_at_first_use() {
 #[test]
 fn larval_sas_expire_hard_after_thirty_seconds() {
     let r = SaRecord::larval(IPPROTO_ESP, &v4(1), &v4(2), MODE_TRANSPORT, 0, 0, 1000);
-    assert_eq!(r.next_expiry(), Some((1000 + LARVAL_LIFETIME, Expiry::Hard)));
+    assert_eq!(
+        r.next_expiry(),
+        Some((1000 + LARVAL_LIFETIME, Expiry::Hard))
+    );
 }
 
 #[test]
 fn expire_messages_carry_only_the_lifetime_that_ran_out() {
     let mut r = with_lifetimes((60, 0), (30, 0));
-    r.enc_key = Some(KeyBytes::new(&Key { bits: 128, key: &[1; 16] }).unwrap());
+    r.enc_key = Some(
+        KeyBytes::new(&Key {
+            bits: 128,
+            key: &[1; 16],
+        })
+        .unwrap(),
+    );
     for (kind, want, gone) in [
         (Expiry::Soft, et::LIFETIME_SOFT, et::LIFETIME_HARD),
         (Expiry::Hard, et::LIFETIME_HARD, et::LIFETIME_SOFT),

@@ -3,6 +3,8 @@
  * bindgen input for kame_ipsec's kernel-API layer (rust/kapi/).  Only what the
  * kernel crate's own bindings lack; Kbuild allowlists the items used.
  */
+#include <crypto/aead.h>
+#include <crypto/hash.h>
 #include <linux/capability.h>
 #include <linux/crypto.h>
 #include <linux/net.h>
@@ -31,3 +33,4 @@ const unsigned int KAME_MSG_DONTWAIT = MSG_DONTWAIT;
 const unsigned int KAME_MSG_TRUNC = MSG_TRUNC;
 const unsigned int KAME_MSG_CMSG_COMPAT = MSG_CMSG_COMPAT;
 const unsigned int KAME_NF_ACCEPT = NF_ACCEPT;
+const u32 KAME_CRYPTO_ALG_ASYNC = CRYPTO_ALG_ASYNC;

@@ -16,6 +16,8 @@ struct msghdr;
 struct user_namespace;
 struct delayed_work;
 struct work_struct;
+struct crypto_aead;
+struct crypto_ahash;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -50,5 +52,13 @@ int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);
 void kame_init_delayed_work(struct delayed_work *dw,
 			    void (*fn)(struct work_struct *work));
 void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
+
+/* crypto/aead.h, crypto/hash.h */
+unsigned int kame_crypto_aead_ivsize(struct crypto_aead *tfm);
+unsigned int kame_crypto_aead_authsize(struct crypto_aead *tfm);
+unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
+void kame_crypto_free_aead(struct crypto_aead *tfm);
+unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
+void kame_crypto_free_ahash(struct crypto_ahash *tfm);
 
 #endif

@@ -18,6 +18,7 @@ mod pfkey_build;
 mod pfkey_dump;
 mod pfkey_handlers;
 mod pfkey_sock;
+mod sa_crypto;
 mod sa_expiry;
 mod sad_table;
 mod spd_table;

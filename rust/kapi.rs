@@ -10,6 +10,7 @@
 
 mod bindings;
 pub(crate) mod clock;
+pub(crate) mod crypto;
 pub(crate) mod net;
 pub(crate) mod netfilter;
 pub(crate) mod pernet;

@@ -31,9 +31,13 @@ use crate::{
     pfkey_build::{message, reply_header},
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
+    sa_crypto::SaTransform,
     spd_table::id_dir,
 };
-use kernel::{prelude::*, sync::rcu};
+use kernel::{
+    prelude::*,
+    sync::{rcu, Arc},
+};
 
 /// One request: who sent it and what it says.
 pub(crate) struct Request<'a> {
@@ -138,12 +142,17 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         st.sad.contains(&sad::SaId { spi, ..rec.id })
     })?;
     rec.id.spi = spi;
-    let rec = st.sad.insert(rec)?.clone();
+    let rec = st.sad.insert(rec, None)?.clone();
     send_sa(st, req, &rec, MsgType::GetSpi, Target::One)
 }
 
 fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let rec = SaRecord::from_msg(&req.hdr, &req.exts, real_seconds())?;
+    // As af_key (xfrm_init_state() before any SAD lookup), the crypto is
+    // set up first: a missing algorithm or a refused key fails the message
+    // and leaves the SAD as it was. An UPDATE of a mature SA keeps the
+    // SA's own (af_key changes only its lifetimes and NAT-T ports).
+    let xform = Arc::new(SaTransform::new(&rec)?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
     let existing = st.sad.get(&rec.id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {
@@ -155,7 +164,7 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         } else {
             None
         };
-        st.sad.insert(rec.clone())?;
+        st.sad.insert(rec.clone(), Some(xform))?;
         if let Some(id) = larval {
             st.sad.remove(&id);
         }
@@ -165,9 +174,9 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         None => Err(Errno::ESRCH),
         Some(SaState::Larval) => {
             let old = st.sad.remove(&rec.id);
-            if let Err(e) = st.sad.insert(rec.clone()) {
+            if let Err(e) = st.sad.insert(rec.clone(), Some(xform)) {
                 if let Some(o) = old {
-                    let _ = st.sad.insert(o);
+                    let _ = st.sad.insert(o, None);
                 }
                 return Err(e);
             }

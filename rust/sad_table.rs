@@ -22,6 +22,7 @@ use crate::{
         sad::{Expiry, SaId, SaRecord, SaState, MODE_ANY, PROTO_ANY},
     },
     kapi::rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
+    sa_crypto::SaTransform,
 };
 use kernel::{
     prelude::*,
@@ -38,6 +39,9 @@ pub(crate) struct SaEntry {
     pub(crate) order: Order,
     /// What PF_KEY said about it.
     pub(crate) rec: SaRecord,
+    /// Its crypto, set up when it was added (none while larval). Shared by
+    /// the copies a change publishes.
+    pub(crate) xform: Option<Arc<SaTransform>>,
 }
 
 fn id_hash(seed: u32, id: &SaId) -> u32 {
@@ -148,8 +152,14 @@ impl SadTable {
         Ok((table, reader))
     }
 
-    fn prepare(&self, order: Order, rec: SaRecord) -> Result<Prepared, Errno> {
-        let entry = Arc::new(SaEntry { order, rec }, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    fn prepare(
+        &self,
+        order: Order,
+        rec: SaRecord,
+        xform: Option<Arc<SaTransform>>,
+    ) -> Result<Prepared, Errno> {
+        let entry = SaEntry { order, rec, xform };
+        let entry = Arc::new(entry, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
         let r = &entry.rec;
         let id = RcuHashWriter::prepare(id_hash(self.seed, &r.id), entry.clone())
             .map_err(|_| Errno::ENOMEM)?;
@@ -182,11 +192,11 @@ impl SadTable {
             .ids
             .get(id_hash(self.seed, id), |e| e.rec.id == *id)
             .ok_or(Errno::ESRCH)?;
-        let order = old.order;
+        let (order, xform) = (old.order, old.xform.clone());
         let mut rec = old.rec.clone();
         let out = f(&mut rec)?;
         let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
-        let p = self.prepare(order, rec)?;
+        let p = self.prepare(order, rec, xform)?;
         self.publish_copy(p, spare);
         Ok(out)
     }
@@ -215,10 +225,14 @@ impl SadTable {
         }
     }
 
-    /// Adds `rec`, whose identity must be free; the newest SA dumps first.
-    /// All memory is taken before the tables change, so a failure leaves
-    /// them as they were.
-    pub(crate) fn insert(&mut self, rec: SaRecord) -> Result<&SaRecord, Errno> {
+    /// Adds `rec` with its crypto `xform`; its identity must be free; the
+    /// newest SA dumps first. All memory is taken before the tables change,
+    /// so a failure leaves them as they were.
+    pub(crate) fn insert(
+        &mut self,
+        rec: SaRecord,
+        xform: Option<Arc<SaTransform>>,
+    ) -> Result<&SaRecord, Errno> {
         let order = self.next;
         let id = rec.id;
         let nomem = |_| Errno::ENOMEM;
@@ -230,7 +244,7 @@ impl SadTable {
             Some(k) => Some(RBTreeNode::new(k, (), GFP_KERNEL).map_err(nomem)?),
             None => None,
         };
-        let p = self.prepare(order, rec)?;
+        let p = self.prepare(order, rec, xform)?;
         let node = RBTreeNode::new(order, p.entry.clone(), GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
         if let Some(n) = larval_node {
@@ -300,7 +314,7 @@ impl SadTable {
                 let mut rec = entry.rec.clone();
                 rec.state = SaState::Dying;
                 let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).ok()?;
-                let p = self.prepare(order, rec.clone()).ok()?;
+                let p = self.prepare(order, rec.clone(), entry.xform.clone()).ok()?;
                 self.publish_copy(p, spare);
                 Some((Expiry::Soft, rec))
             }

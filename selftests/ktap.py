@@ -27,11 +27,17 @@ class Ktap:
         print("%s %d %s" % ("ok" if ok else "not ok", len(self.results), desc), flush=True)
         return bool(ok)
 
+    def skip(self, desc, why):
+        """A test that could not run here, reported as a SKIP."""
+        self.results.append(None)
+        print("ok %d %s # SKIP %s" % (len(self.results), desc, why), flush=True)
+
     def finish(self):
         """Prints the totals; the exit status (1 if anything failed or the
         plan was not kept)."""
         failed = self.results.count(False)
-        print("# Totals: pass:%d fail:%d" % (self.results.count(True), failed))
+        print("# Totals: pass:%d fail:%d skip:%d" % (self.results.count(True), failed,
+                                                     self.results.count(None)))
         if len(self.results) != self.plan:
             print("# plan was %d, ran %d" % (self.plan, len(self.results)))
             return 1

@@ -31,6 +31,8 @@ impl Errno {
     pub const EEXIST: Errno = Errno(17);
     /// Invalid argument.
     pub const EINVAL: Errno = Errno(22);
+    /// File name too long (a crypto algorithm name over 127 bytes).
+    pub const ENAMETOOLONG: Errno = Errno(36);
     /// Function not implemented (unknown algorithm, as af_key).
     pub const ENOSYS: Errno = Errno(38);
     /// Message too long.

@@ -16,3 +16,4 @@ pub mod pfkey;
 pub mod sad;
 pub mod spd;
 pub mod sysctl;
+pub mod xform;

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The crypto transforms of an SA, allocated and keyed when the SA is added
+//! or updated, as af_key does (`pfkey_msg2xfrm_state()` calls
+//! `xfrm_init_state()`, whose `esp_init_state()`/`ah_init_state()` set the
+//! crypto up): an algorithm the kernel lacks or a key the crypto API refuses
+//! fails the message, not the SA's first packet.
+//!
+//! Names and keys come from the core (`kame_core::xform`); this file
+//! allocates, keys and checks the result. Transforms accept asynchronous
+//! implementations ([`Completion::MayBeAsync`], as esp4/ah4), so the data
+//! path must handle `-EINPROGRESS`.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    error::from_kernel,
+    kame_core::{
+        errno::Errno,
+        sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP},
+        xform::{self, Esn},
+    },
+    kapi::{
+        clock::crypto_has,
+        crypto::{Aead, Ahash, Completion},
+    },
+};
+use kernel::prelude::*;
+
+/// An ESP SA's AEAD, keyed, with its geometry.
+#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
+pub(crate) struct EspTransform {
+    /// The transform, wrapped in its IV generator.
+    pub(crate) aead: Aead,
+    /// IV bytes in each packet.
+    pub(crate) ivlen: u32,
+    /// ICV bytes in each packet.
+    pub(crate) icvlen: u32,
+    /// What the plaintext is padded to (at least 4, RFC 4303 2.4).
+    pub(crate) align: u32,
+}
+
+/// An AH SA's keyed hash.
+#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
+pub(crate) struct AhTransform {
+    /// The transform.
+    pub(crate) hash: Ahash,
+    /// The digest length in bytes.
+    pub(crate) digestlen: u32,
+    /// ICV bytes in each packet: the digest truncated.
+    pub(crate) icvlen: u32,
+}
+
+/// What an SA computes with.
+#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
+pub(crate) enum SaTransform {
+    /// ESP.
+    Esp(EspTransform),
+    /// AH.
+    Ah(AhTransform),
+    /// Nothing (IPcomp: compression is not done here).
+    None,
+}
+
+impl SaTransform {
+    /// Allocates and keys the transform `rec` needs. The errnos are
+    /// af_key's: ENOSYS for an algorithm the kernel lacks (af_key's table
+    /// lookup asks the crypto API whether it has it, which is also much
+    /// quicker to fail than building the whole transform's templates), EINVAL
+    /// for a key or ICV length the crypto API refuses.
+    pub(crate) fn new(rec: &SaRecord) -> Result<SaTransform, Errno> {
+        match rec.id.proto {
+            IPPROTO_ESP => esp(rec).map(SaTransform::Esp),
+            IPPROTO_AH => ah(rec).map(SaTransform::Ah),
+            _ => Ok(SaTransform::None),
+        }
+    }
+}
+
+/// The errno of a failed allocation: the crypto API's ENOENT (no such
+/// algorithm, and none could be loaded or built; say a template is missing)
+/// is af_key's ENOSYS.
+fn alloc_errno(e: Error) -> Errno {
+    if e == ENOENT {
+        Errno::ENOSYS
+    } else {
+        from_kernel(e)
+    }
+}
+
+fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
+    // Linux's PF_KEY has no ESN flag: SAs it adds use 32-bit sequence
+    // numbers.
+    let x = xform::esp(rec, Esn::Off)?;
+    if x.parts.iter().flatten().any(|p| !crypto_has(p)) {
+        return Err(Errno::ENOSYS);
+    }
+    let mut aead = Aead::new(x.name.as_cstr(), Completion::MayBeAsync).map_err(alloc_errno)?;
+    aead.set_key(x.key.as_bytes()).map_err(from_kernel)?;
+    // authenc's default ICV is the whole digest; AEADs' their longest.
+    let icvlen = u32::from(x.icv_len);
+    aead.set_authsize(icvlen).map_err(from_kernel)?;
+    if aead.authsize() != icvlen {
+        return Err(Errno::EINVAL);
+    }
+    Ok(EspTransform {
+        ivlen: aead.ivsize(),
+        icvlen,
+        align: aead.blocksize().next_multiple_of(4),
+        aead,
+    })
+}
+
+fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
+    let x = xform::ah(rec)?;
+    if !crypto_has(x.name) {
+        return Err(Errno::ENOSYS);
+    }
+    let mut hash = Ahash::new(x.name, Completion::MayBeAsync).map_err(alloc_errno)?;
+    hash.set_key(x.key).map_err(from_kernel)?;
+    let digestlen = hash.digestsize();
+    let icvlen = u32::from(x.icv_len);
+    if digestlen < icvlen {
+        return Err(Errno::EINVAL);
+    }
+    Ok(AhTransform {
+        hash,
+        digestlen,
+        icvlen,
+    })
+}

@@ -12,5 +12,6 @@ pub mod algs;
 pub mod errno;
 pub mod pfkey;
 pub mod sad;
+pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;

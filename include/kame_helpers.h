@@ -14,6 +14,7 @@ struct sock;
 struct sk_buff;
 struct msghdr;
 struct user_namespace;
+struct xfrm_policy;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -43,5 +44,10 @@ void kame_kfree_skb(struct sk_buff *skb);
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size);
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);
+
+/* net/sock.h and net/xfrm.h fields, for per-socket policies */
+unsigned short kame_sk_family(const struct sock *sk);
+void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,
+				 u8 action);
 
 #endif

@@ -15,3 +15,4 @@ pub(crate) mod netfilter;
 pub(crate) mod pernet;
 pub(crate) mod sock;
 pub(crate) mod sysctl;
+pub(crate) mod xfrm_km;

@@ -47,12 +47,11 @@ stop_all() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	pids=()
-	while [ "$(awk '$1 == "kame_ipsec" { print $3 }' /proc/modules)" != 0 ] &&
-		[ $((SECONDS - t)) -lt 30 ]; do
-		sleep 1
-	done
-	[ $((SECONDS - t)) -lt 30 ] || ps -eo pid,ppid,stat,args | grep -E 'iked|setkey' | sed 's/^/# /'
+	while in_use && [ $((SECONDS - t)) -lt 30 ]; do sleep 1; done
+	! in_use || ps -eo pid,ppid,stat,args | grep -E '[i]ked|[s]etkey' | sed 's/^/# /'
 }
+# in_use: the module is loaded and something holds it.
+in_use() { awk '$1 == "kame_ipsec" && $3 != 0 { f = 1 } END { exit !f }' /proc/modules; }
 cleanup() {
 	stop_all
 	echo "$modprobe_path" >/proc/sys/kernel/modprobe

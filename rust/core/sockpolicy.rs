@@ -92,8 +92,7 @@ fn check_sec_ctx(rest: &[u8]) -> Result<(), Errno> {
     }
     let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
     let ctx_len = usize::from(u16::from_ne_bytes([rest[6], rest[7]]));
-    if len * 8 > rest.len() || ctx_len > SEC_CTX_MAX || len != (SEC_CTX_LEN + ctx_len).div_ceil(8)
-    {
+    if len * 8 > rest.len() || ctx_len > SEC_CTX_MAX || len != (SEC_CTX_LEN + ctx_len).div_ceil(8) {
         return Err(Errno::EINVAL);
     }
     Ok(())

@@ -12,11 +12,7 @@
 
 use super::bindings;
 use core::{marker::PhantomData, ptr};
-use kernel::{
-    ffi::c_int,
-    prelude::*,
-    types::Opaque,
-};
+use kernel::{ffi::c_int, prelude::*, types::Opaque};
 
 /// Which policy of the socket a compiled policy sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +128,9 @@ unsafe extern "C" fn compile_policy_trampoline<K: KeyManager>(
         let (d, action) = K::compile_policy(buf)?;
         // SAFETY: the socket is live, so is its namespace; GFP_ATOMIC as the
         // RCU read lock is held.
-        let xp = unsafe { bindings::xfrm_policy_alloc(bindings::kame_sock_net(sk), bindings::KAME_GFP_ATOMIC) };
+        let xp = unsafe {
+            bindings::xfrm_policy_alloc(bindings::kame_sock_net(sk), bindings::KAME_GFP_ATOMIC)
+        };
         if xp.is_null() {
             return Err(ENOBUFS);
         }

@@ -19,6 +19,7 @@
 #include <linux/sysctl.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
+#include <net/xfrm.h>
 
 #include "kame_helpers.h"
 
@@ -34,3 +35,12 @@ const unsigned int KAME_MSG_TRUNC = MSG_TRUNC;
 const unsigned int KAME_MSG_CMSG_COMPAT = MSG_CMSG_COMPAT;
 const unsigned int KAME_NF_ACCEPT = NF_ACCEPT;
 const u32 KAME_CRYPTO_ALG_ASYNC = CRYPTO_ALG_ASYNC;
+const gfp_t KAME_GFP_ATOMIC = GFP_ATOMIC;
+const unsigned short KAME_AF_INET = AF_INET;
+const unsigned short KAME_AF_INET6 = AF_INET6;
+const int KAME_IP_IPSEC_POLICY = IP_IPSEC_POLICY;
+const int KAME_IPV6_IPSEC_POLICY = IPV6_IPSEC_POLICY;
+const unsigned char KAME_XFRM_POLICY_ALLOW = XFRM_POLICY_ALLOW;
+const unsigned char KAME_XFRM_POLICY_BLOCK = XFRM_POLICY_BLOCK;
+const int KAME_XFRM_POLICY_IN = XFRM_POLICY_IN;
+const int KAME_XFRM_POLICY_OUT = XFRM_POLICY_OUT;

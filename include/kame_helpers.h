@@ -18,6 +18,7 @@ struct delayed_work;
 struct work_struct;
 struct crypto_aead;
 struct crypto_ahash;
+struct xfrm_policy;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -60,5 +61,9 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
 void kame_crypto_free_aead(struct crypto_aead *tfm);
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
 void kame_crypto_free_ahash(struct crypto_ahash *tfm);
+/* net/sock.h and net/xfrm.h fields, for per-socket policies */
+unsigned short kame_sk_family(const struct sock *sk);
+void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,
+				 u8 action);
 
 #endif

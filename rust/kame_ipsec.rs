@@ -21,6 +21,7 @@ mod pfkey_sock;
 mod sa_crypto;
 mod sa_expiry;
 mod sad_table;
+mod sockopt;
 mod spd_table;
 mod sysctl;
 
@@ -48,7 +49,9 @@ static MODINFO_VERSION: [u8; 14] = *b"version=0.1.0\0";
 struct KameIpsec {
     // Fields drop in declaration order, the reverse of registration: no new
     // PF_KEY socket can appear once the family is gone, then every namespace's
-    // state (sysctls, hooks) is torn down.
+    // state (sysctls, hooks) is torn down. The per-socket policy route is
+    // independent of both and goes first.
+    _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
 }
@@ -67,8 +70,10 @@ impl kernel::Module for KameIpsec {
                 );
             }
         })?;
+        let sockopt = kapi::xfrm_km::KmRegistration::register()?;
         pr_info!("KAME IPsec loaded: PF_KEY v2 family, net.inet.ipsec sysctls, packet hooks\n");
         Ok(KameIpsec {
+            _sockopt: sockopt,
             _pfkey: pfkey,
             _netns: netns,
         })

@@ -18,3 +18,4 @@ pub(crate) mod rcu_hash;
 pub(crate) mod sock;
 pub(crate) mod sysctl;
 pub(crate) mod work;
+pub(crate) mod xfrm_km;

@@ -14,6 +14,7 @@ pub mod errno;
 pub mod hash;
 pub mod pfkey;
 pub mod sad;
+pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;
 pub mod xform;

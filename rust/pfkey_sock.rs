@@ -122,6 +122,16 @@ impl SockFamily for PfKey {
             }
             Err(_) => Err(Errno::EINVAL),
         };
+        if let Err(err) = result {
+            // Promiscuous sockets see error replies too (af_key's
+            // `pfkey_error()` broadcasts to the sender, which copies them).
+            broadcast(
+                &st.socks,
+                &hdr.error_reply(err).encode(),
+                Target::PromiscOnly,
+                None,
+            );
+        }
         sa_expiry::rearm(keys, &mut st);
         // Freed after a grace period, which nobody else waits for.
         let retired = (st.sad.take_retired(), st.spd.take_retired());

@@ -243,6 +243,11 @@ def promisc_tests():
     got = [g[0] for g in drain(watcher)]
     test(any(h["type"] == X_SPDFLUSH and h["seq"] == 77 for h in got),
          "a promiscuous socket sees what another socket writes and its replies", got)
+    # An error reply too, as af_key: the request's copy, then the reply.
+    s.send(sa_ref(GET, 0x7777))
+    got = [g[0] for g in drain(watcher)]
+    test([(h["type"], h["errno"]) for h in got] == [(GET, 0), (GET, ESRCH)],
+         "... error replies included (GET of a missing SA: request, then ESRCH)", got)
     watcher.close()
     s.close()
 
@@ -278,7 +283,7 @@ def main():
         if not any(l.startswith("kame_ipsec ") for l in f):
             subprocess.run(["insmod", KO], check=True)
             we_loaded = True
-    plan = 29 + 19 + 2 + 2
+    plan = 29 + 19 + 3 + 2
     print("TAP version 13")
     print("1..%d" % plan)
     sad_tests()

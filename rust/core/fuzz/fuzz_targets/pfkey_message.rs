@@ -89,7 +89,11 @@ fn check_slots(data: &[u8], exts: &Exts<'_>) {
     let span = data.as_ptr_range();
     for t in 1..=EXT_MAX {
         let Some(e) = exts.get(t) else { continue };
-        assert!(e.len() >= 8 && e.len() % WORD == 0, "type {t}: {} bytes", e.len());
+        assert!(
+            e.len() >= 8 && e.len() % WORD == 0,
+            "type {t}: {} bytes",
+            e.len()
+        );
         let words = u16::from_ne_bytes([e[0], e[1]]);
         assert_eq!(usize::from(words) * WORD, e.len());
         assert_eq!(u16::from_ne_bytes([e[2], e[3]]), t);
@@ -107,7 +111,12 @@ fn decode_every_slot(exts: &Exts<'_>) {
     for t in [et::LIFETIME_CURRENT, et::LIFETIME_HARD, et::LIFETIME_SOFT] {
         get(t).map(Lifetime::decode);
     }
-    for t in [et::ADDRESS_SRC, et::ADDRESS_DST, et::ADDRESS_PROXY, et::X_NAT_T_OA] {
+    for t in [
+        et::ADDRESS_SRC,
+        et::ADDRESS_DST,
+        et::ADDRESS_PROXY,
+        et::X_NAT_T_OA,
+    ] {
         if let Some(e) = get(t) {
             // The walk checked family and length: the address decodes.
             let a = Address::decode(e).expect("a checked address slot decodes");
@@ -188,7 +197,10 @@ fn sa_round_trip(req: &MsgHeader, exts: &Exts<'_>, rec: &SaRecord) {
     assert_eq!((src.sa.addr, dst.sa.addr), (rec.src, rec.id.dst));
     let key = |t| x.get(t).map(Key::decode);
     assert_eq!(key(et::KEY_AUTH), rec.auth_key.as_ref().map(|k| k.as_key()));
-    assert_eq!(key(et::KEY_ENCRYPT), rec.enc_key.as_ref().map(|k| k.as_key()));
+    assert_eq!(
+        key(et::KEY_ENCRYPT),
+        rec.enc_key.as_ref().map(|k| k.as_key())
+    );
     let sa2 = Sa2::decode(x.get(et::X_SA2).expect("SA2 ext"));
     assert_eq!((sa2.mode, sa2.reqid), (rec.mode, rec.reqid));
     if let Some(p) = rec.proxy {

@@ -11,7 +11,10 @@
 //! `run` keeps several sockets open: two registered, one promiscuous, two
 //! plain ones the messages are written from, and one with a small receive
 //! buffer that starts dumps and reads them slowly; now and then a plain or
-//! slow socket is closed (a dump may be pending) and opened again. Every
+//! slow socket is closed (a dump may be pending) and opened again. A
+//! REGISTER that would make the module probe the crypto API is sent only
+//! once in [`RARE_REGISTER`] times (each probe of a missing algorithm runs
+//! modprobe: seconds under TCG); the others get an SA type it refuses. Every
 //! message a socket without promiscuous copies receives must be a
 //! well-formed PF_KEY message (base header, length, extensions), and every
 //! error must carry one of af_key's errnos. It prints a histogram of the
@@ -38,6 +41,8 @@ const REPLY_ERRNOS: [u8; 11] = [2, 3, 16, 17, 22, 38, 40, 92, 93, 95, 105];
 /// Errnos a write itself may fail with (a malformed base header, a message
 /// over the send buffer).
 const WRITE_ERRNOS: [i32; 2] = [libc::EINVAL, libc::EMSGSIZE];
+/// One in this many REGISTERs that would probe the crypto API is sent.
+const RARE_REGISTER: u32 = 20000;
 /// A FLUSH and an SPDFLUSH this often keep the tables small.
 const FLUSH_EVERY: u64 = 2000;
 /// The pid our requests carry.
@@ -58,6 +63,8 @@ enum Role {
 struct Slot {
     sock: Sock,
     role: Role,
+    /// SA types it registered (bit per satype), as the module keeps them.
+    registered: u32,
     /// Whether it may be promiscuous (then what it reads is not checked:
     /// it gets raw copies of whatever was written).
     promisc: bool,
@@ -78,6 +85,7 @@ struct Stats {
     malformed: u64,
     reopened: u64,
     dumps: u64,
+    registers: u64,
     first_bad: Vec<String>,
 }
 
@@ -93,11 +101,11 @@ impl Stats {
 fn open(role: Role) -> std::io::Result<Slot> {
     let sock = Sock::open()?;
     let promisc = role == Role::Promisc;
+    let mut registered = 0;
     match role {
         Role::Registered => {
-            for satype in [2, 3] {
-                let _ = sock.send(&templates::bare(MsgType::Register, satype));
-            }
+            let _ = sock.send(&templates::bare(MsgType::Register, 3));
+            registered = 1 << 3;
         }
         Role::Promisc => {
             let _ = sock.send(&templates::bare(MsgType::XPromisc, 1));
@@ -108,8 +116,24 @@ fn open(role: Role) -> std::io::Result<Slot> {
     Ok(Slot {
         sock,
         role,
+        registered,
         promisc,
     })
+}
+
+/// Whether `msg`, written from `slot`, is a REGISTER that reaches the
+/// point where the module probes the crypto API for every algorithm it
+/// lists: an unavailable one makes the kernel run modprobe (several
+/// times), seconds under TCG, as af_key's `xfrm_probe_algs()` does.
+fn probes_crypto(msg: &[u8], slot: &Slot) -> bool {
+    match check_header(msg) {
+        Ok((h, MsgType::Register)) => {
+            h.satype <= 9
+                && (h.satype == 0 || slot.registered & (1 << h.satype) == 0)
+                && Exts::parse(msg).is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// Checks one message the kernel sent to a socket that gets no raw copies.
@@ -248,6 +272,17 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
             msg[12..16].copy_from_slice(&PID.to_ne_bytes());
         }
         let w = r.pick(&writers);
+        if probes_crypto(&msg, &slots[w]) {
+            // REGISTERs that probe the crypto API are slow (modprobe):
+            // one in RARE_REGISTER goes through, the others get an SA type
+            // the module refuses first.
+            if r.chance(1, RARE_REGISTER) {
+                st.registers += 1;
+                slots[w].registered |= 1 << msg[3];
+            } else {
+                msg[3] = 10 + r.below(246) as u8;
+            }
+        }
         if let Ok((h, ty)) = check_header(&msg) {
             if ty == MsgType::XPromisc && h.satype == 1 {
                 slots[w].promisc = true;
@@ -312,8 +347,8 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
     );
     println!(
         "received {} messages ({} unchecked promiscuous copies), malformed {}; \
-         sockets reopened {}, dumps started {}",
-        st.received, st.unchecked, st.malformed, st.reopened, st.dumps
+         sockets reopened {}, dumps started {}, registrations {}",
+        st.received, st.unchecked, st.malformed, st.reopened, st.dumps, st.registers
     );
     for b in &st.first_bad {
         println!("bad: {b}");

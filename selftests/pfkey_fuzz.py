@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 """PF_KEY fuzzing in the VM (KTAP): rust/tools' pfkey-fuzz writes
-KAME_FUZZ_N random and mutated messages (default 20000; KAME_FUZZ_N=1000000
+KAME_FUZZ_N random and mutated messages (default 50000; KAME_FUZZ_N=1000000
 for the debug-kernel run) from several sockets (registered, promiscuous,
 plain, and a slow one whose dumps are started and abandoned, sockets closed
 mid-way), deterministic from KAME_FUZZ_SEED, and checks every message the
@@ -27,7 +27,7 @@ from pfkey_probe import open_pfkey, read_reply  # noqa: E402
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), "kame_ipsec.ko")
 FUZZ = os.path.join(TOP, "rust", "tools", "target", "release", "pfkey-fuzz")
-N = int(os.environ.get("KAME_FUZZ_N", "20000"))
+N = int(os.environ.get("KAME_FUZZ_N", "50000"))
 SEED = int(os.environ.get("KAME_FUZZ_SEED", "20261125"))
 ESRCH, ENOENT = 3, 2
 
@@ -128,7 +128,7 @@ def main():
     was_loaded = loaded()
     if not was_loaded:
         subprocess.run(["insmod", KO], check=True)
-    plan = 2 + 5
+    plan = 2 + 5 + 1
     print("TAP version 13")
     print("1..%d" % plan)
     fuzz()

@@ -213,7 +213,8 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
     let mut buf = vec![0u8; 1 << 19];
     let mut st = Stats::default();
     let start = Instant::now();
-    let step = (count / 10).max(1);
+    // Progress every tenth, at least every 10 000 messages.
+    let step = (count / 10).clamp(1, 10_000);
     for i in 0..count {
         if i > 0 && i % step == 0 {
             println!(

@@ -15,8 +15,8 @@
 //! REGISTER that would make the module probe the crypto API is sent only
 //! once in [`RARE_REGISTER`] times (each probe of a missing algorithm runs
 //! modprobe: seconds under TCG); the others get an SA type it refuses. Every
-//! message a socket without promiscuous copies receives must be a
-//! well-formed PF_KEY message (base header, length, extensions), and every
+//! message a socket receives, but for the raw copies of what was written
+//! that promiscuous sockets get, must be a well-formed PF_KEY message (base header, length, extensions), and every
 //! error must carry one of af_key's errnos. It prints a histogram of the
 //! outcomes and exits non-zero if anything came back wrong.
 
@@ -27,7 +27,7 @@ mod rng;
 mod sock;
 mod templates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use kame_core::pfkey::ext::Exts;
@@ -65,9 +65,12 @@ struct Slot {
     role: Role,
     /// SA types it registered (bit per satype), as the module keeps them.
     registered: u32,
-    /// Whether it may be promiscuous (then what it reads is not checked:
-    /// it gets raw copies of whatever was written).
+    /// Whether the module has it promiscuous: it then gets a raw copy of
+    /// every message written, before the message is handled.
     promisc: bool,
+    /// Written messages whose raw copy it has not read yet (while it is
+    /// promiscuous); what it reads that is none of these is checked.
+    copies: VecDeque<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -118,6 +121,7 @@ fn open(role: Role) -> std::io::Result<Slot> {
         role,
         registered,
         promisc,
+        copies: VecDeque::new(),
     })
 }
 
@@ -134,6 +138,28 @@ fn probes_crypto(msg: &[u8], slot: &Slot) -> bool {
         }
         _ => false,
     }
+}
+
+/// Most raw copies remembered per promiscuous socket.
+const MAX_COPIES: usize = 256;
+
+/// Writes `msg` from slot `w`, as the module sees it: promiscuous sockets
+/// get a raw copy first, then a header-only X_PROMISC turns promiscuous
+/// mode on (satype 1) or off (0) for the writer.
+fn write(slots: &mut [Slot], w: usize, msg: &[u8]) -> Result<(), i32> {
+    slots[w].sock.send(msg)?;
+    for s in slots.iter_mut().filter(|s| s.promisc) {
+        if s.copies.len() == MAX_COPIES {
+            s.copies.pop_front();
+        }
+        s.copies.push_back(msg.to_vec());
+    }
+    if let Ok((h, MsgType::XPromisc)) = check_header(msg) {
+        if usize::from(h.len) * WORD == SADB_MSG_LEN && h.satype <= 1 {
+            slots[w].promisc = h.satype == 1;
+        }
+    }
+    Ok(())
 }
 
 /// Checks one message the kernel sent to a socket that gets no raw copies.
@@ -162,7 +188,7 @@ fn check_received(m: &[u8], len: usize, st: &mut Stats) {
 /// Reads up to `max` queued messages of slot `i`; notes the outcome of
 /// request `seq` if its reply is among them.
 fn drain(
-    slot: &Slot,
+    slot: &mut Slot,
     buf: &mut [u8],
     max: usize,
     want: Option<(u32, u8)>,
@@ -179,7 +205,9 @@ fn drain(
             }
         };
         st.received += 1;
-        if slot.promisc {
+        let got = &buf[..n.min(buf.len())];
+        if let Some(i) = slot.copies.iter().position(|c| c[..] == *got) {
+            slot.copies.remove(i);
             st.unchecked += 1;
             continue;
         }
@@ -227,7 +255,7 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
                 templates::bare(MsgType::Flush, 0),
                 templates::bare(MsgType::XSpdFlush, 0),
             ] {
-                let _ = slots[0].sock.send(&m);
+                let _ = write(&mut slots, 0, &m);
             }
         }
         if r.chance(1, 1500) {
@@ -240,7 +268,7 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
         }
         if r.chance(1, 200) {
             let ty = r.pick(&[MsgType::Dump, MsgType::XSpdDump]);
-            if slots[5].sock.send(&templates::bare(ty, 0)).is_ok() {
+            if write(&mut slots, 5, &templates::bare(ty, 0)).is_ok() {
                 st.dumps += 1;
             }
         }
@@ -284,12 +312,7 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
                 msg[3] = 10 + r.below(246) as u8;
             }
         }
-        if let Ok((h, ty)) = check_header(&msg) {
-            if ty == MsgType::XPromisc && h.satype == 1 {
-                slots[w].promisc = true;
-            }
-        }
-        match slots[w].sock.send(&msg) {
+        match write(&mut slots, w, &msg) {
             Err(e) => {
                 *st.write_err.entry(e).or_default() += 1;
                 if !WRITE_ERRNOS.contains(&e) {
@@ -298,7 +321,7 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
             }
             Ok(()) => {
                 let want = Some((seq, msg.get(1).copied().unwrap_or(0)));
-                match drain(&slots[w], &mut buf, usize::MAX, want, &mut st) {
+                match drain(&mut slots[w], &mut buf, usize::MAX, want, &mut st) {
                     Some(0) => st.reply_ok += 1,
                     Some(e) => *st.reply_err.entry(e).or_default() += 1,
                     None => st.no_reply += 1,
@@ -307,14 +330,14 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
         }
         if i % 8 == 7 {
             for k in [0usize, 1, 2, 3, 4] {
-                drain(&slots[k], &mut buf, usize::MAX, None, &mut st);
+                drain(&mut slots[k], &mut buf, usize::MAX, None, &mut st);
             }
         }
         if i % 64 == 63 {
-            drain(&slots[5], &mut buf, 2, None, &mut st);
+            drain(&mut slots[5], &mut buf, 2, None, &mut st);
         }
     }
-    for s in &slots {
+    for s in &mut slots {
         drain(s, &mut buf, usize::MAX, None, &mut st);
     }
     drop(slots);
@@ -347,7 +370,7 @@ fn run(seed: u64, count: u64) -> Result<bool, String> {
         st.no_reply
     );
     println!(
-        "received {} messages ({} unchecked promiscuous copies), malformed {}; \
+        "received {} messages ({} raw copies of what was written), malformed {}; \
          sockets reopened {}, dumps started {}, registrations {}",
         st.received, st.unchecked, st.malformed, st.reopened, st.dumps, st.registers
     );

@@ -21,7 +21,7 @@ KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools
+	lint fmt tools fuzz
 
 all: module tools
 
@@ -55,6 +55,10 @@ run: module
 
 check:
 	KERNEL=$(KERNEL) scripts/check
+
+# The core's cargo-fuzz target, FUZZ_SECONDS (default 600) on one job.
+fuzz:
+	scripts/fuzz
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra and the modprobe configuration.

@@ -135,6 +135,7 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         .get(et::SPIRANGE)
         .map(SpiRange::decode)
         .map_or(GETSPI_DEFAULT, |r| (r.min, r.max));
+    sad::check_spi_range(proto, min, max)?;
     // af_key reuses only the larval SAs its own ACQUIREs made (none yet:
     // TODO[B]); a GETSPI always makes a new one, which keeps seq 0.
     let mut rec = SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds());

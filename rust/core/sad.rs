@@ -302,8 +302,12 @@ impl SaRecord {
             Some(s) => (canonical_mode(s.mode).ok_or(Errno::EINVAL)?, s.reqid),
             None => (MODE_TRANSPORT, 0),
         };
-        // Ours, not af_key's: SPIs 0-255 are not usable (RFC 4303).
-        if proto != IPPROTO_COMP && sa.spi < SPI_MIN {
+        // Ours, not af_key's: SPIs 0-255 are not usable (RFC 4303), and an
+        // IPComp CPI is 16 bits (af_key takes any, then fails every IPComp
+        // SA with EPROTONOSUPPORT on a kernel without IPComp).
+        if (proto != IPPROTO_COMP && sa.spi < SPI_MIN)
+            || (proto == IPPROTO_COMP && sa.spi > CPI_MAX)
+        {
             return Err(Errno::EINVAL);
         }
         let proxy = exts
@@ -548,6 +552,19 @@ fn check_algorithms(
         },
         _ => Ok(()),
     }
+}
+
+/// The largest IPComp CPI: CPIs are 16 bits (RFC 3173).
+pub const CPI_MAX: u32 = 0xffff;
+
+/// Checks a GETSPI range for protocol `proto` as Linux's
+/// `verify_spi_info()`: EINVAL if `min > max`, or for IPComp if the range
+/// reaches past [`CPI_MAX`] (so an IPComp GETSPI needs an SPIRANGE).
+pub fn check_spi_range(proto: u8, min: u32, max: u32) -> Result<(), Errno> {
+    if min > max || (proto == IPPROTO_COMP && max > CPI_MAX) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 /// Picks an SPI in `[min, max]` for GETSPI: `random` seeds the search and

@@ -94,7 +94,7 @@ fn add_checks_in_af_key_order() {
     let hard_only = |e: &mut Encoder<'_, Vec<u8>>| {
         e.ext(et::LIFETIME_HARD, &Lifetime::default()).unwrap();
     };
-    let cases: [(u32, Vec<u8>, Result<(), Errno>); 14] = [
+    let cases: [(u32, Vec<u8>, Result<(), Errno>); 16] = [
         (1, add(3, 0x1000, (5, 256), (12, 128), &none), Ok(())),
         (2, add(3, 0x1000, (0, 0), (20, 160), &none), Ok(())),
         (
@@ -153,6 +153,13 @@ fn add_checks_in_af_key_order() {
             Err(Errno::EINVAL),
         ),
         (14, add(2, 0x1000, (7, 512), (0, 0), &none), Ok(())),
+        // IPComp CPIs are 16 bits.
+        (15, add(9, 0xffff, (0, 0), (2, 0), &none), Ok(())),
+        (
+            16,
+            add(9, 0x1_0000, (0, 0), (2, 0), &none),
+            Err(Errno::EINVAL),
+        ),
     ];
     for (n, m, want) in cases {
         assert_eq!(build(&m).map(|_| ()), want, "case {n}");
@@ -283,5 +290,29 @@ fn expire_messages_carry_only_the_lifetime_that_ran_out() {
         assert!(exts.get(gone).is_none());
         assert!(exts.get(et::LIFETIME_CURRENT).is_some());
         assert!(exts.get(et::KEY_ENCRYPT).is_none(), "no keys in EXPIRE");
+    }
+}
+
+#[test]
+fn getspi_ranges_as_verify_spi_info() {
+    // Numbered table: (case, proto, min, max, expected).
+    let cases = [
+        (1, IPPROTO_ESP, 0x100, 0x0fff_ffff, Ok(())),
+        (2, IPPROTO_AH, 5, 5, Ok(())),
+        (3, IPPROTO_ESP, 9, 3, Err(Errno::EINVAL)),
+        (4, IPPROTO_COMP, 0x100, 0xffff, Ok(())),
+        // The default range reaches past 16 bits: IPComp needs a range.
+        (
+            5,
+            IPPROTO_COMP,
+            GETSPI_DEFAULT.0,
+            GETSPI_DEFAULT.1,
+            Err(Errno::EINVAL),
+        ),
+        (6, IPPROTO_COMP, 0x100, 0x1_0000, Err(Errno::EINVAL)),
+        (7, IPPROTO_COMP, 0x200, 0x100, Err(Errno::EINVAL)),
+    ];
+    for (n, proto, min, max, want) in cases {
+        assert_eq!(check_spi_range(proto, min, max), want, "case {n}");
     }
 }

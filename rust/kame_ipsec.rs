@@ -8,6 +8,7 @@
 
 use kernel::prelude::*;
 
+mod crypto_probe;
 mod error;
 mod hooks;
 mod kapi;

@@ -23,7 +23,7 @@ use crate::{
         spd::{dir_of, selector_of, PolicyRecord},
     },
     kapi::{
-        clock::{crypto_has, random_u32, real_seconds},
+        clock::{random_u32, real_seconds},
         sock::Sock,
     },
     keydb::KeyState,
@@ -245,7 +245,10 @@ const MAX_ALGS: usize = 32;
 /// The algorithms of `table` the kernel can provide now.
 fn available(table: &[algs::AlgDesc]) -> KVec<Alg> {
     let mut v = KVec::new();
-    for a in table.iter().filter(|a| crypto_has(a.crypto_name)) {
+    for a in table
+        .iter()
+        .filter(|a| crate::crypto_probe::has(a.crypto_name))
+    {
         let alg = Alg {
             id: a.id,
             ivlen: a.ivlen,

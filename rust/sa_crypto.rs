@@ -20,10 +20,7 @@ use crate::{
         sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP},
         xform::{self, Esn},
     },
-    kapi::{
-        clock::crypto_has,
-        crypto::{Aead, Ahash, Completion},
-    },
+    kapi::crypto::{Aead, Ahash, Completion},
 };
 use kernel::prelude::*;
 
@@ -92,7 +89,11 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag: SAs it adds use 32-bit sequence
     // numbers.
     let x = xform::esp(rec, Esn::Off)?;
-    if x.parts.iter().flatten().any(|p| !crypto_has(p)) {
+    if x.parts
+        .iter()
+        .flatten()
+        .any(|p| !crate::crypto_probe::has(p))
+    {
         return Err(Errno::ENOSYS);
     }
     let mut aead = Aead::new(x.name.as_cstr(), Completion::MayBeAsync).map_err(alloc_errno)?;
@@ -113,7 +114,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
 
 fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
     let x = xform::ah(rec)?;
-    if !crypto_has(x.name) {
+    if !crate::crypto_probe::has(x.name) {
         return Err(Errno::ENOSYS);
     }
     let mut hash = Ahash::new(x.name, Completion::MayBeAsync).map_err(alloc_errno)?;

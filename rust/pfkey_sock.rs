@@ -14,7 +14,7 @@ use crate::{
     error::to_kernel,
     kame_core::{
         errno::Errno,
-        pfkey::{check_header, check_write_size, ext::Exts, MsgHeader, PF_KEY_V2},
+        pfkey::{check_header, check_write_size, ext::Exts, PF_KEY_V2},
     },
     kapi::{
         net::Net,
@@ -120,20 +120,23 @@ impl SockFamily for PfKey {
             }
             Err(_) => Err(Errno::EINVAL),
         };
+        let Err(err) = result else {
+            return Ok(());
+        };
+        let reply = hdr.error_reply(err).encode();
+        // Promiscuous sockets get a copy, as of any BROADCAST_ONE reply.
+        broadcast(&st.socks, &reply, Target::PromiscOnly, None);
         drop(st);
-        if let Err(err) = result {
-            reply_error(sk, &hdr, err)?;
-        }
-        Ok(())
+        reply_error(sk, &reply, err)
     }
 }
 
-/// Sends the error reply for `hdr` to the sender, as af_key's
-/// `pfkey_error()`: if the reply cannot be allocated the `write()` fails
-/// with `err` itself; a full receive buffer drops the reply silently
-/// (the reader sees it lost, as with any PF_KEY message).
-fn reply_error(sk: &Sock<'_, PfKey>, hdr: &MsgHeader, err: Errno) -> Result {
-    match sk.queue_rcv(&hdr.error_reply(err).encode(), Gfp::Kernel) {
+/// Sends the error reply to the sender, as af_key's `pfkey_error()`: if
+/// the reply cannot be allocated the `write()` fails with `err` itself; a
+/// full receive buffer drops the reply silently (the reader sees it lost,
+/// as with any PF_KEY message).
+fn reply_error(sk: &Sock<'_, PfKey>, reply: &[u8], err: Errno) -> Result {
+    match sk.queue_rcv(reply, Gfp::Kernel) {
         Ok(Queued::Yes | Queued::ReceiverFull) => Ok(()),
         Err(_) => Err(to_kernel(err)),
     }

@@ -486,7 +486,7 @@ def msg_types(r):
         r.send(m(t, satype=SATYPE_ESP), what)
     r.send(m(ACQUIRE, [address(EXT_SRC, "10.0.0.1")], satype=SATYPE_ESP),
            "ACQUIRE with an extension -> EOPNOTSUPP")
-    r.send(m(X_MIGRATE, [raw_ext(0, 5)]), "X_MIGRATE with a bad extension -> EINVAL")
+    r.send(m(X_MIGRATE, [raw_ext(0, 5, b"\0" * 4)]), "X_MIGRATE with a bad extension -> EINVAL")
     r.send(m(X_PROMISC, satype=2), "X_PROMISC satype 2 -> EINVAL")
     r.send(m(X_PROMISC, [address(EXT_SRC, "10.0.0.1")], satype=7),
            "X_PROMISC with extensions: broadcast as is")

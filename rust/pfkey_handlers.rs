@@ -131,11 +131,16 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         .get(et::SPIRANGE)
         .map(SpiRange::decode)
         .map_or(GETSPI_DEFAULT, |r| (r.min, r.max));
+    if proto == sad::IPPROTO_COMP && max > sad::CPI_MAX {
+        return Err(Errno::EINVAL);
+    }
     // af_key reuses only the larval SAs its own ACQUIREs made (none yet:
     // TODO[B]); a GETSPI always makes a new one, which keeps seq 0.
     let mut rec = SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds());
+    // As af_key: an SPI is taken if any SA of the protocol has it, whatever
+    // its destination.
     let spi = sad::pick_spi(min, max, random_u32(), |spi| {
-        st.sad.contains(&sad::SaId { spi, ..rec.id })
+        st.sad.spi_in_use(spi, rec.id.proto)
     })?;
     rec.id.spi = spi;
     let rec = st.sad.insert(rec)?.clone();
@@ -144,6 +149,15 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 
 fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let rec = SaRecord::from_msg(&req.hdr, &req.exts, real_seconds())?;
+    // An algorithm in our table that this kernel cannot provide is as
+    // unknown as one not in it (af_key's xfrm_*_get_byid() probe).
+    let names = [
+        algs::auth_by_id(rec.auth).map(|a| a.crypto_name),
+        algs::enc_by_id(rec.encrypt).map(|a| a.crypto_name),
+    ];
+    if rec.id.proto != sad::IPPROTO_COMP && names.into_iter().flatten().any(|n| !crypto_has(n)) {
+        return Err(Errno::ENOSYS);
+    }
     let existing = st.sad.get(&rec.id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {
@@ -201,14 +215,14 @@ fn update_mature(st: &mut KeyState, req: &Request<'_>, mut rec: SaRecord) -> Res
 }
 
 fn delete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
-    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let id = lookup_id(&req.hdr, &req.exts)?;
     let mut rec = st.sad.remove(&id).ok_or(Errno::ESRCH)?;
     rec.state = SaState::Dead;
     send_sa(st, req, &rec, MsgType::Delete, Target::All)
 }
 
 fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
-    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let id = lookup_id(&req.hdr, &req.exts)?;
     let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
     send_sa(st, req, rec, MsgType::Get, Target::One)
 }

@@ -50,9 +50,11 @@ impl SadTable {
         self.by_order.get_mut(&order)
     }
 
-    /// Whether an SA has identity `id`.
-    pub(crate) fn contains(&self, id: &SaId) -> bool {
-        self.by_id.get(id).is_some()
+    /// Whether an SA of protocol `proto` uses `spi`, for any destination.
+    pub(crate) fn spi_in_use(&self, spi: u32, proto: u8) -> bool {
+        self.by_order
+            .values()
+            .any(|r| r.id.spi == spi && r.id.proto == proto)
     }
 
     /// Adds `rec`, whose identity must be free; the newest SA dumps first.

@@ -264,8 +264,8 @@ class Norm:
             s = s.replace("spi=%d(0x%08x)" % (spi, spi), "spi=%s" % tok)
 
         def unique(m):
-            return "unique:%s" % self.reqid(int(m.group(1)))
-        return re.sub(r"unique:(\d+)", unique, s)
+            return "unique%s%s" % (m.group(1), self.reqid(int(m.group(2))))
+        return re.sub(r"unique([#:])(\d+)", unique, s)
 
 
 def summary(st):
@@ -299,7 +299,8 @@ def compare(name, ra, rk, fired):
         if key:
             rule = cases.INTENDED[key]
             want_a, want_k = jsonish(rule.afkey), jsonish(rule.ours)
-            got_a, got_k = summary(a), summary(k)
+            summ = rule.summarize or summary
+            got_a, got_k = jsonish(summ(a)), jsonish(summ(k))
             if got_a == want_a and got_k == want_k:
                 fired.setdefault(key, []).append("%s: %s" % (name, a["label"]))
             else:
@@ -321,14 +322,19 @@ def compare(name, ra, rk, fired):
                     ta.splitlines(), tk.splitlines(), "af_key", "kame_ipsec", lineterm="", n=1)]
         elif a["result"] != k["result"]:
             diffs.append("%s: write returned af_key %r, kame_ipsec %r" % (where, a["result"], k["result"]))
+        found = {}
         for sock in a["msgs"]:
             ma, mk = a["msgs"][sock], k["msgs"].get(sock, [])
             if len(ma) != len(mk):
                 diffs.append("%s socket %s: af_key queued %d messages %s, kame_ipsec %d %s" % (
                     where, sock, len(ma), brief(ma), len(mk), brief(mk)))
             for j, (xa, xk) in enumerate(zip(ma, mk)):
-                diffs += compare_msg(name, "%s socket %s message %d" % (where, sock, j),
-                                     na.message(xa), nk.message(xk), fired)
+                for d in compare_msg(name, "%s#%d" % (sock, j), na.message(xa),
+                                     nk.message(xk), fired):
+                    found.setdefault(d[1:], []).append(d[0])
+        # The same difference in each copy of a message is listed once.
+        for (path, va, vk), at in found.items():
+            diffs.append("%s %s: %s: af_key %r, kame_ipsec %r" % (where, " ".join(at), path, va, vk))
     return diffs
 
 
@@ -341,6 +347,9 @@ def brief(ms):
 
 
 def compare_msg(name, where, fa, fk, fired):
+    """(where, path, af_key value, our value) for each field that differs
+    and no intended difference explains.  Fields of extensions only one
+    side has are summed up by the "exts" field."""
     da, dk = dict(fa), dict(fk)
     mtype = da.get("hdr.type")
     out = []
@@ -352,7 +361,10 @@ def compare_msg(name, where, fa, fk, fired):
         if key:
             fired.setdefault(key, []).append("%s: %s" % (name, where))
             continue
-        out.append("%s: %s: af_key %r, kame_ipsec %r" % (where, path, va, vk))
+        if (va == "<absent>" or vk == "<absent>") and da.get("exts") != dk.get("exts") and \
+                "." in path and not path.startswith("hdr."):
+            continue
+        out.append((where, path, va, vk))
     return out
 
 
@@ -373,15 +385,32 @@ def test(ok, desc, diag=()):
 
 def main():
     scens = cases.scenarios(os.path.join(HERE, "diff"))
+    if not os.environ.get("AFKEY_DIFF_KNOWN_BUGS"):
+        skipped = [s for s in scens if s.known_bug]
+        scens = [s for s in scens if not s.known_bug]
+    else:
+        skipped = []
     only = os.environ.get("AFKEY_DIFF_ONLY")
     if only:
         scens = [s for s in scens if re.search(only, s.name)]
+        skipped = [s for s in skipped if re.search(only, s.name)]
+    cases.SKIPPED[:] = skipped
     rules = sorted({k for s in scens for k in s.intended})
     # Each REGISTER makes af_key (xfrm_probe_algs) and kame_ipsec ask the
     # crypto API for every algorithm of their tables, and each the kernel
     # lacks makes it run modprobe: seconds per REGISTER under TCG, and
     # every scenario registers.  No crypto is modular in the test kernel,
     # so with the kernel's modprobe path empty the answers are the same.
+    if os.environ.get("AFKEY_DIFF_LOAD"):
+        # Compares saved records again (on any machine, no PF_KEY needed).
+        import base64
+        import zlib
+        with open(os.environ["AFKEY_DIFF_LOAD"]) as f:
+            line = [l for l in f if l.startswith("# records: ")][-1]
+        recs = json.loads(zlib.decompress(base64.b64decode(line[11:])))
+        print("TAP version 13")
+        print("1..%d" % (len(scens) + len(rules) + len(cases.SKIPPED)))
+        return verdicts(scens, rules, recs)
     with open(MODPROBE) as f:
         modprobe = f.read()
     with open(MODPROBE, "w") as f:
@@ -395,7 +424,7 @@ def main():
 
 def run(scens, rules):
     print("TAP version 13")
-    print("1..%d" % (len(scens) + len(rules)))
+    print("1..%d" % (len(scens) + len(rules) + len(cases.SKIPPED)))
     recs = {}
     t = {}
     for b in BACKENDS:
@@ -416,6 +445,15 @@ def run(scens, rules):
             print("# could not unload %s" % b)
     print("# recorded %d scenarios: af_key %.1f s, kame_ipsec %.1f s" % (
         len(scens), t["af_key"], t["kame_ipsec"]))
+    if os.environ.get("AFKEY_DIFF_SAVE"):
+        # The guest's files do not outlive it: the records go to stdout.
+        import base64
+        import zlib
+        print("# records: " + base64.b64encode(zlib.compress(json.dumps(recs).encode())).decode())
+    return verdicts(scens, rules, recs)
+
+
+def verdicts(scens, rules, recs):
     fired = {}
     for s in scens:
         ra, rk = recs["af_key"][s.name], recs["kame_ipsec"][s.name]
@@ -435,6 +473,10 @@ def run(scens, rules):
         test(want and set(want) <= set(seen), "intended difference: %s: af_key %s, kame_ipsec %s" % (
             rule.doc, rule.afkey_text, rule.ours_text),
             ["expected in %s, seen in %s" % (want, seen)])
+    for s in cases.SKIPPED:
+        results.append(True)
+        print("ok %d %s: %s # SKIP known kame_ipsec bug (AFKEY_DIFF_KNOWN_BUGS=1 runs it): %s" % (
+            len(results), s.name, s.doc, s.known_bug))
     failed = results.count(False)
     print("# Totals: pass:%d fail:%d" % (results.count(True), failed))
     return 1 if failed else 0

@@ -189,11 +189,8 @@ def _ext_body_fields(et, e):
         bits, rsv = struct.unpack("=HH", e[4:8])
         return [("bits", bits), ("reserved", rsv), ("key", e[8:].hex())]
     if et in (14, 15) and len(e) >= 8:
-        out = [("reserved", e[4:8].hex())]
-        for i in range(8, len(e) - 7, 8):
-            aid, iv, lo, hi, rsv = struct.unpack("=BBHHH", e[i:i + 8])
-            out.append(("alg[%d]" % ((i - 8) // 8), (aid, iv, lo, hi, rsv)))
-        return out
+        algs = tuple(struct.unpack("=BBHHH", e[i:i + 8]) for i in range(8, len(e) - 7, 8))
+        return [("reserved", e[4:8].hex()), ("algs (id, ivlen, min, max, reserved)", algs)]
     if et == 16 and len(e) >= 16:
         lo, hi, rsv = struct.unpack("=III", e[4:16])
         return [("min", lo), ("max", hi), ("reserved", rsv)]

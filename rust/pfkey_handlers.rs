@@ -139,8 +139,10 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     // af_key reuses only the larval SAs its own ACQUIREs made (none yet:
     // TODO[B]); a GETSPI always makes a new one, which keeps seq 0.
     let mut rec = SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds());
+    // As af_key: an SPI is taken if any SA of the protocol has it, whatever
+    // its destination.
     let spi = sad::pick_spi(min, max, random_u32(), |spi| {
-        st.sad.contains(&sad::SaId { spi, ..rec.id })
+        st.sad.spi_in_use(spi, rec.id.proto)
     })?;
     rec.id.spi = spi;
     let rec = st.sad.insert(rec, None)?.clone();
@@ -211,7 +213,7 @@ fn update_mature(st: &mut KeyState, req: &Request<'_>, mut rec: SaRecord) -> Res
 }
 
 fn delete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
-    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let id = lookup_id(&req.hdr, &req.exts)?;
     let mut rec = st.sad.remove(&id).ok_or(Errno::ESRCH)?;
     rec.state = SaState::Dead;
     send_sa(st, req, &rec, MsgType::Delete, Target::All)
@@ -220,7 +222,7 @@ fn delete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 /// GET looks the SA up as the packet path does, without the key mutex's
 /// help (af_key's `xfrm_state_lookup()` is the packets' lookup too).
 fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
-    let id = lookup_id(&req.hdr, &req.exts).map_err(|_| Errno::EINVAL)?;
+    let id = lookup_id(&req.hdr, &req.exts)?;
     let entry = {
         let g = rcu::read_lock();
         req.me.pernet().keys.sad.by_id(&g, &id).cloned()

@@ -14,7 +14,7 @@ use crate::{
     error::to_kernel,
     kame_core::{
         errno::Errno,
-        pfkey::{check_header, check_write_size, ext::Exts, MsgHeader, PF_KEY_V2},
+        pfkey::{check_header, check_write_size, ext::Exts, PF_KEY_V2},
     },
     kapi::{
         net::Net,
@@ -122,34 +122,29 @@ impl SockFamily for PfKey {
             }
             Err(_) => Err(Errno::EINVAL),
         };
-        if let Err(err) = result {
-            // Promiscuous sockets see error replies too (af_key's
-            // `pfkey_error()` broadcasts to the sender, which copies them).
-            broadcast(
-                &st.socks,
-                &hdr.error_reply(err).encode(),
-                Target::PromiscOnly,
-                None,
-            );
+        let reply = result.err().map(|err| (err, hdr.error_reply(err).encode()));
+        if let Some((_, r)) = &reply {
+            // Promiscuous sockets get a copy, as of any BROADCAST_ONE reply.
+            broadcast(&st.socks, r, Target::PromiscOnly, None);
         }
         sa_expiry::rearm(keys, &mut st);
         // Freed after a grace period, which nobody else waits for.
         let retired = (st.sad.take_retired(), st.spd.take_retired());
         drop(st);
         drop(retired);
-        if let Err(err) = result {
-            reply_error(sk, &hdr, err)?;
+        match reply {
+            Some((err, r)) => reply_error(sk, &r, err),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// Sends the error reply for `hdr` to the sender, as af_key's
-/// `pfkey_error()`: if the reply cannot be allocated the `write()` fails
-/// with `err` itself; a full receive buffer drops the reply silently
-/// (the reader sees it lost, as with any PF_KEY message).
-fn reply_error(sk: &Sock<'_, PfKey>, hdr: &MsgHeader, err: Errno) -> Result {
-    match sk.queue_rcv(&hdr.error_reply(err).encode(), Gfp::Kernel) {
+/// Sends the error reply to the sender, as af_key's `pfkey_error()`: if
+/// the reply cannot be allocated the `write()` fails with `err` itself; a
+/// full receive buffer drops the reply silently (the reader sees it lost,
+/// as with any PF_KEY message).
+fn reply_error(sk: &Sock<'_, PfKey>, reply: &[u8], err: Errno) -> Result {
+    match sk.queue_rcv(reply, Gfp::Kernel) {
         Ok(Queued::Yes | Queued::ReceiverFull) => Ok(()),
         Err(_) => Err(to_kernel(err)),
     }

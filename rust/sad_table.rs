@@ -174,9 +174,12 @@ impl SadTable {
         Some(&e.rec)
     }
 
-    /// Whether an SA has identity `id`.
-    pub(crate) fn contains(&self, id: &SaId) -> bool {
-        self.get(id).is_some()
+    /// Whether an SA of protocol `proto` uses `spi`, for any destination
+    /// (af_key's rule for GETSPI). TODO[A]: an index; this scans the SAD.
+    pub(crate) fn spi_in_use(&self, spi: u32, proto: u8) -> bool {
+        self.by_order
+            .values()
+            .any(|e| e.rec.id.spi == spi && e.rec.id.proto == proto)
     }
 
     /// Changes the SA with identity `id` with `f`, which must not change

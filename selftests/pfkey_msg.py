@@ -106,3 +106,143 @@ def policy_fields(e):
 
 def supported_ids(e):
     return [e[i] for i in range(8, len(e), 8)]
+
+
+# ---- Every field of a message, for field-by-field comparison ----------------
+
+EXT_NAMES = {
+    1: "SA", 2: "LIFETIME_CURRENT", 3: "LIFETIME_HARD", 4: "LIFETIME_SOFT",
+    5: "ADDRESS_SRC", 6: "ADDRESS_DST", 7: "ADDRESS_PROXY", 8: "KEY_AUTH",
+    9: "KEY_ENCRYPT", 10: "IDENTITY_SRC", 11: "IDENTITY_DST", 12: "SENSITIVITY",
+    13: "PROPOSAL", 14: "SUPPORTED_AUTH", 15: "SUPPORTED_ENCRYPT", 16: "SPIRANGE",
+    17: "X_KMPRIVATE", 18: "X_POLICY", 19: "X_SA2", 20: "X_NAT_T_TYPE",
+    21: "X_NAT_T_SPORT", 22: "X_NAT_T_DPORT", 23: "X_NAT_T_OA", 24: "X_SEC_CTX",
+    25: "X_KMADDRESS", 26: "X_FILTER",
+}
+
+
+def _sockaddr_fields(b):
+    """A sockaddr_in/in6 as fields; anything else as its bytes."""
+    if len(b) < 2:
+        return [("raw", b.hex())]
+    fam, = struct.unpack("=H", b[:2])
+    if fam == socket.AF_INET and len(b) >= 16:
+        port, = struct.unpack("!H", b[2:4])
+        return [("family", fam), ("port", port), ("addr", socket.inet_ntop(socket.AF_INET, b[4:8])),
+                ("zero", b[8:16].hex())] + ([("tail", b[16:].hex())] if len(b) > 16 else [])
+    if fam == socket.AF_INET6 and len(b) >= 28:
+        port, flow = struct.unpack("!HI", b[2:8])
+        scope, = struct.unpack("=I", b[24:28])
+        return [("family", fam), ("port", port), ("flowinfo", flow),
+                ("addr", socket.inet_ntop(socket.AF_INET6, b[8:24])), ("scope_id", scope)] + \
+            ([("tail", b[28:].hex())] if len(b) > 28 else [])
+    return [("family", fam), ("raw", b[2:].hex())]
+
+
+def _sockaddr_len(fam):
+    return {socket.AF_INET: 16, socket.AF_INET6: 28}.get(fam)
+
+
+def _request_fields(b):
+    """The ipsecrequests inside an X_POLICY extension."""
+    out, at, i = [], 0, 0
+    while at + 16 <= len(b):
+        ln, proto, mode, level, r1, reqid, r2 = struct.unpack("=HHBBHII", b[at:at + 16])
+        p = "req[%d]." % i
+        out += [(p + "len", ln), (p + "proto", proto), (p + "mode", mode), (p + "level", level),
+                (p + "reserved1", r1), (p + "reqid", reqid), (p + "reserved2", r2)]
+        body = b[at + 16:at + max(ln, 16)]
+        if body:
+            fam, = struct.unpack("=H", body[:2]) if len(body) >= 2 else (0,)
+            n = _sockaddr_len(fam)
+            if n and len(body) >= 2 * n:
+                out += [(p + "tsrc." + k, v) for k, v in _sockaddr_fields(body[:n])]
+                out += [(p + "tdst." + k, v) for k, v in _sockaddr_fields(body[n:2 * n])]
+                if body[2 * n:]:
+                    out.append((p + "pad", body[2 * n:].hex()))
+            else:
+                out.append((p + "body", body.hex()))
+        if ln < 16:
+            break
+        at += ln
+        i += 1
+    if at < len(b):
+        out.append(("req_tail", b[at:].hex()))
+    return out
+
+
+def _ext_body_fields(et, e):
+    """(name, value) pairs of one extension's body (after sadb_ext_len/type)."""
+    if et == 1 and len(e) >= 16:
+        spi, = struct.unpack("!I", e[4:8])
+        replay, state, auth, enc, flags = struct.unpack("=BBBBI", e[8:16])
+        return [("spi", spi), ("replay", replay), ("state", state), ("auth", auth),
+                ("encrypt", enc), ("flags", "0x%08x" % flags)]
+    if et in (2, 3, 4) and len(e) >= 32:
+        al, by, at, ut = struct.unpack("=IQQQ", e[4:32])
+        return [("allocations", al), ("bytes", by), ("addtime", at), ("usetime", ut)]
+    if et in (5, 6, 7, 23) and len(e) >= 8:
+        proto, plen, rsv = struct.unpack("=BBH", e[4:8])
+        return [("proto", proto), ("prefixlen", plen), ("reserved", rsv)] + \
+            _sockaddr_fields(e[8:])
+    if et in (8, 9) and len(e) >= 8:
+        bits, rsv = struct.unpack("=HH", e[4:8])
+        return [("bits", bits), ("reserved", rsv), ("key", e[8:].hex())]
+    if et in (14, 15) and len(e) >= 8:
+        algs = tuple(struct.unpack("=BBHHH", e[i:i + 8]) for i in range(8, len(e) - 7, 8))
+        return [("reserved", e[4:8].hex()), ("algs (id, ivlen, min, max, reserved)", algs)]
+    if et == 16 and len(e) >= 16:
+        lo, hi, rsv = struct.unpack("=III", e[4:16])
+        return [("min", lo), ("max", hi), ("reserved", rsv)]
+    if et == 18 and len(e) >= 16:
+        ptype, d, rsv, pid, prio = struct.unpack("=HBBII", e[4:16])
+        return [("type", ptype), ("dir", d), ("reserved", rsv), ("id", pid),
+                ("priority", prio)] + _request_fields(e[16:])
+    if et == 19 and len(e) >= 16:
+        mode, r1, r2, sq, reqid = struct.unpack("=BBHII", e[4:16])
+        return [("mode", mode), ("reserved1", r1), ("reserved2", r2), ("sequence", sq),
+                ("reqid", reqid)]
+    if et == 20 and len(e) >= 8:
+        return [("type", e[4]), ("reserved", e[5:8].hex())]
+    if et in (21, 22) and len(e) >= 8:
+        port, = struct.unpack("!H", e[4:6])
+        return [("port", port), ("reserved", e[6:8].hex())]
+    if et == 13 and len(e) >= 8:
+        out = [("replay", e[4]), ("reserved", e[5:8].hex())]
+        for i in range(8, len(e) - 71, 72):
+            out.append(("comb[%d]" % ((i - 8) // 72), e[i:i + 72].hex()))
+        return out
+    return [("body", e[4:].hex())]
+
+
+def fields(buf):
+    """Every field of a PF_KEY message, in wire order, as (path, value):
+    "hdr.<field>" for the base header, "<EXT_NAME>.<field>" for each
+    extension (a repeated type gets "#2", ...), "exts" for the sequence of
+    extension types, "trailing" for bytes after the last whole extension."""
+    out = []
+    if len(buf) < 16:
+        return [("short", buf.hex())]
+    v, t, e, sat, ln, rsv, seq, pid = HDR.unpack(buf[:16])
+    out += [("hdr.version", v), ("hdr.type", t), ("hdr.errno", e), ("hdr.satype", sat),
+            ("hdr.len", ln), ("hdr.reserved", rsv), ("hdr.seq", seq), ("hdr.pid", pid)]
+    if ln * 8 != len(buf):
+        out.append(("bytes", len(buf)))
+    order, seen, at = [], {}, 16
+    while at + 4 <= len(buf):
+        words, et = struct.unpack("=HH", buf[at:at + 4])
+        if words == 0 or at + words * 8 > len(buf):
+            break
+        e_ = buf[at:at + words * 8]
+        name = EXT_NAMES.get(et, "EXT%d" % et)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name += "#%d" % seen[name]
+        order.append(name)
+        out.append((name + ".len", words))
+        out += [(name + "." + k, val) for k, val in _ext_body_fields(et, e_)]
+        at += words * 8
+    if at < len(buf):
+        out.append(("trailing", buf[at:].hex()))
+    out.insert(8, ("exts", " ".join(order)))
+    return out

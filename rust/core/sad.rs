@@ -56,6 +56,8 @@ pub const MODE_BEET: u8 = 3;
 /// The lowest SPI we hand out or accept: 1-255 are reserved by IANA
 /// (RFC 4303 section 2.1), 0 means none.
 pub const SPI_MIN: u32 = 256;
+/// `UDP_ENCAP_ESPINUDP`, the NAT-T type af_key's ESP accepts.
+pub const NATT_ESPINUDP: u8 = 2;
 /// af_key's GETSPI range when the request names none.
 pub const GETSPI_DEFAULT: (u32, u32) = (0x100, 0x0fff_ffff);
 /// Seconds a larval SA from GETSPI lives (Linux's `xfrm_acq_expires`).
@@ -254,11 +256,12 @@ pub fn proto_of(satype: u8) -> Result<u8, Errno> {
 }
 
 /// The identity an SA ext and the destination address of a DELETE or GET
-/// name: EINVAL without them, as af_key.
+/// name: EINVAL without them, ESRCH for an SA type that names no protocol
+/// (nothing can match it), as af_key.
 pub fn lookup_id(hdr: &MsgHeader, exts: &Exts<'_>) -> Result<SaId, Errno> {
     let sa = exts.get(et::SA).map(Sa::decode).ok_or(Errno::EINVAL)?;
     let (_, dst) = address_pair(exts)?;
-    let proto = satype_to_proto(hdr.satype).ok_or(Errno::EINVAL)?;
+    let proto = satype_to_proto(hdr.satype).ok_or(Errno::ESRCH)?;
     Ok(SaId {
         dst: bare(&dst),
         spi: sa.spi,
@@ -285,7 +288,8 @@ impl SaRecord {
         if hard.is_some() != soft.is_some() {
             return Err(Errno::EINVAL);
         }
-        let proto = proto_of(hdr.satype)?;
+        // UNSPEC passes here and fails below, as af_key's xfrm_init_state().
+        let proto = satype_to_proto(hdr.satype).ok_or(Errno::EINVAL)?;
         if sa.auth > AALG_NULL
             || (hdr.satype == SATYPE_IPCOMP && sa.encrypt > 4)
             || sa.encrypt > 253
@@ -302,6 +306,22 @@ impl SaRecord {
             Some(s) => (canonical_mode(s.mode).ok_or(Errno::EINVAL)?, s.reqid),
             None => (MODE_TRANSPORT, 0),
         };
+        if proto == PROTO_ANY {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let proxy_family = exts
+            .get(et::ADDRESS_PROXY)
+            .and_then(Address::decode)
+            .map(|p| bare(&p).family());
+        if mode == MODE_TRANSPORT && proxy_family.is_some_and(|f| f != bare(&src).family()) {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        // ESP in UDP (type 2) is the only encapsulation, and only for ESP.
+        if let Some(t) = exts.get(et::X_NAT_T_TYPE) {
+            if proto != IPPROTO_ESP || NatTType::decode(t).0 != NATT_ESPINUDP {
+                return Err(Errno::EINVAL);
+            }
+        }
         // Ours, not af_key's: SPIs 0-255 are not usable (RFC 4303), and an
         // IPComp CPI is 16 bits (af_key takes any, then fails every IPComp
         // SA with EPROTONOSUPPORT on a kernel without IPComp).

@@ -41,6 +41,10 @@ pub const LEVEL_UNIQUE: u8 = 3;
 
 /// `IPSEC_MANUAL_REQID_MAX`: reqids above are ours to generate.
 pub const MANUAL_REQID_MAX: u32 = 0x3fff;
+/// `IPPROTO_ROUTING`: af_key accepts it in a request (IPv6 route optimisation).
+const IPPROTO_ROUTING: u8 = 43;
+/// `IPPROTO_DSTOPTS`: likewise.
+const IPPROTO_DSTOPTS: u8 = 60;
 /// `XFRM_MAX_DEPTH`: the longest bundle.
 pub const MAX_DEPTH: usize = 6;
 /// `IPSEC_ULPROTO_ANY`
@@ -280,14 +284,19 @@ fn request_of(
     if rq.mode == MODE_ANY || rq.mode > 3 {
         return Err(Errno::EINVAL);
     }
-    let proto = match u8::try_from(rq.proto) {
-        Ok(p @ (IPPROTO_ESP | IPPROTO_AH | IPPROTO_COMP)) => p,
+    // As af_key: the u16 field is read as a u8, and IPv6's routing and
+    // destination options headers are valid protocols (xfrm_id_proto_valid).
+    let proto = match rq.proto.to_le_bytes()[0] {
+        p @ (IPPROTO_ESP | IPPROTO_AH | IPPROTO_COMP | IPPROTO_ROUTING | IPPROTO_DSTOPTS) => p,
         _ => return Err(Errno::EINVAL),
     };
-    if rq.level > LEVEL_UNIQUE {
-        return Err(Errno::EINVAL);
-    }
-    let reqid = if rq.level == LEVEL_UNIQUE {
+    // Levels af_key does not know read back as require, as there.
+    let level = if rq.level > LEVEL_UNIQUE {
+        LEVEL_REQUIRE
+    } else {
+        rq.level
+    };
+    let reqid = if level == LEVEL_UNIQUE {
         match rq.reqid {
             r @ 1..=MANUAL_REQID_MAX => r,
             _ => gen_reqid().ok_or(Errno::ENOBUFS)?,
@@ -304,7 +313,7 @@ fn request_of(
     Ok(Request {
         proto,
         mode: rq.mode,
-        level: rq.level,
+        level,
         reqid,
         tunnel,
     })

@@ -59,7 +59,7 @@ const MIN_LEN: [u8; EXT_MAX as usize + 1] = [
     8,  // x nat-t oa
     8,  // x sec ctx
     8,  // x kmaddress
-    16, // x filter
+    40, // x filter
 ];
 
 /// `AF_INET`

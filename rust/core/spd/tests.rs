@@ -64,7 +64,7 @@ fn spdadd_checks_as_af_key() {
     let esp = req(50, 1, 2, 0, false);
     let seven = [esp; 7];
     // Numbered table: (case, message, expected).
-    let cases: [(u32, Vec<u8>, Result<(), Errno>); 10] = [
+    let cases: [(u32, Vec<u8>, Result<(), Errno>); 12] = [
         (1, spdadd(2, 2, &[esp]), Ok(())),
         (2, spdadd(0, 1, &[]), Ok(())),
         (3, spdadd(3, 1, &[]), Err(Errno::EINVAL)),
@@ -82,11 +82,11 @@ fn spdadd_checks_as_af_key() {
         ),
         (8, spdadd(2, 2, &seven), Err(ELOOP)),
         (9, spdadd(2, 2, &[req(50, 2, 2, 0, true)]), Ok(())),
-        (
-            10,
-            spdadd(2, 2, &[req(50, 1, 4, 0, false)]),
-            Err(Errno::EINVAL),
-        ),
+        // af_key reads an unknown level as require.
+        (10, spdadd(2, 2, &[req(50, 1, 4, 0, false)]), Ok(())),
+        // Routing header (43); 306 is read as its low byte, ESP.
+        (11, spdadd(2, 2, &[req(43, 1, 2, 0, false)]), Ok(())),
+        (12, spdadd(2, 2, &[req(306, 1, 2, 0, false)]), Ok(())),
     ];
     for (n, m, want) in cases {
         assert_eq!(build(&m).map(|_| ()), want, "case {n}");

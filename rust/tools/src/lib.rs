@@ -11,6 +11,8 @@
 pub mod addr;
 pub mod algs;
 pub mod ast;
+pub mod bulk;
+pub mod bulk_dump;
 pub mod cli;
 pub mod client;
 pub mod exec;

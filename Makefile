@@ -3,12 +3,14 @@
 # kame-ipsec.  The two commands a newcomer needs:
 #   make run     install what is missing, build, boot the test kernel, demo
 #   make check   host tests, then the VM selftest suite
+#   make bench   PF_KEY figures, kame_ipsec against af_key in one VM boot
 #
 # KERNEL=normal|debug picks the test kernel flavour (debug: KASAN, lockdep,
 # PROVE_RCU, kmemleak, DEBUG_NET).  The module is built out of tree with the
 # kernel's Kbuild (see Kbuild); `make CLIPPY=1 W=1` lints it.
 
 KERNEL ?= normal
+BENCH_N ?= 100000
 KAME_CACHE ?= /var/lib/kame-ipsec
 KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
@@ -21,7 +23,7 @@ KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools
+	lint fmt tools bench
 
 all: module tools
 
@@ -55,6 +57,11 @@ run: module
 
 check:
 	KERNEL=$(KERNEL) scripts/check
+
+# Figures, not a test: selftests/bench_pfkey.sh in the VM (BENCH_N entries).
+bench: module tools
+	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) \
+		selftests/bench_pfkey.sh
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra and the modprobe configuration.

@@ -11,6 +11,7 @@
 
 KERNEL ?= normal
 BENCH_N ?= 100000
+BENCH_REPS ?= 3
 KAME_CACHE ?= /var/lib/kame-ipsec
 KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
@@ -58,9 +59,10 @@ run: module
 check:
 	KERNEL=$(KERNEL) scripts/check
 
-# Figures, not a test: selftests/bench_pfkey.sh in the VM (BENCH_N entries).
+# Figures, not a test: selftests/bench_pfkey.sh in the VM (BENCH_N entries,
+# BENCH_REPS alternating runs of each implementation).
 bench: module tools
-	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) \
+	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) KAME_BENCH_REPS=$(BENCH_REPS) \
 		selftests/bench_pfkey.sh
 
 # Installs what `make` built (building it first if there is nothing): the

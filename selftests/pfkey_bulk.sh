@@ -100,7 +100,6 @@ have_kmemleak() {
 
 unload
 load
-if have_kmemleak; then leak_scan >"$tmp/leaks.0"; fi
 ns_add a
 base=$(sunreclaim)
 
@@ -128,16 +127,18 @@ ktap_print_msg "SUnreclaim: ${after} kB after the namespace is gone"
 check "deleting the namespace frees them (within a tenth of $((growth / 1024)) MiB)" \
 	test $((after - base)) -le $((growth / 10))
 if have_kmemleak; then
+	# Frames of an earlier load of the module print as bare addresses, so
+	# a report naming kame_ipsec is about this load: no baseline needed
+	# (a scan costs minutes on the debug kernel under TCG).
 	leak_scan >"$tmp/leaks.1"
-	new_reports "$tmp/leaks.0" "$tmp/leaks.1" >"$tmp/new.1"
-	if grep -q kame_ipsec "$tmp/new.1"; then
-		head -60 "$tmp/new.1" | sed 's/^/# /'
-		ktap_test_fail "kmemleak: no new report names kame_ipsec after the namespace exit"
+	if grep -q kame_ipsec "$tmp/leaks.1"; then
+		head -60 "$tmp/leaks.1" | sed 's/^/# /'
+		ktap_test_fail "kmemleak: no report names kame_ipsec after the namespace exit"
 	else
-		ktap_test_pass "kmemleak: no new report names kame_ipsec after the namespace exit"
+		ktap_test_pass "kmemleak: no report names kame_ipsec after the namespace exit"
 	fi
 else
-	ktap_test_skip "kmemleak: no new report names kame_ipsec after the namespace exit (KERNEL=debug has kmemleak)"
+	ktap_test_skip "kmemleak: no report names kame_ipsec after the namespace exit (KERNEL=debug has kmemleak)"
 fi
 
 # --- rmmod with everything installed, after the last socket closes.

@@ -3,12 +3,15 @@
 # kame-ipsec.  The two commands a newcomer needs:
 #   make run     install what is missing, build, boot the test kernel, demo
 #   make check   host tests, then the VM selftest suite
+#   make bench   PF_KEY figures, kame_ipsec against af_key in one VM boot
 #
 # KERNEL=normal|debug picks the test kernel flavour (debug: KASAN, lockdep,
 # PROVE_RCU, kmemleak, DEBUG_NET).  The module is built out of tree with the
 # kernel's Kbuild (see Kbuild); `make CLIPPY=1 W=1` lints it.
 
 KERNEL ?= normal
+BENCH_N ?= 100000
+BENCH_REPS ?= 3
 KAME_CACHE ?= /var/lib/kame-ipsec
 KDIR := $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
@@ -21,7 +24,7 @@ KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz
+	lint fmt tools fuzz bench
 
 all: module tools
 
@@ -59,6 +62,12 @@ check:
 # The core's cargo-fuzz target, FUZZ_SECONDS (default 600) on one job.
 fuzz:
 	scripts/fuzz
+
+# Figures, not a test: selftests/bench_pfkey.sh in the VM (BENCH_N entries,
+# BENCH_REPS alternating runs of each implementation).
+bench: module tools
+	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) KAME_BENCH_REPS=$(BENCH_REPS) \
+		selftests/bench_pfkey.sh
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra and the modprobe configuration.

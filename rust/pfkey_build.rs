@@ -34,13 +34,18 @@ impl ByteSink for KBuf {
     }
 }
 
+/// Room first taken for a message: an IPv4 SA with both keys and a proxy
+/// address is 280 bytes, an IPv6 one about 400, so one allocation holds
+/// nearly every message (growing from 256 reallocated most SA replies).
+const FIRST_ALLOC: usize = 512;
+
 /// Builds a message: header `hdr` (its length is computed), then whatever
 /// `body` appends. ENOBUFS when memory runs out, as af_key.
 pub(crate) fn message(
     hdr: &MsgHeader,
     body: impl FnOnce(&mut Encoder<'_, KBuf>) -> Result<(), NoMemory>,
 ) -> Result<KVec<u8>, Errno> {
-    let mut buf = KBuf(KVec::with_capacity(256, GFP_KERNEL).map_err(|_| Errno::ENOBUFS)?);
+    let mut buf = KBuf(KVec::with_capacity(FIRST_ALLOC, GFP_KERNEL).map_err(|_| Errno::ENOBUFS)?);
     let mut e = Encoder::new(&mut buf, hdr).map_err(|_| Errno::ENOBUFS)?;
     body(&mut e).map_err(|_| Errno::ENOBUFS)?;
     e.finish().map_err(|_| Errno::ENOBUFS)?;

@@ -167,11 +167,15 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         } else {
             None
         };
-        st.sad.insert(rec.clone(), Some(xform))?;
-        if let Some(id) = larval {
-            st.sad.remove(&id);
+        // The reply describes the stored record (no clone of it): the
+        // larval SA has another identity, as this one was free.
+        let id = rec.id;
+        st.sad.insert(rec, Some(xform))?;
+        if let Some(l) = larval {
+            st.sad.remove(&l);
         }
-        return send_sa(st, req, &rec, MsgType::Add, Target::All);
+        let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
+        return send_sa(st, req, rec, MsgType::Add, Target::All);
     }
     match existing {
         None => Err(Errno::ESRCH),
@@ -372,8 +376,10 @@ fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     } else {
         None
     };
-    let rec = match st.spd.insert(rec, keep_id) {
-        Ok(r) => r.clone(),
+    // The reply is built from the stored record, found again by its id:
+    // cheaper than cloning the record around the insertion.
+    let id = match st.spd.insert(rec, keep_id) {
+        Ok(r) => r.id,
         Err(e) => {
             if let Some(o) = old {
                 let id = o.id;
@@ -382,12 +388,13 @@ fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
             return Err(e);
         }
     };
+    let rec = st.spd.get_by_id(id).ok_or(Errno::ENOENT)?;
     let ty = if req.ty == MsgType::XSpdUpdate {
         MsgType::XSpdUpdate
     } else {
         MsgType::XSpdAdd
     };
-    send_policy(st, req, &rec, ty, refcnt::NOTIFY_ADD, Target::All)
+    send_policy(st, req, rec, ty, refcnt::NOTIFY_ADD, Target::All)
 }
 
 fn spddelete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {

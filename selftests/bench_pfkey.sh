@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench_pfkey.sh: PF_KEY control-plane figures, kame_ipsec against Linux's
+# af_key in the same VM boot, through the same raw client
+# (rust/tools pfkey-bench; not setkey, whose printing would dominate).
+# Prints figures and ratios; it is not a test and has no verdict beyond the
+# client's own checks (a refused entry or a wrong dump stops it).  Run by
+# `make bench` (scripts/vm-run selftests/bench_pfkey.sh), not by the suite.
+#
+#   [netns kame-bench-<impl>]  pfkey-bench  ->  PF_KEY  ->  af_key | kame_ipsec
+#
+# Steps, for each implementation in a fresh namespace:
+#   add-sa    N SADB_ADDs (ESP AES-CBC/HMAC-SHA-256, distinct dst and SPI),
+#             one message per SA, each waiting for its reply as setkey does
+#   add-spd   N SADB_X_SPDADDs (distinct /32 sources, out ipsec esp/transport)
+#   dump-sa   SADB_DUMP of the N SAs, default SO_RCVBUF, checked whole
+#   dump-spd  SADB_X_SPDDUMP of the N policies, likewise
+#
+# Each implementation runs KAME_BENCH_REPS times (default 3), the two
+# alternating (af_key, kame_ipsec, af_key, ...) so that a slow patch of the
+# host (TCG shares its cores) hits both; the ratio compares the best run of
+# each.  KAME_BENCH_N sets N (default 100000); KAME_BENCH_WINDOW the requests
+# in flight during adds (default 1); KAME_BENCH_TIMEOUT bounds each step in
+# seconds (default 900): a step that runs out is reported, not hidden.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+BENCH=$KAME_TOP/rust/tools/target/release/pfkey-bench
+N=${KAME_BENCH_N:-100000}
+WINDOW=${KAME_BENCH_WINDOW:-1}
+LIMIT=${KAME_BENCH_TIMEOUT:-900}
+REPS=${KAME_BENCH_REPS:-3}
+STEPS=(add-sa add-spd dump-sa dump-spd)
+out=$(mktemp -d)
+cleanup() {
+	ns_cleanup
+	rm -rf "$out"
+	! grep -q '^af_key ' /proc/modules || rmmod af_key
+	unload
+}
+trap cleanup EXIT
+
+[ -x "$BENCH" ] || { echo "no $BENCH: make tools first" >&2; exit 1; }
+
+# bench IMPL REP: every step against the PF_KEY that is loaded now, in a
+# namespace of its own; figures shown and kept in $out/IMPL.
+bench() {
+	local impl=$1 rep=$2 step args rc log=$out/$1.$2
+	ns_add "$impl"
+	for step in "${STEPS[@]}"; do
+		args=(-n "$N")
+		[[ $step != add-* ]] || args+=(--window "$WINDOW")
+		timeout "$LIMIT" ip netns exec "$(ns "$impl")" "$BENCH" "$step" "${args[@]}" \
+			>>"$log" 2>&1
+		rc=$?
+		if [ "$rc" != 0 ]; then
+			[ "$rc" != 124 ] || echo "pfkey-bench: op=$step stopped after ${LIMIT}s" >>"$log"
+			echo "# $impl: $step failed (exit $rc); later steps need it, so $impl stops here" \
+				>>"$log"
+			break
+		fi
+	done
+	ip netns del "$(ns "$impl")"
+	sed "s/^/$impl run $rep: /" "$log"
+	cat "$log" >>"$out/$impl"
+}
+
+echo "# bench_pfkey: N=$N window=$WINDOW runs=$REPS kernel=$(uname -r) ($(nproc) vCPUs)"
+for rep in $(seq 1 "$REPS"); do
+	unload
+	modprobe af_key || { echo "modprobe af_key failed" >&2; exit 1; }
+	bench af_key "$rep"
+	rmmod af_key
+	load
+	bench kame_ipsec "$rep"
+	unload
+done
+
+# best STEP FILE: the highest per_sec of STEP in FILE.
+best() {
+	sed -n "s/^pfkey-bench: op=$1 .*per_sec=\([0-9.]*\).*/\1/p" "$2" | sort -g | tail -1
+}
+echo "# ratios: best kame_ipsec per_sec / best af_key per_sec (above 1: kame_ipsec is faster)"
+for step in "${STEPS[@]}"; do
+	ours=$(best "$step" "$out/kame_ipsec") theirs=$(best "$step" "$out/af_key")
+	if [ -n "$ours" ] && [ -n "$theirs" ]; then
+		awk -v s="$step" -v o="$ours" -v t="$theirs" \
+			'BEGIN { printf "ratio: op=%s kame_ipsec=%.1f/s af_key=%.1f/s ours/af_key=%.2f\n", s, o, t, o / t }'
+	else
+		echo "ratio: op=$step kame_ipsec=${ours:-none}/s af_key=${theirs:-none}/s ours/af_key=n/a"
+	fi
+done

@@ -72,8 +72,8 @@ impl Aead {
         // SAFETY: `name` is NUL-terminated and valid for the call, which
         // copies what it needs; we run in process context, where it may
         // sleep.
-        let tfm =
-            from_err_ptr(unsafe { bindings::crypto_alloc_aead(name.as_char_ptr(), ty, mask) })?;
+        let tfm = unsafe { bindings::crypto_alloc_aead(name.as_char_ptr(), ty, mask) };
+        let tfm = from_err_ptr(tfm)?;
         let tfm = NonNull::new(tfm).ok_or(ENOMEM)?;
         // INVARIANT: `tfm` is the transform just allocated, owned by nobody
         // else.
@@ -155,8 +155,8 @@ impl Ahash {
     pub(crate) fn new(name: &CStr, completion: Completion) -> Result<Ahash> {
         let (ty, mask) = completion.type_mask();
         // SAFETY: as in `Aead::new`.
-        let tfm =
-            from_err_ptr(unsafe { bindings::crypto_alloc_ahash(name.as_char_ptr(), ty, mask) })?;
+        let tfm = unsafe { bindings::crypto_alloc_ahash(name.as_char_ptr(), ty, mask) };
+        let tfm = from_err_ptr(tfm)?;
         let tfm = NonNull::new(tfm).ok_or(ENOMEM)?;
         // INVARIANT: `tfm` is the transform just allocated, owned by nobody
         // else.

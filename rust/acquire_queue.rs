@@ -6,6 +6,7 @@
 //! handed to process context.
 
 #![forbid(unsafe_code)]
+#![expect(dead_code, reason = "the output path calls it (being written)")]
 
 use crate::{kame_core::pfkey::wire::IpAddr, keydb::KeyDb};
 

@@ -11,6 +11,7 @@
 pub mod acquire;
 pub mod algs;
 pub mod errno;
+pub mod flow;
 pub mod hash;
 pub mod pfkey;
 pub mod sad;

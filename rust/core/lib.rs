@@ -14,6 +14,7 @@ pub mod errno;
 pub mod flow;
 pub mod hash;
 pub mod pfkey;
+pub mod replay;
 pub mod sad;
 pub mod sockpolicy;
 pub mod spd;

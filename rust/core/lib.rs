@@ -19,4 +19,5 @@ pub mod sad;
 pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;
+pub mod tunnel;
 pub mod xform;

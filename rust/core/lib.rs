@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acquire;
+pub mod ah;
 pub mod algs;
 pub mod errno;
 pub mod flow;

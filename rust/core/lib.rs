@@ -12,6 +12,7 @@ pub mod acquire;
 pub mod ah;
 pub mod algs;
 pub mod errno;
+pub mod esp;
 pub mod flow;
 pub mod hash;
 pub mod pfkey;

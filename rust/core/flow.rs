@@ -19,8 +19,8 @@
 //!   no upper-layer header: ports 0, [`Frag::Later`].
 //!
 //! The packet is read up to the length its header declares (IPv4 total
-//! length, IPv6 payload length) or to the end of `pkt`, whichever is
-//! shorter, so the caller may hand only the linear part of a buffer. Bytes
+//! length, IPv6 payload length; 0 in either means "as long as the data", for
+//! BIG TCP and jumbograms) or to the end of `pkt`, whichever is shorter, so the caller may hand only the linear part of a buffer. Bytes
 //! the parse needs but cannot see are [`ParseError::Truncated`]; nothing
 //! panics, whatever the bytes.
 
@@ -154,7 +154,12 @@ fn parse4(pkt: &[u8]) -> Result<Flow, ParseError> {
     if ihl < IPV4_HDR_LEN {
         return Err(ParseError::HeaderLength);
     }
-    let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+    // Total length 0 is a BIG TCP GSO packet beyond 64 KiB (Linux's
+    // `iph_totlen()`): take what we are given, as for IPv6 jumbograms.
+    let total = match usize::from(u16::from_be_bytes([hdr[2], hdr[3]])) {
+        0 => pkt.len(),
+        n => n,
+    };
     if total < ihl {
         return Err(ParseError::HeaderLength);
     }

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod acquire;
+pub mod ah;
 pub mod algs;
 pub mod errno;
+pub mod esp;
 pub mod flow;
 pub mod hash;
 pub mod pfkey;
@@ -19,4 +21,5 @@ pub mod sad;
 pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;
+pub mod tunnel;
 pub mod xform;

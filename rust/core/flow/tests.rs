@@ -293,6 +293,12 @@ fn declared_length_longer_than_data_is_fine() {
     // Jumbogram: payload length 0, the data decides.
     p[4..6].copy_from_slice(&0u16.to_be_bytes());
     assert_eq!(parse(&p).unwrap().dport, 80);
+    // IPv4 BIG TCP: total length 0, the data decides.
+    let mut p = v4(IPPROTO_TCP, 0, &[], &PORTS);
+    p[2..4].copy_from_slice(&0u16.to_be_bytes());
+    assert_eq!(parse(&p).unwrap().dport, 80);
+    assert_eq!(parse(&p[..22]), Err(ParseError::Truncated));
+    assert_eq!(parse(&p[..19]), Err(ParseError::Truncated));
 }
 
 #[test]

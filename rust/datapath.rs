@@ -15,9 +15,10 @@ use crate::{
     },
     kapi::{net::Net, netdev::NetDev},
     keydb::KeyDb,
+    stats::Stats,
     sysctl::{Setting, Sysctls},
 };
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 /// One namespace's packet-path state.
 pub(crate) struct Datapath {
@@ -25,8 +26,11 @@ pub(crate) struct Datapath {
     pub(crate) keys: Pin<KBox<KeyDb>>,
     /// `net.inet.ipsec`, `net.inet6.ipsec6`, `net.inet.{esp,ah}`.
     pub(crate) sysctls: Sysctls,
-    /// Where decapsulated packets re-enter the stack (`ipsec0`).
+    /// Where decapsulated packets re-enter the stack (`ipsec0`). Dropped
+    /// before `stats`: its teardown waits for packets still in crypto.
     pub(crate) decap: NetDev,
+    /// What the packet path counted.
+    pub(crate) stats: Arc<Stats>,
 }
 
 /// How strictly a request must be met, once `default` is resolved.
@@ -85,11 +89,13 @@ impl Datapath {
         let keys = KeyDb::new()?;
         let sysctls = Sysctls::register(net)?;
         let decap = NetDev::create(net, c"ipsec0")?;
+        let stats = Stats::new()?;
         Ok(KBox::new(
             Datapath {
                 keys,
                 sysctls,
                 decap,
+                stats,
             },
             GFP_KERNEL,
         )?)

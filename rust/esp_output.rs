@@ -12,9 +12,11 @@
 
 use crate::{
     kame_core::{
-        flow::{IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6},
+        esp::{write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN},
+        flow::{Flow, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HDR_LEN, IPV6_HDR_LEN},
         pfkey::wire::IpAddr,
-        sad::MODE_TUNNEL,
+        sad::{SaRecord, MODE_TUNNEL},
+        tunnel::{encap_dsfield, DfBit, EcnMode, Outer4, Outer6, DEFAULT_TTL},
     },
     kapi::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
@@ -23,16 +25,12 @@ use crate::{
     },
     output::{Bundle, OutSettings},
     sa_crypto::EspTransform,
+    stats::{Stat, Stats},
 };
 use kernel::{
     prelude::*,
     sync::{atomic::Relaxed, Arc},
 };
-
-/// ESP header: SPI and sequence number.
-const ESP_HDR: usize = 8;
-/// Outer TTL / hop limit of tunnel mode.
-const OUTER_TTL: u8 = 64;
 
 /// A packet on its way through its bundle.
 pub(crate) struct EspOut {
@@ -44,6 +42,7 @@ pub(crate) struct EspOut {
     /// The SA to apply next.
     next: usize,
     settings: OutSettings,
+    stats: Arc<Stats>,
 }
 
 /// One ESP step: the packet and the SA's transform, while encrypting.
@@ -55,13 +54,20 @@ struct EspStep {
 
 impl EspOut {
     /// Sends `skb` through `bundle`; consumes it whatever happens.
-    pub(crate) fn start(skb: Skb, v6: bool, bundle: Bundle, settings: OutSettings) {
+    pub(crate) fn start(
+        skb: Skb,
+        v6: bool,
+        bundle: Bundle,
+        settings: OutSettings,
+        stats: Arc<Stats>,
+    ) {
         EspOut {
             skb,
             v6,
             bundle,
             next: 0,
             settings,
+            stats,
         }
         .advance();
     }
@@ -72,18 +78,23 @@ impl EspOut {
             self.next += 1;
         }
         let Some(sa) = self.bundle.sas.get(self.next).cloned().flatten() else {
+            self.stats.inc(Stat::OutSuccess);
             return self.skb.send(self.v6);
         };
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
-            return;
+            return self.stats.inc(Stat::OutInvalid);
         };
         if self.skb.resolve_checksum().is_err() {
-            return;
+            return self.stats.inc(Stat::OutInvalid);
         }
-        let Ok((esp_off, cryptlen, iv)) = self.encapsulate(&sa.rec, &esp) else {
-            return;
+        let esp_off = match self.encapsulate(&sa.rec, &esp) {
+            Ok(x) => x,
+            Err(e) if e == ERANGE => return self.stats.inc(Stat::EspSeqWrap),
+            Err(_) => return self.stats.inc(Stat::OutInvalid),
         };
-        let ivlen = esp.ivlen as usize;
+        let (esp_off, cryptlen, iv) = esp_off;
+        self.stats.add(Stat::EspOutBytes, cryptlen as u64);
+        let ivlen = esp.geom.iv_len;
         aead_op::submit(
             Direction::Encrypt,
             EspStep {
@@ -91,7 +102,7 @@ impl EspOut {
                 esp,
                 esp_off,
             },
-            ESP_HDR,
+            ESP_HDR_LEN,
             cryptlen,
             &iv[..ivlen],
         );
@@ -102,7 +113,7 @@ impl EspOut {
     /// the IV generator's input.
     fn encapsulate(
         &mut self,
-        rec: &crate::kame_core::sad::SaRecord,
+        rec: &SaRecord,
         esp: &EspTransform,
     ) -> Result<(usize, usize, [u8; MAX_IV])> {
         let tunnel = rec.mode == MODE_TUNNEL;
@@ -113,7 +124,7 @@ impl EspOut {
         let hl = if tunnel {
             0
         } else {
-            if inner_v6 && inner.transport_offset != 40 && inner.proto != IPPROTO_ESP {
+            if inner_v6 && inner.transport_offset != IPV6_HDR_LEN {
                 return Err(EOPNOTSUPP);
             }
             inner.transport_offset.min(self.skb.len())
@@ -125,18 +136,17 @@ impl EspOut {
         };
         let outer_len = match (tunnel, outer_v6) {
             (false, _) => 0,
-            (true, false) => 20,
-            (true, true) => 40,
+            (true, false) => IPV4_HDR_LEN,
+            (true, true) => IPV6_HDR_LEN,
         };
-        let (ivlen, icvlen) = (esp.ivlen as usize, esp.icvlen as usize);
-        if ivlen > MAX_IV {
+        let g = &esp.geom;
+        if g.iv_len > MAX_IV {
             return Err(EINVAL);
         }
         let payload = self.skb.len() - hl;
-        let padded = (payload + 2).next_multiple_of(esp.align as usize);
-        let pad = padded - payload - 2;
-        let head = outer_len + ESP_HDR + ivlen;
-        self.skb.make_room(head, pad + 2 + icvlen)?;
+        let tail = g.pad_len(payload) + ESP_TRAILER_LEN;
+        let head = outer_len + ESP_HDR_LEN + g.iv_len;
+        self.skb.make_room(head, tail + g.icv_len)?;
 
         let seq = esp.seq.fetch_add(1, Relaxed) + 1;
         // Without ESN the 32-bit counter must not wrap (RFC 4303 3.3.3).
@@ -145,10 +155,11 @@ impl EspOut {
 
         self.skb.push(head)?;
         let old_len = self.skb.len() - head;
-        self.skb.put(pad + 2 + icvlen)?;
+        self.skb.put(tail + g.icv_len)?;
         let b = self.skb.bytes();
         let next_header = if tunnel {
-            write_outer(&mut b[..outer_len], rec, &inner, self.settings);
+            let outer = outer_header(rec, &inner, inner_v6, self.settings);
+            b[..outer_len].copy_from_slice(&outer[..outer_len]);
             if inner_v6 {
                 IPPROTO_IPV6
             } else {
@@ -157,21 +168,17 @@ impl EspOut {
         } else {
             b.copy_within(head..head + hl, 0);
             let proto_at = if inner_v6 { 6 } else { 9 };
-            let nh = b[proto_at];
-            b[proto_at] = IPPROTO_ESP;
-            nh
+            core::mem::replace(&mut b[proto_at], IPPROTO_ESP)
         };
         let esp_off = if tunnel { outer_len } else { hl };
-        b[esp_off..esp_off + 4].copy_from_slice(&rec.id.spi.to_be_bytes());
-        b[esp_off + 4..esp_off + 8].copy_from_slice(&seq32.to_be_bytes());
-        // Payload ends where the old packet ended, moved by the headers.
+        let h = EspHeader {
+            spi: rec.id.spi,
+            seq: seq32,
+        };
+        b[esp_off..esp_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
+        // The payload ends where the old packet ended, moved by the headers.
         let trailer = head + old_len;
-        for (i, byte) in b[trailer..trailer + pad].iter_mut().enumerate() {
-            // RFC 4303 2.4: the default pad is 1, 2, 3, ...
-            *byte = (i + 1) as u8;
-        }
-        b[trailer + pad] = pad as u8;
-        b[trailer + pad + 1] = next_header;
+        write_tail(&mut b[trailer..trailer + tail], next_header).ok_or(EINVAL)?;
         self.skb.set_network_offset(0);
 
         if tunnel {
@@ -179,53 +186,50 @@ impl EspOut {
                 .route(outer_v6, rec.src.octets(), rec.id.dst.octets())?;
             self.v6 = outer_v6;
         }
+        // The IV generator's input: the 64-bit sequence number, at the end
+        // of the IV (esp4/esp6).
         let mut iv = [0u8; MAX_IV];
-        let n = ivlen.min(8);
-        iv[ivlen - n..ivlen].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
-        Ok((esp_off, ivlen + padded, iv))
+        let n = g.iv_len.min(8);
+        iv[g.iv_len - n..g.iv_len].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
+        Ok((esp_off, g.iv_len + payload + tail, iv))
     }
 }
 
-/// Writes tunnel mode's outer header (lengths, identification and
-/// checksum are filled in by `ip_local_out()`/`ip6_local_out()`).
-fn write_outer(
-    h: &mut [u8],
-    rec: &crate::kame_core::sad::SaRecord,
-    inner: &crate::kame_core::flow::Flow,
-    s: OutSettings,
-) {
-    // DSCP is copied; ECN is copied when `ecn` is on (RFC 6040 normal
-    // mode), cleared when off (KAME's ECN_NOCARE).
-    let ecn = if h.len() == 20 { s.ecn } else { s.ecn6 };
-    let ds = if ecn {
-        inner.dsfield
-    } else {
-        inner.dsfield & !3
-    };
-    h.fill(0);
-    if h.len() == 20 {
-        h[0] = 0x45;
-        h[1] = ds;
-        let df = match s.dfbit {
-            0 => false,
-            1 => true,
-            _ => inner.df,
-        };
-        if df {
-            h[6] = 0x40;
+/// Tunnel mode's outer header, 20 or 40 bytes of the result as the SA's
+/// family says (lengths, identification and checksum are filled in again
+/// by `ip_local_out()`/`ip6_local_out()`).
+fn outer_header(rec: &SaRecord, inner: &Flow, inner_v6: bool, s: OutSettings) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    match (rec.src, rec.id.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let h = Outer4 {
+                dsfield: encap_dsfield(inner.dsfield, EcnMode::from_sysctl(s.ecn)),
+                total_len: 0,
+                id: 0,
+                df: DfBit::from_sysctl(s.dfbit).outer_df((!inner_v6).then_some(inner.df)),
+                ttl: DEFAULT_TTL,
+                proto: IPPROTO_ESP,
+                src,
+                dst,
+            };
+            out[..IPV4_HDR_LEN].copy_from_slice(&h.to_bytes());
         }
-        h[8] = OUTER_TTL;
-        h[9] = IPPROTO_ESP;
-        h[12..16].copy_from_slice(rec.src.octets());
-        h[16..20].copy_from_slice(rec.id.dst.octets());
-    } else {
-        h[0] = 0x60 | (ds >> 4);
-        h[1] = ds << 4;
-        h[6] = IPPROTO_ESP;
-        h[7] = OUTER_TTL;
-        h[8..24].copy_from_slice(rec.src.octets());
-        h[24..40].copy_from_slice(rec.id.dst.octets());
+        (IpAddr::V6(src, _), IpAddr::V6(dst, _)) => {
+            let h = Outer6 {
+                dsfield: encap_dsfield(inner.dsfield, EcnMode::from_sysctl(s.ecn6)),
+                flow_label: 0,
+                payload_len: 0,
+                next_header: IPPROTO_ESP,
+                hop_limit: DEFAULT_TTL,
+                src,
+                dst,
+            };
+            out = h.to_bytes();
+        }
+        // The SAD refuses SAs whose addresses disagree in family.
+        _ => {}
     }
+    out
 }
 
 impl AeadJob for EspStep {
@@ -239,10 +243,12 @@ impl AeadJob for EspStep {
     }
 
     fn complete(self, res: Result) {
-        if res.is_err() {
-            return; // The packet is freed with the job.
-        }
         let mut out = self.out;
+        if res.is_err() {
+            // The packet is freed with the job.
+            return out.stats.inc(Stat::EspCryptoError);
+        }
+        out.stats.inc(Stat::EspOutput);
         out.next += 1;
         out.advance();
     }

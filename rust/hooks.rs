@@ -21,6 +21,7 @@ use crate::{
     },
     output,
     policy_in::{self, History},
+    stats::Stat,
 };
 use kernel::prelude::*;
 
@@ -86,8 +87,11 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
         &History::default(),
     ) {
         Ok(()) => Verdict::Accept(skb),
-        // TODO[B]: count, and log when `debug` is set.
-        Err(_) => Verdict::Drop(skb),
+        // TODO[B]: log when `debug` is set.
+        Err(_) => {
+            dp.stats.inc(Stat::InPolicyViolation);
+            Verdict::Drop(skb)
+        }
     }
 }
 

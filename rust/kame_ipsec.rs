@@ -30,6 +30,7 @@ mod sa_expiry;
 mod sad_table;
 mod sockopt;
 mod spd_table;
+mod stats;
 mod sysctl;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host

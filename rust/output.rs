@@ -21,6 +21,7 @@ use crate::{
     },
     kapi::{netfilter::Verdict, skb::Skb},
     sad_table::SaEntry,
+    stats::Stat,
     sysctl::Setting,
 };
 use kernel::sync::{rcu, Arc};
@@ -48,9 +49,9 @@ pub(crate) struct OutSettings {
     /// `net.inet.ipsec.dfbit`.
     pub(crate) dfbit: i32,
     /// `net.inet.ipsec.ecn`: for IPv4 outer headers.
-    pub(crate) ecn: bool,
+    pub(crate) ecn: i32,
     /// `net.inet6.ipsec6.ecn`: for IPv6 outer headers.
-    pub(crate) ecn6: bool,
+    pub(crate) ecn6: i32,
 }
 
 /// Decides the fate of an outbound packet.
@@ -69,38 +70,50 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
             return if levels.default_passes() {
                 Verdict::Accept(skb)
             } else {
+                dp.stats.inc(Stat::OutPolicyViolation);
                 Verdict::Drop(skb)
             };
         };
         match pol.rec.ty {
-            POLICY_DISCARD => return Verdict::Drop(skb),
+            POLICY_DISCARD => {
+                dp.stats.inc(Stat::OutPolicyViolation);
+                return Verdict::Drop(skb);
+            }
             POLICY_NONE => return Verdict::Accept(skb),
             _ => {}
         }
         match resolve(dp, &levels, &g, &pol.rec, &flow) {
             Some(b) => b,
-            None => return Verdict::Drop(skb),
+            None => {
+                dp.stats.inc(Stat::OutNoSa);
+                return Verdict::Drop(skb);
+            }
         }
     };
     if bundle.sas.iter().all(Option::is_none) {
         return Verdict::Accept(skb);
     }
+    // OpenBSD's `net.inet.esp.enable` 0: no ESP leaves either.
+    if !dp.proto_enabled(IPPROTO_ESP) {
+        dp.stats.inc(Stat::EspDisabled);
+        return Verdict::Drop(skb);
+    }
     let settings = OutSettings {
         dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),
-        ecn: dp.sysctls.get(Setting::V4(Ipsec4::Ecn)) != 0,
-        ecn6: dp.sysctls.get(Setting::V6(Ipsec6::Ecn)) != 0,
+        ecn: dp.sysctls.get(Setting::V4(Ipsec4::Ecn)),
+        ecn6: dp.sysctls.get(Setting::V6(Ipsec6::Ecn)),
     };
     if skb.is_gso() {
         match skb.segment() {
             Ok(segs) => {
                 for s in segs {
-                    EspOut::start(s, v6, clone_bundle(&bundle), settings);
+                    EspOut::start(s, v6, clone_bundle(&bundle), settings, dp.stats.clone());
                 }
             }
-            Err(_) => return Verdict::Stolen,
+            Err(_) => dp.stats.inc(Stat::OutInvalid),
         }
     } else {
-        EspOut::start(skb, v6, bundle, settings);
+        EspOut::start(skb, v6, bundle, settings, dp.stats.clone());
     }
     Verdict::Stolen
 }

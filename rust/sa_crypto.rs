@@ -17,6 +17,7 @@ use crate::{
     error::from_kernel,
     kame_core::{
         errno::Errno,
+        esp::Geometry,
         replay::Window,
         sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP},
         xform::{self, Esn},
@@ -38,12 +39,8 @@ pub(crate) type ReplayWindow = Window<4>;
 pub(crate) struct EspTransform {
     /// The transform, wrapped in its IV generator.
     pub(crate) aead: Aead,
-    /// IV bytes in each packet.
-    pub(crate) ivlen: u32,
-    /// ICV bytes in each packet.
-    pub(crate) icvlen: u32,
-    /// What the plaintext is padded to (at least 4, RFC 4303 2.4).
-    pub(crate) align: u32,
+    /// IV, block and ICV sizes, as the crypto API reports them.
+    pub(crate) geom: Geometry,
     /// The last sequence number sent.
     pub(crate) seq: Atomic<u64>,
     /// What was received: the anti-replay window.
@@ -132,10 +129,14 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     }
     let window = ReplayWindow::new(u32::from(rec.replay), false).map_err(|_| Errno::EINVAL)?;
     let replay = KBox::pin_init(new_spinlock!(window), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    let block = aead.blocksize() as usize;
     Ok(EspTransform {
-        ivlen: aead.ivsize(),
-        icvlen,
-        align: aead.blocksize().next_multiple_of(4),
+        geom: Geometry {
+            iv_len: aead.ivsize() as usize,
+            align: block.next_multiple_of(4),
+            block,
+            icv_len: icvlen as usize,
+        },
         aead,
         seq: Atomic::new(0),
         replay,

@@ -15,7 +15,7 @@
 #   load        insmod, modinfo fields, kernel log line, /proc/net/protocols
 #   pin         rmmod refused (EBUSY) while a PF_KEY socket is open, clean after
 #   af_key      each of af_key and kame_ipsec refuses to load beside the other
-#   hooks       IPv4/IPv6 input/forward/output hooks in a new namespace
+#   hooks       IPv4/IPv6 input/forward/postrouting hooks in a new namespace
 #   netns       100 namespaces with the module loaded: sysctls in each, freed
 #   flood       20 load/unload cycles while ping -f runs both ways, no loss
 set -u
@@ -86,8 +86,8 @@ our_hooks() {
 	nsx "$1" nft list hooks | awk '$1 == "family" { f = $2 } $1 == "hook" { h = $2 }
 		/\[kame_ipsec\]/ { print f "/" h }' | sort | xargs
 }
-expect_eq "a new namespace has our hooks at ip/ip6 input, forward, output" \
-	"ip/forward ip/input ip/output ip6/forward ip6/input ip6/output" "$(our_hooks hooks)"
+expect_eq "a new namespace has our hooks at ip/ip6 input, forward, postrouting" \
+	"ip/forward ip/input ip/postrouting ip6/forward ip6/input ip6/postrouting" "$(our_hooks hooks)"
 ip netns del "$(ns hooks)"
 
 # --- netns: 100 namespaces, each with its own sysctls.

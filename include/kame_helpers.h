@@ -21,6 +21,7 @@ struct crypto_ahash;
 struct xfrm_policy;
 struct net_device;
 struct aead_request;
+struct ahash_request;
 struct scatterlist;
 
 /* net/netns/generic.h */
@@ -96,6 +97,11 @@ void kame_aead_request_free(struct aead_request *req);
 void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
 			   unsigned int assoclen, unsigned int cryptlen, u8 *iv,
 			   void (*done)(void *data, int err), void *data);
+struct ahash_request *kame_ahash_request_alloc(struct crypto_ahash *tfm, gfp_t gfp);
+void kame_ahash_request_free(struct ahash_request *req);
+void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
+			    unsigned int nbytes, u8 *result,
+			    void (*done)(void *data, int err), void *data);
 /* net/sock.h and net/xfrm.h fields, for per-socket policies */
 unsigned short kame_sk_family(const struct sock *sk);
 void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,

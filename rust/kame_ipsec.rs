@@ -9,15 +9,19 @@
 use kernel::prelude::*;
 
 mod acquire_queue;
+mod ah_input;
+mod ah_output;
 mod crypto_probe;
 mod datapath;
 mod error;
 mod esp_input;
 mod esp_output;
 mod hooks;
+mod input;
 mod kapi;
 mod keydb;
 mod netns;
+mod out_chain;
 mod output;
 mod pfkey_bcast;
 mod pfkey_build;
@@ -61,7 +65,7 @@ struct KameIpsec {
     // independent of both and goes first; the ESP/AH receive handlers read
     // the namespaces' state, so they go before it.
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
-    _input: kapi::ipproto::InputRegistration<esp_input::Input>,
+    _input: kapi::ipproto::InputRegistration<input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
 }

@@ -9,6 +9,7 @@
 //! glue never names them.
 
 pub(crate) mod aead_op;
+pub(crate) mod ahash_op;
 mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;

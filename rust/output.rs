@@ -12,14 +12,14 @@
 use crate::{
     acquire_queue::{self, AcquireRequest},
     datapath::{Datapath, Levels, Need},
-    esp_output::EspOut,
     kame_core::{
         flow::{self, Flow},
-        sad::{IPPROTO_ESP, MODE_TUNNEL},
+        sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
         spd::{PolicyRecord, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
         sysctl::{Ipsec4, Ipsec6},
     },
     kapi::{netfilter::Verdict, skb::Skb},
+    out_chain::OutChain,
     sad_table::SaEntry,
     stats::Stat,
     sysctl::Setting,
@@ -52,6 +52,10 @@ pub(crate) struct OutSettings {
     pub(crate) ecn: i32,
     /// `net.inet6.ipsec6.ecn`: for IPv6 outer headers.
     pub(crate) ecn6: i32,
+    /// `net.inet.ipsec.ah_cleartos`.
+    pub(crate) ah_cleartos: i32,
+    /// `net.inet.ipsec.ah_offsetmask`.
+    pub(crate) ah_offsetmask: i32,
 }
 
 /// Decides the fate of an outbound packet.
@@ -93,27 +97,38 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     if bundle.sas.iter().all(Option::is_none) {
         return Verdict::Accept(skb);
     }
-    // OpenBSD's `net.inet.esp.enable` 0: no ESP leaves either.
-    if !dp.proto_enabled(IPPROTO_ESP) {
-        dp.stats.inc(Stat::EspDisabled);
-        return Verdict::Drop(skb);
+    // OpenBSD's `net.inet.esp.enable`/`net.inet.ah.enable` 0: none
+    // leaves either.
+    for sa in bundle.sas.iter().flatten() {
+        let proto = sa.rec.id.proto;
+        if !dp.proto_enabled(proto) {
+            let s = if proto == IPPROTO_AH {
+                Stat::AhDisabled
+            } else {
+                Stat::EspDisabled
+            };
+            dp.stats.inc(s);
+            return Verdict::Drop(skb);
+        }
     }
     let settings = OutSettings {
         dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),
         ecn: dp.sysctls.get(Setting::V4(Ipsec4::Ecn)),
         ecn6: dp.sysctls.get(Setting::V6(Ipsec6::Ecn)),
+        ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
+        ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
     };
     if skb.is_gso() {
         match skb.segment() {
             Ok(segs) => {
                 for s in segs {
-                    EspOut::start(s, v6, clone_bundle(&bundle), settings, dp.stats.clone());
+                    OutChain::start(s, v6, clone_bundle(&bundle), settings, dp.stats.clone());
                 }
             }
             Err(_) => dp.stats.inc(Stat::OutInvalid),
         }
     } else {
-        EspOut::start(skb, v6, bundle, settings, dp.stats.clone());
+        OutChain::start(skb, v6, bundle, settings, dp.stats.clone());
     }
     Verdict::Stolen
 }
@@ -146,8 +161,8 @@ fn resolve(
             0
         };
         if let Some(sa) = dp.keys.sad.for_output(g, src, dst, r.proto, r.mode, reqid) {
-            // ESP only, for now: an AH or IPcomp SA is not run yet.
-            if r.proto == IPPROTO_ESP {
+            // IPcomp SAs are not run: compression is not done here.
+            if r.proto == IPPROTO_ESP || r.proto == IPPROTO_AH {
                 bundle.sas[i] = Some(sa.clone());
                 continue;
             }

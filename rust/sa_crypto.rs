@@ -47,15 +47,16 @@ pub(crate) struct EspTransform {
     pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
 }
 
-/// An AH SA's keyed hash.
-#[expect(dead_code, reason = "read by the AH data path (next)")]
+/// An AH SA's keyed hash, with its sequence state.
 pub(crate) struct AhTransform {
     /// The transform.
     pub(crate) hash: Ahash,
-    /// The digest length in bytes.
-    pub(crate) digestlen: u32,
     /// ICV bytes in each packet: the digest truncated.
     pub(crate) icvlen: u32,
+    /// The last sequence number sent.
+    pub(crate) seq: Atomic<u64>,
+    /// What was received: the anti-replay window.
+    pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
 }
 
 /// What an SA computes with.
@@ -63,13 +64,20 @@ pub(crate) enum SaTransform {
     /// ESP.
     Esp(Arc<EspTransform>),
     /// AH.
-    #[expect(dead_code, reason = "read by the AH data path (next)")]
-    Ah(AhTransform),
+    Ah(Arc<AhTransform>),
     /// Nothing (IPcomp: compression is not done here).
     None,
 }
 
 impl SaTransform {
+    /// The AH transform, if this is one.
+    pub(crate) fn ah(&self) -> Option<&Arc<AhTransform>> {
+        match self {
+            SaTransform::Ah(a) => Some(a),
+            _ => None,
+        }
+    }
+
     /// The ESP transform, if this is one.
     pub(crate) fn esp(&self) -> Option<&Arc<EspTransform>> {
         match self {
@@ -91,7 +99,12 @@ impl SaTransform {
                     Arc::new(e, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?,
                 ))
             }
-            IPPROTO_AH => ah(rec).map(SaTransform::Ah),
+            IPPROTO_AH => {
+                let a = ah(rec)?;
+                Ok(SaTransform::Ah(
+                    Arc::new(a, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?,
+                ))
+            }
             _ => Ok(SaTransform::None),
         }
     }
@@ -157,7 +170,14 @@ fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
     }
     Ok(AhTransform {
         hash,
-        digestlen,
         icvlen,
+        seq: Atomic::new(0),
+        replay: replay_window(rec)?,
     })
+}
+
+/// An SA's replay window, as long as `sadb_sa_replay` says.
+fn replay_window(rec: &SaRecord) -> Result<Pin<KBox<SpinLock<ReplayWindow>>>, Errno> {
+    let window = ReplayWindow::new(u32::from(rec.replay), false).map_err(|_| Errno::EINVAL)?;
+    KBox::pin_init(new_spinlock!(window), GFP_KERNEL).map_err(|_| Errno::ENOMEM)
 }

@@ -60,7 +60,9 @@ fn pair_hash(seed: u32, src: &IpAddr, dst: &IpAddr, proto: u8) -> u32 {
         .finish()
 }
 
-/// The packet path's lookups: lockless, under an RCU read guard.
+/// The packet path's lookups: lockless, under an RCU read guard. A clone
+/// shares the tables (a packet waiting for crypto keeps one).
+#[derive(Clone)]
 pub(crate) struct SadReader {
     ids: Arc<RcuHash<SaEntry>>,
     pairs: Arc<RcuHash<SaEntry>>,

@@ -51,6 +51,32 @@ pub(crate) enum Stat {
     EspCryptoError,
     /// ESP packets for an SA not mature or dying (`esps_invalid`).
     EspInvalidSa,
+    /// AH packets received for our SAs (`ahs_input`).
+    AhInput,
+    /// AH packets sent (`ahs_output`).
+    AhOutput,
+    /// AH-protected bytes received (`ahs_ibytes`).
+    AhInBytes,
+    /// AH-protected bytes sent (`ahs_obytes`).
+    AhOutBytes,
+    /// AH packets shorter than their headers, or with a header length
+    /// their SA does not send (`ahs_hdrops`, `ahs_badauthl`).
+    AhShort,
+    /// AH packets replayed or too old (`ahs_replay`).
+    AhReplay,
+    /// AH packets whose ICV did not verify (`ahs_badauth`).
+    AhAuthFail,
+    /// AH packets whose headers could not be prepared or removed.
+    AhBadEncoding,
+    /// AH packets dropped while `net.inet.ah.enable` is 0 (`ahs_pdrops`).
+    AhDisabled,
+    /// AH packets not sent: the SA's sequence numbers ran out (`ahs_wrap`).
+    AhSeqWrap,
+    /// AH packets the crypto layer failed for another reason
+    /// (`ahs_crypto`).
+    AhCryptoError,
+    /// AH packets for an SA not mature or dying (`ahs_invalid`).
+    AhInvalidSa,
 }
 
 /// The counters of one namespace.

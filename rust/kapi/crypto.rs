@@ -179,6 +179,11 @@ impl Ahash {
         })
     }
 
+    /// The raw transform, for requests (`ahash_op`).
+    pub(super) fn as_ptr(&self) -> *mut bindings::crypto_ahash {
+        self.tfm.as_ptr()
+    }
+
     /// The digest length in bytes (`crypto_ahash_digestsize()`).
     pub(crate) fn digestsize(&self) -> u32 {
         // SAFETY: `self.tfm` is live (type invariant); the call reads its

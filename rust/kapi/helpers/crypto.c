@@ -54,3 +54,22 @@ void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
 	aead_request_set_crypt(req, sg, sg, cryptlen, iv);
 	aead_request_set_ad(req, assoclen);
 }
+
+struct ahash_request *kame_ahash_request_alloc(struct crypto_ahash *tfm, gfp_t gfp)
+{
+	return ahash_request_alloc(tfm, gfp);
+}
+
+void kame_ahash_request_free(struct ahash_request *req)
+{
+	ahash_request_free(req);
+}
+
+/* A digest of `nbytes` at `sg` into `result`; `done` runs if it completes later. */
+void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
+			    unsigned int nbytes, u8 *result,
+			    void (*done)(void *data, int err), void *data)
+{
+	ahash_request_set_callback(req, 0, done, data);
+	ahash_request_set_crypt(req, sg, result, nbytes);
+}

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! AH input (RFC 4302). A packet whose (destination, SPI) names one of our
+//! AH SAs is checked against the replay window; its ICV is computed over
+//! the packet with the mutable IP header fields and the ICV field zeroed
+//! (the header bytes are saved and put back around the digest) and
+//! compared with the one it carries; then the layer goes
+//! ([`crate::input::finish`]).
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    input::{self, Ctx, Undone},
+    kame_core::{
+        ah::{header_len, massage_ipv4, massage_ipv6, AhHeader, Align, Ipv4Massage, AH_HDR_LEN},
+        flow::Flow,
+    },
+    kapi::{
+        ahash_op::{self, AhashJob, MAX_DIGEST},
+        crypto::Ahash,
+        skb::Skb,
+    },
+    policy_in::History,
+    sa_crypto::AhTransform,
+    sad_table::SaEntry,
+    stats::Stat,
+};
+use kernel::{prelude::*, sync::Arc};
+
+/// The longest IP header (with IPv6 extension headers) kept aside while
+/// its mutable fields are zeroed for the ICV.
+pub(crate) const SAVED_HDR: usize = 256;
+
+/// A packet whose ICV is being computed.
+pub(crate) struct AhIn {
+    skb: Skb,
+    v6: bool,
+    outer_ds: u8,
+    /// Offset of the AH header: the IP headers' length.
+    ah_off: usize,
+    hdr: AhHeader,
+    seq: u64,
+    /// The ICV the packet carried, and the IP headers as they came.
+    icv: [u8; MAX_DIGEST],
+    saved: [u8; SAVED_HDR],
+    sa: Arc<SaEntry>,
+    ah: Arc<AhTransform>,
+    ctx: Ctx,
+    hist: History,
+}
+
+impl AhIn {
+    /// Authenticates the packet at `data` (its IP header) for `sa`;
+    /// consumes it.
+    pub(crate) fn start(
+        mut skb: Skb,
+        v6: bool,
+        flow: Flow,
+        sa: Arc<SaEntry>,
+        ctx: Ctx,
+        hist: History,
+    ) {
+        let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
+            return ctx.stats.inc(Stat::AhInvalidSa);
+        };
+        let off = flow.transport_offset;
+        let icv = ah.icvlen as usize;
+        if off > SAVED_HDR || icv > MAX_DIGEST || skb.make_room(0, 0).is_err() {
+            return ctx.stats.inc(Stat::AhShort);
+        }
+        let b = skb.bytes();
+        let Some(Ok(hdr)) = b.get(off..).map(AhHeader::parse) else {
+            return ctx.stats.inc(Stat::AhShort);
+        };
+        let total = hdr.total_len();
+        // Either padding: RFC 4302's (4 bytes over IPv4) or XFRM's (8).
+        let fits = total == header_len(icv, Align::Four) || total == header_len(icv, Align::Eight);
+        if !fits || off + total > b.len() {
+            return ctx.stats.inc(Stat::AhShort);
+        }
+        let Ok(seq) = ah.replay.lock().check(hdr.seq) else {
+            return ctx.stats.inc(Stat::AhReplay);
+        };
+        let mut job = AhIn {
+            v6,
+            outer_ds: flow.dsfield,
+            ah_off: off,
+            hdr,
+            seq,
+            icv: [0; MAX_DIGEST],
+            saved: [0; SAVED_HDR],
+            sa,
+            ah,
+            ctx,
+            hist,
+            skb,
+        };
+        let b = job.skb.bytes();
+        let icv_at = off + AH_HDR_LEN;
+        job.icv[..icv].copy_from_slice(&b[icv_at..icv_at + icv]);
+        // Only the ICV is zeroed: padding after it counts as sent (XFRM
+        // sends whatever its buffer held there).
+        b[icv_at..icv_at + icv].fill(0);
+        job.saved[..off].copy_from_slice(&b[..off]);
+        let massaged = if v6 {
+            massage_ipv6(b, false).map(|_| ())
+        } else {
+            let m = Ipv4Massage::from_sysctls(job.ctx.ah_cleartos, job.ctx.ah_offsetmask);
+            massage_ipv4(&mut b[..off], m, false).map(|_| ())
+        };
+        if massaged.is_err() {
+            return job.ctx.stats.inc(Stat::AhBadEncoding);
+        }
+        ahash_op::submit(job);
+    }
+
+    /// After the digest: compare, enter the window, remove the layer.
+    fn verify(mut self, digest: &[u8]) -> Result<(), Stat> {
+        let icv = self.ah.icvlen as usize;
+        let off = self.ah_off;
+        self.skb.bytes()[..off].copy_from_slice(&self.saved[..off]);
+        // Every byte compared, whatever differs first.
+        let diff = digest
+            .iter()
+            .zip(&self.icv[..icv])
+            .fold(0u8, |d, (a, b)| d | (a ^ b));
+        if digest.len() < icv || diff != 0 {
+            return Err(Stat::AhAuthFail);
+        }
+        self.ah
+            .replay
+            .lock()
+            .update(self.seq)
+            .map_err(|_| Stat::AhReplay)?;
+        let total = self.hdr.total_len();
+        self.ctx
+            .stats
+            .add(Stat::AhInBytes, (self.skb.len() - off - total) as u64);
+        let u = Undone {
+            rec: &self.sa.rec,
+            v6: self.v6,
+            hdr_off: off,
+            payload_off: off + total,
+            next: self.hdr.next_header,
+            outer_ds: self.outer_ds,
+        };
+        input::finish(self.skb, u, self.ctx, self.hist)
+    }
+}
+
+impl AhashJob for AhIn {
+    fn hash(&self) -> &Ahash {
+        &self.ah.hash
+    }
+
+    fn region(&mut self) -> &mut [u8] {
+        self.skb.bytes()
+    }
+
+    fn complete(self, res: Result<&[u8]>) {
+        let stats = self.ctx.stats.clone();
+        let outcome = match res {
+            Ok(d) => self.verify(d),
+            Err(_) => Err(Stat::AhCryptoError),
+        };
+        if let Err(s) = outcome {
+            stats.inc(s);
+        }
+    }
+}

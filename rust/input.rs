@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The receive side: ESP and AH packets for our SAs, taken from XFRM's
+//! protocol chains ahead of XFRM (other SPIs go on to it untouched). Each
+//! layer of ours is undone in one pass ([`crate::esp_input`],
+//! [`crate::ah_input`]); when none is left, the inner packet is checked
+//! against the inbound policy with every layer it came through, and
+//! re-enters the stack on the namespace's decapsulation device, so later
+//! hooks know it was checked.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    ah_input::AhIn,
+    datapath::Levels,
+    esp_input::EspIn,
+    kame_core::{
+        flow::{self, Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPV6_HDR_LEN},
+        sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
+        spd::DIR_IN,
+        sysctl::{Ipsec4, Ipsec6},
+        tunnel::{decap_dsfield, ipv4_checksum, Decap, EcnMode},
+    },
+    kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, skb::Skb},
+    netns::Netns,
+    output::{read_flow, SELECTOR_BYTES},
+    policy_in::{self, History, Layer},
+    sad_table::{SaEntry, SadReader},
+    spd_table::SpdReader,
+    stats::{Stat, Stats},
+    sysctl::Setting,
+};
+use kernel::sync::{rcu, Arc};
+
+/// The receive side registered with XFRM's protocol chains.
+pub(crate) struct Input;
+
+impl IpsecInput for Input {
+    type Pernet = Netns;
+
+    fn receive(ns: &Netns, _net: &Net, mut skb: Skb, v6: bool, proto: u8) -> Result<(), Skb> {
+        // The stack pulled the IP header (and IPv6 extension headers):
+        // look at the packet from the network header.
+        let nh = usize::try_from(-skb.network_offset()).unwrap_or(0);
+        if skb.push(nh).is_err() {
+            return Err(skb);
+        }
+        let dp = ns.dp();
+        let Some((flow, sa)) = our_sa(&dp.keys.sad, &skb, proto) else {
+            let _ = skb.pull(nh);
+            return Err(skb);
+        };
+        let get = |k4, k6| {
+            dp.sysctls
+                .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
+        };
+        let ctx = Ctx {
+            sad: dp.keys.sad.clone(),
+            spd: dp.keys.spd.clone(),
+            levels: dp.levels(v6),
+            ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
+            ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
+            ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
+            dev: dp.decap.hold(),
+            stats: dp.stats.clone(),
+        };
+        if !dp.proto_enabled(proto) {
+            let s = if proto == IPPROTO_AH {
+                Stat::AhDisabled
+            } else {
+                Stat::EspDisabled
+            };
+            dp.stats.inc(s);
+            return Ok(());
+        }
+        start_layer(skb, v6, flow, sa, ctx, History::default());
+        Ok(())
+    }
+}
+
+/// The SA of the ESP/AH packet at `data` (its IP header), if it is ours
+/// and usable.
+fn our_sa(sad: &SadReader, skb: &Skb, proto: u8) -> Option<(Flow, Arc<SaEntry>)> {
+    let flow = read_flow(skb)?;
+    let id = SaId {
+        dst: flow.dst,
+        spi: flow.spi?,
+        proto,
+    };
+    let g = rcu::read_lock();
+    let sa = sad.by_id(&g, &id)?.clone();
+    matches!(sa.rec.state, SaState::Mature | SaState::Dying).then_some((flow, sa))
+}
+
+/// What a packet needs after its crypto, whatever the context then.
+pub(crate) struct Ctx {
+    sad: SadReader,
+    spd: SpdReader,
+    levels: Levels,
+    /// `ecn` of the outer family.
+    ecn: i32,
+    pub(crate) ah_cleartos: i32,
+    pub(crate) ah_offsetmask: i32,
+    dev: DevRef,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// Undoes one layer of ours; consumes the packet.
+fn start_layer(skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, ctx: Ctx, hist: History) {
+    if sa.rec.id.proto == IPPROTO_AH {
+        ctx.stats.inc(Stat::AhInput);
+        AhIn::start(skb, v6, flow, sa, ctx, hist);
+    } else {
+        ctx.stats.inc(Stat::EspInput);
+        EspIn::start(skb, v6, flow, sa, ctx, hist);
+    }
+}
+
+/// A layer whose protection checked out: where its header is, what follows.
+pub(crate) struct Undone<'a> {
+    /// The SA.
+    pub(crate) rec: &'a SaRecord,
+    /// The packet's family (outer, for tunnel mode).
+    pub(crate) v6: bool,
+    /// Offset of the ESP/AH header (the IP header's length).
+    pub(crate) hdr_off: usize,
+    /// Offset of what the ESP/AH header protects.
+    pub(crate) payload_off: usize,
+    /// The protocol after it.
+    pub(crate) next: u8,
+    /// The outer TOS / traffic class.
+    pub(crate) outer_ds: u8,
+}
+
+/// The SA flag asking decapsulation to copy the outer DSCP inward
+/// (`SADB_SAFLAGS_DECAP_DSCP`, XFRM's `XFRM_STATE_DECAP_DSCP`).
+const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
+
+/// Removes layer `u` (its trailer already cut) and goes on with the inner
+/// packet: the next layer of ours, or the policy check and the stack.
+/// Returns the counter of what stopped the packet.
+pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -> Result<(), Stat> {
+    let bad = if u.rec.id.proto == IPPROTO_AH {
+        Stat::AhBadEncoding
+    } else {
+        Stat::EspBadEncoding
+    };
+    if !hist.push(Layer {
+        proto: u.rec.id.proto,
+        mode: u.rec.mode,
+        src: u.rec.src,
+        dst: u.rec.id.dst,
+        reqid: u.rec.reqid,
+    }) {
+        return Err(bad);
+    }
+    let inner_v6 = if u.rec.mode == MODE_TUNNEL {
+        skb.pull(u.payload_off).map_err(|_| bad)?;
+        let inner_v6 = match u.next {
+            IPPROTO_IPIP => false,
+            IPPROTO_IPV6 => true,
+            _ => return Err(bad),
+        };
+        let mode = EcnMode::from_sysctl(ctx.ecn);
+        let copy_dscp = u.rec.flags & SADB_SAFLAGS_DECAP_DSCP != 0;
+        set_dsfield(skb.bytes(), inner_v6, |inner| {
+            decap_dsfield(u.outer_ds, inner, mode, copy_dscp)
+        })
+        .ok_or(bad)?;
+        inner_v6
+    } else {
+        let hl = u.hdr_off;
+        let b = skb.bytes();
+        b.copy_within(0..hl, u.payload_off - hl);
+        skb.pull(u.payload_off - hl).map_err(|_| bad)?;
+        set_transport_next(skb.bytes(), u.v6, hl, u.next).ok_or(bad)?;
+        u.v6
+    };
+    let mut buf = [0u8; SELECTOR_BYTES];
+    let n = skb.len().min(SELECTOR_BYTES);
+    skb.copy_out(0, &mut buf[..n]).map_err(|_| bad)?;
+    let inner = flow::parse(&buf[..n]).map_err(|_| bad)?;
+    // A further layer of ours: undo it in the same pass.
+    if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
+        if let Some((f, sa)) = our_sa(&ctx.sad, &skb, inner.proto) {
+            start_layer(skb, inner_v6, f, sa, ctx, hist);
+            return Ok(());
+        }
+    }
+    // TODO[B]: forwarded inner packets' `fwd` policy.
+    policy_in::check(&ctx.spd, &ctx.levels, DIR_IN, &inner, &hist)
+        .map_err(|_| Stat::InPolicyViolation)?;
+    ctx.stats.inc(Stat::InSuccess);
+    skb.reinject(&ctx.dev, inner_v6);
+    Ok(())
+}
+
+/// Rewrites the TOS / traffic class of the IP header at `b[0]` with what
+/// `f` makes of it; `None` if `f` says drop.
+fn set_dsfield(b: &mut [u8], v6: bool, f: impl FnOnce(u8) -> Decap) -> Option<()> {
+    if v6 {
+        let old = (b.first()? << 4) | (b.get(1)? >> 4);
+        let Decap::Deliver(ds) = f(old) else {
+            return None;
+        };
+        b[0] = 0x60 | (ds >> 4);
+        b[1] = (ds << 4) | (b[1] & 0x0f);
+    } else {
+        let Decap::Deliver(ds) = f(*b.get(1)?) else {
+            return None;
+        };
+        let hl = usize::from(b[0] & 0x0f) * 4;
+        b[1] = ds;
+        fix_checksum(b.get_mut(..hl)?);
+    }
+    Some(())
+}
+
+/// Recomputes an IPv4 header's checksum.
+pub(crate) fn fix_checksum(h: &mut [u8]) {
+    h[10] = 0;
+    h[11] = 0;
+    let sum = ipv4_checksum(h);
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// Transport mode: the IP header now directly precedes the payload; name
+/// the payload's protocol in it and fix its length (and IPv4 checksum).
+fn set_transport_next(b: &mut [u8], v6: bool, hl: usize, next: u8) -> Option<()> {
+    let total = b.len();
+    if v6 {
+        if hl != IPV6_HDR_LEN {
+            return None; // TODO[B]: ESP/AH after IPv6 extension headers.
+        }
+        b[6] = next;
+        let plen = u16::try_from(total - IPV6_HDR_LEN).ok()?;
+        b[4..6].copy_from_slice(&plen.to_be_bytes());
+    } else {
+        b[9] = next;
+        let tot = u16::try_from(total).ok()?;
+        b[2..4].copy_from_slice(&tot.to_be_bytes());
+        fix_checksum(b.get_mut(..hl)?);
+    }
+    Some(())
+}

@@ -118,6 +118,16 @@ impl Datapath {
         }
     }
 
+    /// Whether policy failures are logged (`debug` of the family).
+    pub(crate) fn debug(&self, v6: bool) -> bool {
+        let s = if v6 {
+            Setting::V6(Ipsec6::Debug)
+        } else {
+            Setting::V4(Ipsec4::Debug)
+        };
+        self.sysctls.get(s) != 0
+    }
+
     /// Whether `net.inet.esp.enable`/`net.inet.ah.enable` lets `proto` run.
     pub(crate) fn proto_enabled(&self, proto: u8) -> bool {
         match proto {

@@ -21,6 +21,7 @@ use crate::{
     },
     output,
     policy_in::{self, History},
+    policy_log,
     stats::Stat,
 };
 use kernel::prelude::*;
@@ -87,9 +88,9 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
         &History::default(),
     ) {
         Ok(()) => Verdict::Accept(skb),
-        // TODO[B]: log when `debug` is set.
-        Err(_) => {
+        Err(r) => {
             dp.stats.inc(Stat::InPolicyViolation);
+            policy_log::violation(dp.debug(st.v6), dir, &flow, None, r.reason());
             Verdict::Drop(skb)
         }
     }

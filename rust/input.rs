@@ -25,6 +25,7 @@ use crate::{
     netns::Netns,
     output::{read_flow, SELECTOR_BYTES},
     policy_in::{self, History, Layer},
+    policy_log,
     sad_table::{SaEntry, SadReader},
     spd_table::SpdReader,
     stats::{Stat, Stats},
@@ -61,6 +62,7 @@ impl IpsecInput for Input {
             ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
             ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
             ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
+            debug: dp.debug(v6),
             dev: dp.decap.hold(),
             stats: dp.stats.clone(),
         };
@@ -101,6 +103,8 @@ pub(crate) struct Ctx {
     ecn: i32,
     pub(crate) ah_cleartos: i32,
     pub(crate) ah_offsetmask: i32,
+    /// Policy failures are logged.
+    debug: bool,
     dev: DevRef,
     pub(crate) stats: Arc<Stats>,
 }
@@ -188,8 +192,11 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         }
     }
     // TODO[B]: forwarded inner packets' `fwd` policy.
-    policy_in::check(&ctx.spd, &ctx.levels, DIR_IN, &inner, &hist)
-        .map_err(|_| Stat::InPolicyViolation)?;
+    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels, DIR_IN, &inner, &hist) {
+        let spi = Some(u.rec.id.spi);
+        policy_log::violation(ctx.debug, DIR_IN, &inner, spi, r.reason());
+        return Err(Stat::InPolicyViolation);
+    }
     ctx.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);
     Ok(())

@@ -20,6 +20,7 @@ use crate::{
     },
     kapi::{netfilter::Verdict, skb::Skb},
     out_chain::OutChain,
+    policy_log,
     sad_table::SaEntry,
     stats::Stat,
     sysctl::Setting,
@@ -75,12 +76,15 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
                 Verdict::Accept(skb)
             } else {
                 dp.stats.inc(Stat::OutPolicyViolation);
+                let why = "no policy matches and def_policy is 0";
+                policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
                 Verdict::Drop(skb)
             };
         };
         match pol.rec.ty {
             POLICY_DISCARD => {
                 dp.stats.inc(Stat::OutPolicyViolation);
+                policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, "discard policy");
                 return Verdict::Drop(skb);
             }
             POLICY_NONE => return Verdict::Accept(skb),
@@ -90,6 +94,8 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
             Some(b) => b,
             None => {
                 dp.stats.inc(Stat::OutNoSa);
+                let why = "no SA for a required request (ACQUIRE sent)";
+                policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
                 return Verdict::Drop(skb);
             }
         }

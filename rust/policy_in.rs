@@ -58,10 +58,23 @@ impl History {
 /// Why the inbound check refused a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// A `discard` policy, or `def_policy` 0 with none matching.
+    /// A `discard` policy.
     Discard,
+    /// No policy matched and `def_policy` is 0.
+    Default,
     /// A required request the packet did not come through.
     Unprotected,
+}
+
+impl Refusal {
+    /// For the log.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refusal::Discard => "discard policy",
+            Refusal::Default => "no policy matches and def_policy is 0",
+            Refusal::Unprotected => "not protected as its policy requires",
+        }
+    }
 }
 
 fn satisfies(r: &Request, l: &Layer) -> bool {
@@ -84,7 +97,7 @@ pub(crate) fn check(
         return if levels.default_passes() {
             Ok(())
         } else {
-            Err(Refusal::Discard)
+            Err(Refusal::Default)
         };
     };
     match pol.rec.ty {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acquire;
+mod addr_fmt;
 pub mod ah;
 pub mod algs;
 pub mod errno;

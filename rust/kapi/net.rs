@@ -45,3 +45,10 @@ impl Net {
         }
     }
 }
+
+/// Whether a networking message may be logged now (`net_ratelimit()`: the
+/// kernel's shared limit for packet-triggered messages). Any context.
+pub(crate) fn net_ratelimit() -> bool {
+    // SAFETY: `net_ratelimit` only consults its own rate-limit state.
+    unsafe { bindings::net_ratelimit() != 0 }
+}

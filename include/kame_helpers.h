@@ -45,6 +45,7 @@ struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp);
 void kame_skb_put_data(struct sk_buff *skb, const void *data,
 		       unsigned int len);
 void kame_kfree_skb(struct sk_buff *skb);
+int kame_skb_tailroom(const struct sk_buff *skb);
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size);
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);

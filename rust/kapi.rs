@@ -15,6 +15,7 @@ pub(crate) mod net;
 pub(crate) mod netfilter;
 pub(crate) mod pernet;
 pub(crate) mod rcu_hash;
+pub(crate) mod skb;
 pub(crate) mod sock;
 pub(crate) mod sysctl;
 pub(crate) mod work;

@@ -369,6 +369,26 @@ impl SadTable {
         }
     }
 
+    /// Calls `f` on each SA of protocol `proto` (or any) from `from` on,
+    /// in dump order, until it returns `false`: one descent, then a step
+    /// to the next node per SA. `&mut self` only because the kernel
+    /// crate's immutable cursor cannot move; nothing changes.
+    pub(crate) fn walk_from(
+        &mut self,
+        from: Order,
+        proto: u8,
+        mut f: impl FnMut(Order, &SaRecord) -> bool,
+    ) {
+        let mut cur = self.by_order.cursor_lower_bound_mut(&from);
+        while let Some(c) = cur {
+            let (&order, e) = c.current();
+            if (proto == PROTO_ANY || e.rec.id.proto == proto) && !f(order, &e.rec) {
+                return;
+            }
+            cur = c.move_next();
+        }
+    }
+
     /// What the hashes unlinked, to free after a grace period once the key
     /// mutex is released.
     pub(crate) fn take_retired(&mut self) -> [Reclaim<SaEntry>; 2] {

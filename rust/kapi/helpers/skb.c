@@ -14,6 +14,11 @@ void kame_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len)
 	skb_put_data(skb, data, len);
 }
 
+int kame_skb_tailroom(const struct sk_buff *skb)
+{
+	return skb_tailroom(skb);
+}
+
 void kame_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);

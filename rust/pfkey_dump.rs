@@ -17,7 +17,7 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{MsgHeader, MsgType},
-        sad::{proto_to_satype, SaRecord},
+        sad::{proto_to_satype, AddrFilter, SaRecord},
         spd::PolicyRecord,
     },
     kapi::{skb::MsgSkb, sock::Sock},
@@ -57,6 +57,8 @@ pub(crate) struct Dump {
     kind: DumpKind,
     /// SAs of this protocol only (`PROTO_ANY`: all).
     proto: u8,
+    /// SAs of these addresses only (`SADB_X_EXT_FILTER`).
+    filter: Option<AddrFilter>,
     /// The request's header (version, pid are echoed).
     req: MsgHeader,
     /// Dump order to continue from.
@@ -75,6 +77,7 @@ pub(crate) fn start(
     req: &MsgHeader,
     kind: DumpKind,
     proto: u8,
+    filter: Option<AddrFilter>,
 ) -> Result<(), Errno> {
     let i = st
         .socks
@@ -87,6 +90,7 @@ pub(crate) fn start(
     let dump = Dump {
         kind,
         proto,
+        filter,
         req: *req,
         from: 0,
         count: 0,
@@ -156,7 +160,7 @@ fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
     } = &mut *st;
     let socks = &*socks;
     let sk = socks[i].sk.get();
-    let (kind, from, proto) = (d.kind, d.from, d.proto);
+    let (kind, from, proto, filter) = (d.kind, d.from, d.proto, d.filter);
     let mut failed = None;
     let mut full = false;
     // Each entry's message is built, and the one before it queued, while
@@ -182,7 +186,10 @@ fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
         }
     };
     match kind {
-        DumpKind::Sa => sad.walk_from(from, proto, |o, r| step(o, Entry::Sa(r))),
+        DumpKind::Sa => sad.walk_from(from, proto, |o, r| {
+            // Skipped entries are not counted: seq numbers what is sent.
+            !filter.as_ref().is_none_or(|f| f.matches(r)) || step(o, Entry::Sa(r))
+        }),
         DumpKind::Spd => spd.walk_from(from, |o, r| step(o, Entry::Spd(r))),
     }
     if let Some(e) = failed {

@@ -17,8 +17,8 @@ use crate::{
             MsgHeader, MsgType, SADB_MSG_LEN, WORD,
         },
         sad::{
-            self, address_pair, canonical_mode, lookup_id, SaRecord, SaState, GETSPI_DEFAULT,
-            PROTO_ANY, SATYPE_MAX,
+            self, address_pair, canonical_mode, lookup_id, AddrFilter, SaRecord, SaState,
+            GETSPI_DEFAULT, PROTO_ANY, SATYPE_MAX,
         },
         spd::{dir_of, selector_of, PolicyRecord},
     },
@@ -336,11 +336,16 @@ fn flush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 }
 
 fn dump(st: &mut KeyState, req: &Request<'_>, kind: DumpKind) -> Result<(), Errno> {
-    let proto = match kind {
-        DumpKind::Sa => sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?,
-        DumpKind::Spd => PROTO_ANY,
+    let (proto, filter) = match kind {
+        DumpKind::Sa => {
+            let proto = sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?;
+            // af_key reads the address filter on SADB_DUMP only.
+            let filter = req.exts.get(et::X_FILTER).map(AddrFilter::decode);
+            (proto, filter.transpose()?)
+        }
+        DumpKind::Spd => (PROTO_ANY, None),
     };
-    pfkey_dump::start(st, req.me, &req.hdr, kind, proto)
+    pfkey_dump::start(st, req.me, &req.hdr, kind, proto, filter)
 }
 
 fn promisc(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {

@@ -8,8 +8,10 @@
 //! The record is plain data; the module keeps records in its SAD tables.
 
 mod expiry;
+mod filter;
 
 pub use expiry::Expiry;
+pub use filter::AddrFilter;
 
 use crate::kame_core::{
     algs::{self, EncKind, AALG_NULL, EALG_NULL},

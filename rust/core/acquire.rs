@@ -6,6 +6,10 @@
 //! (id, priority, direction out), and a proposal listing every algorithm
 //! combination the kernel can run, with af_key's lifetimes.
 
+mod larval;
+
+pub use larval::{AcqTable, Larval, Raised, Template};
+
 use crate::kame_core::{
     algs::{AlgDesc, EncKind, AALG_NULL, AUTH, ENC},
     pfkey::wire::{

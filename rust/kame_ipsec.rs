@@ -8,6 +8,7 @@
 
 use kernel::prelude::*;
 
+mod acquire;
 mod acquire_queue;
 mod crypto_probe;
 mod error;

@@ -16,6 +16,7 @@
 
 use crate::{
     kame_core::{
+        acquire::Template,
         errno::Errno,
         hash::Hasher,
         pfkey::wire::IpAddr,
@@ -322,6 +323,23 @@ impl SadTable {
                 Some((Expiry::Soft, rec))
             }
         }
+    }
+
+    /// Whether an SA for `t` exists, larval (GETSPI made it: XFRM's ACQ
+    /// state with an SPI), mature or dying, so no ACQUIRE is needed.
+    pub(crate) fn covers(&self, t: &Template) -> bool {
+        let h = pair_hash(self.seed, &t.src, &t.dst, t.proto);
+        self.pairs
+            .get(h, |e| {
+                let r = &e.rec;
+                r.state != SaState::Dead
+                    && r.src == t.src
+                    && r.id.dst == t.dst
+                    && r.id.proto == t.proto
+                    && (t.mode == MODE_ANY || r.mode == t.mode)
+                    && (t.reqid == 0 || r.reqid == t.reqid)
+            })
+            .is_some()
     }
 
     /// The larval SA made under `seq` (non-zero) for destination `dst`.

@@ -301,6 +301,14 @@ impl IpAddr {
         }
     }
 
+    /// The address without an IPv6 scope id (as SAs keep addresses).
+    pub fn without_scope(self) -> IpAddr {
+        match self {
+            IpAddr::V6(o, _) => IpAddr::V6(o, 0),
+            v4 => v4,
+        }
+    }
+
     /// The address bytes.
     pub fn octets(&self) -> &[u8] {
         match self {

@@ -19,6 +19,9 @@ struct work_struct;
 struct crypto_aead;
 struct crypto_ahash;
 struct xfrm_policy;
+struct net_device;
+struct aead_request;
+struct scatterlist;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -45,10 +48,36 @@ struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp);
 void kame_skb_put_data(struct sk_buff *skb, const void *data,
 		       unsigned int len);
 void kame_kfree_skb(struct sk_buff *skb);
-int kame_skb_tailroom(const struct sk_buff *skb);
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size);
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);
+int kame_skb_network_offset(const struct sk_buff *skb);
+void kame_skb_set_network_offset(struct sk_buff *skb, int offset);
+int kame_skb_linearize_cow(struct sk_buff *skb);
+int kame_skb_cow(struct sk_buff *skb, unsigned int headroom);
+unsigned int kame_skb_tailroom(const struct sk_buff *skb);
+int kame_pskb_trim(struct sk_buff *skb, unsigned int len);
+bool kame_skb_is_gso(const struct sk_buff *skb);
+int kame_skb_resolve_checksum(struct sk_buff *skb);
+struct sk_buff *kame_skb_segment(struct sk_buff *skb);
+struct sk_buff *kame_skb_list_pop(struct sk_buff **list);
+
+/* net/ip.h, net/ipv6.h, net/dst.h: the packet path (helpers/ipsec.c) */
+bool kame_skb_transformed(const struct sk_buff *skb, bool v6);
+void kame_skb_prepare_out(struct sk_buff *skb, bool v6);
+unsigned int kame_skb_dst_mtu(const struct sk_buff *skb);
+int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
+		   const void *saddr, const void *daddr);
+int kame_skb_local_out(struct sk_buff *skb, bool v6);
+struct net *kame_skb_dst_net(const struct sk_buff *skb);
+struct net *kame_skb_net(const struct sk_buff *skb);
+void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
+
+/* linux/netdevice.h: the decapsulation device (helpers/netdev.c) */
+struct net_device *kame_netdev_create(struct net *net, const char *name);
+void kame_netdev_destroy(struct net_device *dev);
+void kame_dev_hold(struct net_device *dev);
+void kame_dev_put(struct net_device *dev);
 
 /* linux/workqueue.h */
 void kame_init_delayed_work(struct delayed_work *dw,
@@ -62,6 +91,11 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
 void kame_crypto_free_aead(struct crypto_aead *tfm);
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
 void kame_crypto_free_ahash(struct crypto_ahash *tfm);
+struct aead_request *kame_aead_request_alloc(struct crypto_aead *tfm, gfp_t gfp);
+void kame_aead_request_free(struct aead_request *req);
+void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
+			   unsigned int assoclen, unsigned int cryptlen, u8 *iv,
+			   void (*done)(void *data, int err), void *data);
 /* net/sock.h and net/xfrm.h fields, for per-socket policies */
 unsigned short kame_sk_family(const struct sock *sk);
 void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,

@@ -11,13 +11,13 @@
 //! spinlock.
 
 #![forbid(unsafe_code)]
-#![expect(dead_code, reason = "the output path calls it (being written)")]
 
 use crate::{kame_core::pfkey::wire::IpAddr, kapi::clock::real_seconds, keydb::KeyDb};
 use kernel::prelude::*;
 
 /// What the packet path knows when it needs an SA.
 #[derive(Clone, Debug)]
+#[expect(dead_code, reason = "read by the ACQUIRE engine (being written)")]
 pub(crate) struct AcquireRequest {
     /// The policy whose request has no SA.
     pub(crate) policy_id: u32,

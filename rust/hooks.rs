@@ -1,67 +1,97 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The packet-path hooks: IPv4 and IPv6 input, forward and output in every
-//! namespace. They pass every packet unchanged for now; the data-path work
-//! (SPD lookup, ESP/AH) attaches here.
+//! The packet-path hooks of every namespace: the inbound policy check for
+//! packets arriving in the clear (LOCAL_IN, FORWARD) and the output policy
+//! (POST_ROUTING, for sent and forwarded packets alike). ESP/AH packets
+//! themselves are received through XFRM's protocol chains
+//! ([`crate::esp_input`]), not here.
 
 #![forbid(unsafe_code)]
 
-use crate::kapi::{
-    net::Net,
-    netfilter::{Family, HookSpec, NfHooks, PacketHook, Point, Verdict},
+use crate::{
+    datapath::Datapath,
+    kame_core::{
+        flow::{IPPROTO_AH, IPPROTO_ESP},
+        spd::{DIR_FWD, DIR_IN},
+    },
+    kapi::{
+        net::Net,
+        netfilter::{Family, HookSpec, HookState, NfHooks, PacketHook, Point, Verdict},
+        skb::Skb,
+    },
+    output,
+    policy_in::{self, History},
 };
 use kernel::prelude::*;
 
-/// Where we sit among netfilter's hooks: after conntrack and the filter
-/// table's priority on input (so the packet filter sees the packet as it
-/// arrived), before them on output. XFRM's own policy checks are not
-/// netfilter hooks, so this does not order us against them.
+/// Where we sit among netfilter's hooks: on input after conntrack and the
+/// filter table (the packet filter sees the packet as it arrived); on
+/// output last but for conntrack's confirmation, so filtering and NAT
+/// apply to the cleartext packet, and the ESP packet we make is sent
+/// through every hook again. XFRM's own policy checks are not netfilter
+/// hooks, so this does not order us against them.
 const PRIORITY_IN: i32 = 100;
-const PRIORITY_OUT: i32 = -100;
+const PRIORITY_OUT: i32 = 200;
+
+const fn spec(family: Family, point: Point, priority: i32) -> HookSpec {
+    HookSpec {
+        family,
+        point,
+        priority,
+    }
+}
 
 const SPECS: [HookSpec; 6] = [
-    HookSpec {
-        family: Family::Ipv4,
-        point: Point::LocalIn,
-        priority: PRIORITY_IN,
-    },
-    HookSpec {
-        family: Family::Ipv4,
-        point: Point::Forward,
-        priority: PRIORITY_IN,
-    },
-    HookSpec {
-        family: Family::Ipv4,
-        point: Point::LocalOut,
-        priority: PRIORITY_OUT,
-    },
-    HookSpec {
-        family: Family::Ipv6,
-        point: Point::LocalIn,
-        priority: PRIORITY_IN,
-    },
-    HookSpec {
-        family: Family::Ipv6,
-        point: Point::Forward,
-        priority: PRIORITY_IN,
-    },
-    HookSpec {
-        family: Family::Ipv6,
-        point: Point::LocalOut,
-        priority: PRIORITY_OUT,
-    },
+    spec(Family::Ipv4, Point::LocalIn, PRIORITY_IN),
+    spec(Family::Ipv4, Point::Forward, PRIORITY_IN),
+    spec(Family::Ipv4, Point::PostRouting, PRIORITY_OUT),
+    spec(Family::Ipv6, Point::LocalIn, PRIORITY_IN),
+    spec(Family::Ipv6, Point::Forward, PRIORITY_IN),
+    spec(Family::Ipv6, Point::PostRouting, PRIORITY_OUT),
 ];
 
 /// The packet path of kame_ipsec.
 pub(crate) struct PacketPath;
 
 impl PacketHook for PacketPath {
-    fn hook() -> Verdict {
-        Verdict::Accept
+    type Ctx = Datapath;
+
+    fn hook(dp: &Datapath, st: &HookState, skb: Skb) -> Verdict {
+        match st.point {
+            Point::PostRouting | Point::LocalOut => output::run(dp, st.v6, skb),
+            Point::LocalIn => inbound_clear(dp, st, DIR_IN, skb),
+            Point::Forward => inbound_clear(dp, st, DIR_FWD, skb),
+        }
     }
 }
 
-/// Registers the hooks in `net`.
-pub(crate) fn register(net: &Net) -> Result<NfHooks<PacketPath>> {
-    NfHooks::register(net, &SPECS)
+/// A packet that did not come through our decapsulation: what a policy
+/// requires it to have come through, it did not.
+fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
+    if st.came_in_on(&dp.decap) {
+        return Verdict::Accept(skb); // Checked when decapsulated.
+    }
+    let Some(flow) = output::read_flow(&skb) else {
+        return Verdict::Accept(skb);
+    };
+    // ESP and AH are judged once undone (by us, or by XFRM for its SAs).
+    if flow.proto == IPPROTO_ESP || flow.proto == IPPROTO_AH {
+        return Verdict::Accept(skb);
+    }
+    match policy_in::check(
+        &dp.keys.spd,
+        &dp.levels(st.v6),
+        dir,
+        &flow,
+        &History::default(),
+    ) {
+        Ok(()) => Verdict::Accept(skb),
+        // TODO[B]: count, and log when `debug` is set.
+        Err(_) => Verdict::Drop(skb),
+    }
+}
+
+/// Registers the hooks in `net`, handing them `dp`.
+pub(crate) fn register(net: &Net, dp: KBox<Datapath>) -> Result<NfHooks<PacketPath>> {
+    NfHooks::register(net, &SPECS, dp)
 }

@@ -11,16 +11,21 @@ use kernel::prelude::*;
 mod acquire;
 mod acquire_queue;
 mod crypto_probe;
+mod datapath;
 mod error;
+mod esp_input;
+mod esp_output;
 mod hooks;
 mod kapi;
 mod keydb;
 mod netns;
+mod output;
 mod pfkey_bcast;
 mod pfkey_build;
 mod pfkey_dump;
 mod pfkey_handlers;
 mod pfkey_sock;
+mod policy_in;
 mod sa_crypto;
 mod sa_expiry;
 mod sad_table;
@@ -53,8 +58,10 @@ struct KameIpsec {
     // Fields drop in declaration order, the reverse of registration: no new
     // PF_KEY socket can appear once the family is gone, then every namespace's
     // state (sysctls, hooks) is torn down. The per-socket policy route is
-    // independent of both and goes first.
+    // independent of both and goes first; the ESP/AH receive handlers read
+    // the namespaces' state, so they go before it.
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
+    _input: kapi::ipproto::InputRegistration<esp_input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
 }
@@ -74,9 +81,11 @@ impl kernel::Module for KameIpsec {
             }
         })?;
         let sockopt = kapi::xfrm_km::KmRegistration::register()?;
+        let input = kapi::ipproto::InputRegistration::register(&netns)?;
         pr_info!("KAME IPsec loaded: PF_KEY v2 family, net.inet.ipsec sysctls, packet hooks\n");
         Ok(KameIpsec {
             _sockopt: sockopt,
+            _input: input,
             _pfkey: pfkey,
             _netns: netns,
         })

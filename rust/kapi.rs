@@ -8,10 +8,14 @@
 //! `Drop`. The generated bindings (`bindings`) are private to this layer; the
 //! glue never names them.
 
+pub(crate) mod aead_op;
 mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;
+pub(crate) mod ipproto;
+pub(crate) mod msg_skb;
 pub(crate) mod net;
+pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod pernet;
 pub(crate) mod rcu_hash;

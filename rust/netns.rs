@@ -5,14 +5,13 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    datapath::Datapath,
     hooks::PacketPath,
     kapi::{
         net::Net,
         netfilter::NfHooks,
         pernet::{NetId, PernetState},
     },
-    keydb::KeyDb,
-    sysctl::Sysctls,
 };
 use kernel::prelude::*;
 
@@ -23,13 +22,18 @@ static NET_ID: NetId = NetId::new();
 /// Lives from the namespace's pernet `init` to its `exit` (or from module
 /// load to unload); nothing in it is shared with other namespaces.
 pub(crate) struct Netns {
-    // Fields drop in declaration order: the hooks go first, so no packet
-    // runs while the settings they read are torn down.
-    _hooks: NfHooks<PacketPath>,
-    _sysctls: Sysctls,
-    /// PF_KEY sockets, SAD and SPD; no socket of the namespace is left
-    /// when it goes (each holds a reference on it).
-    pub(crate) keys: Pin<KBox<KeyDb>>,
+    /// The hooks, which own what they read: keys, settings and the
+    /// decapsulation device, dropped once the hooks are unregistered. No
+    /// PF_KEY socket of the namespace is left when it goes (each holds a
+    /// reference on it).
+    hooks: NfHooks<PacketPath>,
+}
+
+impl Netns {
+    /// The namespace's packet-path and key state.
+    pub(crate) fn dp(&self) -> &Datapath {
+        self.hooks.ctx()
+    }
 }
 
 impl PernetState for Netns {
@@ -38,13 +42,8 @@ impl PernetState for Netns {
     }
 
     fn init(net: &Net) -> Result<Self> {
-        let keys = KeyDb::new()?;
-        let sysctls = Sysctls::register(net)?;
-        let hooks = crate::hooks::register(net)?;
-        Ok(Netns {
-            _hooks: hooks,
-            _sysctls: sysctls,
-            keys,
-        })
+        let dp = Datapath::new(net)?;
+        let hooks = crate::hooks::register(net, dp)?;
+        Ok(Netns { hooks })
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::{
     kapi::{
-        skb::MsgSkb,
+        msg_skb::MsgSkb,
         sock::{Gfp, Sock},
     },
     keydb::KeySock,

@@ -12,7 +12,7 @@ use crate::{
             MsgHeader, PF_KEY_V2,
         },
     },
-    kapi::{skb::MsgSkb, sock::Gfp},
+    kapi::{msg_skb::MsgSkb, sock::Gfp},
 };
 use kernel::prelude::*;
 

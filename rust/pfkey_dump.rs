@@ -20,7 +20,7 @@ use crate::{
         sad::{proto_to_satype, AddrFilter, SaRecord},
         spd::PolicyRecord,
     },
-    kapi::{skb::MsgSkb, sock::Sock},
+    kapi::{msg_skb::MsgSkb, sock::Sock},
     keydb::KeyState,
     pfkey_bcast::to_sender,
     pfkey_build::{message_skb, reply_header},

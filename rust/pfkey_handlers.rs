@@ -243,7 +243,7 @@ fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let id = lookup_id(&req.hdr, &req.exts)?;
     let entry = {
         let g = rcu::read_lock();
-        req.me.pernet().keys.sad.by_id(&g, &id).cloned()
+        req.me.pernet().dp().keys.sad.by_id(&g, &id).cloned()
     };
     let entry = entry.ok_or(Errno::ESRCH)?;
     send_sa(st, req, &entry.rec, MsgType::Get, Target::One)

@@ -79,7 +79,7 @@ impl SockFamily for PfKey {
             promisc: false,
             dump: None,
         };
-        let mut st = sk.pernet().keys.lock();
+        let mut st = sk.pernet().dp().keys.lock();
         // af_key keeps the newest socket first; broadcasts follow that order.
         st.socks.reserve(1, GFP_KERNEL)?;
         st.socks
@@ -90,7 +90,7 @@ impl SockFamily for PfKey {
 
     fn release(sk: &Sock<'_, PfKey>) {
         let gone = {
-            let mut st = sk.pernet().keys.lock();
+            let mut st = sk.pernet().dp().keys.lock();
             st.socks
                 .iter()
                 .position(|k| k.sk.is(sk))
@@ -104,7 +104,7 @@ impl SockFamily for PfKey {
         if !pfkey_dump::wants_resume(sk) {
             return;
         }
-        let mut st = sk.pernet().keys.lock();
+        let mut st = sk.pernet().dp().keys.lock();
         pfkey_dump::resume(&mut st, sk);
     }
 
@@ -115,7 +115,7 @@ impl SockFamily for PfKey {
         check_write_size(len, sk.sndbuf()).map_err(to_kernel)?;
         let buf = msg.read_all(len)?;
         let (hdr, ty) = check_header(&buf).map_err(|e| to_kernel(e.into()))?;
-        let keys = &sk.pernet().keys;
+        let keys = &sk.pernet().dp().keys;
         let mut st = keys.lock();
         // Promiscuous sockets see every message written, as af_key.
         broadcast(&st.socks, &buf, Target::PromiscOnly, None);

@@ -17,15 +17,24 @@ use crate::{
     error::from_kernel,
     kame_core::{
         errno::Errno,
+        replay::Window,
         sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP},
         xform::{self, Esn},
     },
     kapi::crypto::{Aead, Ahash, Completion},
 };
-use kernel::prelude::*;
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    sync::{atomic::Atomic, Arc, SpinLock},
+};
 
-/// An ESP SA's AEAD, keyed, with its geometry.
-#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
+/// The replay window an SA's `sadb_sa_replay` (packets, at most 255)
+/// fits in.
+pub(crate) type ReplayWindow = Window<4>;
+
+/// An ESP SA's AEAD, keyed, with its geometry and sequence state: shared by
+/// every published copy of the SA's record.
 pub(crate) struct EspTransform {
     /// The transform, wrapped in its IV generator.
     pub(crate) aead: Aead,
@@ -35,10 +44,14 @@ pub(crate) struct EspTransform {
     pub(crate) icvlen: u32,
     /// What the plaintext is padded to (at least 4, RFC 4303 2.4).
     pub(crate) align: u32,
+    /// The last sequence number sent.
+    pub(crate) seq: Atomic<u64>,
+    /// What was received: the anti-replay window.
+    pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
 }
 
 /// An AH SA's keyed hash.
-#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
+#[expect(dead_code, reason = "read by the AH data path (next)")]
 pub(crate) struct AhTransform {
     /// The transform.
     pub(crate) hash: Ahash,
@@ -49,17 +62,25 @@ pub(crate) struct AhTransform {
 }
 
 /// What an SA computes with.
-#[expect(dead_code, reason = "read by the ESP/AH data path (next issue)")]
 pub(crate) enum SaTransform {
     /// ESP.
-    Esp(EspTransform),
+    Esp(Arc<EspTransform>),
     /// AH.
+    #[expect(dead_code, reason = "read by the AH data path (next)")]
     Ah(AhTransform),
     /// Nothing (IPcomp: compression is not done here).
     None,
 }
 
 impl SaTransform {
+    /// The ESP transform, if this is one.
+    pub(crate) fn esp(&self) -> Option<&Arc<EspTransform>> {
+        match self {
+            SaTransform::Esp(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Allocates and keys the transform `rec` needs. The errnos are
     /// af_key's: ENOSYS for an algorithm the kernel lacks (af_key's table
     /// lookup asks the crypto API whether it has it, which is also much
@@ -67,7 +88,12 @@ impl SaTransform {
     /// for a key or ICV length the crypto API refuses.
     pub(crate) fn new(rec: &SaRecord) -> Result<SaTransform, Errno> {
         match rec.id.proto {
-            IPPROTO_ESP => esp(rec).map(SaTransform::Esp),
+            IPPROTO_ESP => {
+                let e = esp(rec)?;
+                Ok(SaTransform::Esp(
+                    Arc::new(e, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?,
+                ))
+            }
             IPPROTO_AH => ah(rec).map(SaTransform::Ah),
             _ => Ok(SaTransform::None),
         }
@@ -104,11 +130,15 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     if aead.authsize() != icvlen {
         return Err(Errno::EINVAL);
     }
+    let window = ReplayWindow::new(u32::from(rec.replay), false).map_err(|_| Errno::EINVAL)?;
+    let replay = KBox::pin_init(new_spinlock!(window), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
     Ok(EspTransform {
         ivlen: aead.ivsize(),
         icvlen,
         align: aead.blocksize().next_multiple_of(4),
         aead,
+        seq: Atomic::new(0),
+        replay,
     })
 }
 

@@ -78,10 +78,6 @@ impl SadReader {
     /// The SA an outbound packet should use for (src, dst, proto, mode,
     /// reqid), as KAME chooses: the newest mature one, else the newest
     /// dying one. Mode [`MODE_ANY`] and reqid 0 match any.
-    #[expect(
-        dead_code,
-        reason = "the ESP/AH output path (data-plane issue) calls it"
-    )]
     pub(crate) fn for_output<'a>(
         &'a self,
         g: &'a Guard,

@@ -15,6 +15,7 @@
 use crate::{
     kame_core::{
         errno::Errno,
+        flow::Flow,
         hash::Hasher,
         pfkey::wire::IpAddr,
         spd::{PolicyRecord, Selector, MANUAL_REQID_MAX},
@@ -45,15 +46,6 @@ impl PolicyEntry {
     }
 }
 
-/// What a packet presents to the SPD.
-pub(crate) struct Flow {
-    pub(crate) src: IpAddr,
-    pub(crate) dst: IpAddr,
-    pub(crate) proto: u8,
-    pub(crate) sport: u16,
-    pub(crate) dport: u16,
-}
-
 fn host_hash(seed: u32, dir: u8, src: &IpAddr, dst: &IpAddr) -> u32 {
     Hasher::new(seed)
         .u32(dir.into())
@@ -63,6 +55,8 @@ fn host_hash(seed: u32, dir: u8, src: &IpAddr, dst: &IpAddr) -> u32 {
 }
 
 /// The packet path's policy lookup: lockless, under an RCU read guard.
+/// A clone shares the tables (a packet waiting for crypto keeps one).
+#[derive(Clone)]
 pub(crate) struct SpdReader {
     hosts: Arc<RcuHash<PolicyEntry>>,
     /// One chain per direction (hash = direction).
@@ -73,7 +67,6 @@ pub(crate) struct SpdReader {
 impl SpdReader {
     /// The policy for a packet going direction `dir` (`IPSEC_DIR_*`): the
     /// first by priority, then age, whose selector matches.
-    #[expect(dead_code, reason = "the packet hooks (data-plane issue) call it")]
     pub(crate) fn lookup<'a>(
         &'a self,
         g: &'a Guard,

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use crate::{
-    kame_core::sysctl::{Knob, TREES},
+    kame_core::sysctl::{Enable, Ipsec4, Ipsec6, Knob, TREES},
     kapi::{
         net::Net,
         sysctl::{IntSetting, IntTable},
@@ -31,7 +31,20 @@ impl IntSetting for Knob {
 
 /// The registered trees of one namespace, in [`TREES`] order.
 pub(crate) struct Sysctls {
-    _tables: KVec<IntTable>,
+    tables: KVec<IntTable>,
+}
+
+/// A knob of one of the trees, as the packet path names it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Setting {
+    /// `net.inet.ipsec.*`
+    V4(Ipsec4),
+    /// `net.inet6.ipsec6.*`
+    V6(Ipsec6),
+    /// `net.inet.esp.enable`
+    EspEnable,
+    /// `net.inet.ah.enable`
+    AhEnable,
 }
 
 impl Sysctls {
@@ -47,6 +60,17 @@ impl Sysctls {
             let table = IntTable::register(net, tree.path, &settings)?;
             tables.push(table, GFP_KERNEL)?;
         }
-        Ok(Sysctls { _tables: tables })
+        Ok(Sysctls { tables })
+    }
+
+    /// The current value of `s` (indices follow [`TREES`]' order).
+    pub(crate) fn get(&self, s: Setting) -> i32 {
+        let (tree, knob) = match s {
+            Setting::V4(k) => (0, k as usize),
+            Setting::V6(k) => (1, k as usize),
+            Setting::EspEnable => (2, Enable::Enable as usize),
+            Setting::AhEnable => (3, Enable::Enable as usize),
+        };
+        self.tables.get(tree).map_or(0, |t| t.get(knob))
     }
 }

@@ -9,12 +9,17 @@
 #![forbid(unsafe_code)]
 
 pub mod acquire;
+pub mod ah;
 pub mod algs;
 pub mod errno;
+pub mod esp;
+pub mod flow;
 pub mod hash;
 pub mod pfkey;
+pub mod replay;
 pub mod sad;
 pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;
+pub mod tunnel;
 pub mod xform;

@@ -108,6 +108,11 @@ impl Aead {
         unsafe { bindings::kame_crypto_aead_ivsize(self.tfm.as_ptr()) }
     }
 
+    /// The raw transform, for requests (`aead_op`).
+    pub(super) fn as_ptr(&self) -> *mut bindings::crypto_aead {
+        self.tfm.as_ptr()
+    }
+
     /// The ICV length in bytes (`crypto_aead_authsize()`).
     pub(crate) fn authsize(&self) -> u32 {
         // SAFETY: as in `ivsize`; the ICV length changes only through

@@ -15,7 +15,7 @@ use kernel::{error::from_result, ffi::c_uint, prelude::*};
 /// glue, one per [`PernetState`] type.
 pub(crate) struct NetId(UnsafeCell<c_uint>);
 
-// SAFETY: the kernel writes the id once inside `register_pernet_subsys()`,
+// SAFETY: the kernel writes the id once inside `register_pernet_device()`,
 // before any `init` callback runs; afterwards it is only read.
 unsafe impl Sync for NetId {}
 
@@ -43,13 +43,19 @@ pub(crate) trait PernetState: Sized + Send + Sync + 'static {
 /// A registered pernet subsystem; unregisters (dropping every namespace's
 /// state) when dropped.
 ///
+/// It is registered as a *device* subsystem (`register_pernet_device()`),
+/// as tunnel drivers are: its `init` runs after the namespace's loopback
+/// device exists (the state creates a device of its own, which must not
+/// take loopback's ifindex 1) and its `exit` before the namespace's
+/// devices are torn down.
+///
 /// TODO[A]: a `state(net)` accessor for the PF_KEY handlers, proven by a
 /// socket or hook of the namespace.
 ///
 /// # Invariants
 ///
-/// `ops` was registered with `register_pernet_subsys()` and stays registered
-/// until `drop`.
+/// `ops` was registered with `register_pernet_device()` and stays
+/// registered until `drop`.
 pub(crate) struct PernetRegistration<T: PernetState> {
     ops: KBox<bindings::pernet_operations>,
     _state: PhantomData<T>,
@@ -78,7 +84,7 @@ impl<T: PernetState> PernetRegistration<T> {
         )?;
         // SAFETY: `ops` is fully initialised and boxed, so its address stays
         // valid until `drop` unregisters it.
-        kernel::error::to_result(unsafe { bindings::register_pernet_subsys(&mut *ops) })?;
+        kernel::error::to_result(unsafe { bindings::register_pernet_device(&mut *ops) })?;
         // INVARIANT: registered just above.
         Ok(Self {
             ops,
@@ -90,7 +96,7 @@ impl<T: PernetState> PernetRegistration<T> {
 impl<T: PernetState> Drop for PernetRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `ops` is registered.
-        unsafe { bindings::unregister_pernet_subsys(&mut *self.ops) };
+        unsafe { bindings::unregister_pernet_device(&mut *self.ops) };
     }
 }
 

@@ -1,100 +1,296 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An `sk_buff` a message is being written into, owned until it is queued
-//! on a socket ([`super::sock::Sock::queue_skb`]), so a message is built
-//! where its reader gets it, with no copy in between.
+//! Packets (`struct sk_buff`) on the packet path, owned one at a time.
+//!
+//! An [`Skb`] is a packet this code owns: dropping it frees it. The
+//! operations the ESP/AH transforms need work on a packet made linear and
+//! private first ([`Skb::make_room`]), so its bytes are one slice.
 
-use super::{bindings, sock::Gfp};
+use super::{bindings, netdev::DevRef};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// A linear `sk_buff` holding one message being built.
+/// One packet, owned.
 ///
 /// # Invariants
 ///
-/// `skb` is a linear buffer allocated by `alloc_skb()` that this value
-/// owns alone (not shared, not cloned, not queued); its `len` bytes from
-/// `data` are initialised.
-pub(crate) struct MsgSkb {
-    skb: NonNull<bindings::sk_buff>,
+/// `ptr` is a valid `sk_buff` that nothing else frees while this exists.
+pub(crate) struct Skb {
+    ptr: NonNull<bindings::sk_buff>,
 }
 
-// SAFETY: the buffer is owned by this value alone (type invariant), so it
-// may be moved to and dropped on another thread.
-unsafe impl Send for MsgSkb {}
-// SAFETY: `&MsgSkb` only reads the bytes written so far.
-unsafe impl Sync for MsgSkb {}
+// SAFETY: an owned skb may be handed to any context (softirq, crypto
+// completion); nothing in it is tied to the thread that got it.
+unsafe impl Send for Skb {}
 
-impl MsgSkb {
-    /// An empty buffer with room for at least `size` bytes (the allocator's
-    /// rounding gives the rest as room too); ENOBUFS if memory is short.
-    pub(crate) fn new(size: u32, gfp: Gfp) -> Result<Self> {
-        // SAFETY: plain allocation.
-        let skb = unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) };
-        // INVARIANT: a new linear buffer, owned by us alone, empty.
-        NonNull::new(skb).map(|skb| MsgSkb { skb }).ok_or(ENOBUFS)
+impl Skb {
+    /// Takes ownership of `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid skb whose ownership the caller passes on.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::sk_buff) -> Option<Skb> {
+        // INVARIANT: the caller passes ownership of a valid skb.
+        NonNull::new(ptr).map(|ptr| Skb { ptr })
     }
 
-    /// Appends `bytes`, growing the buffer if it lacks room (rarely: the
-    /// first allocation is sized for nearly all messages).
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
-        let len = u32::try_from(bytes.len())?;
-        let skb = self.skb.as_ptr();
-        // SAFETY: `skb` is a valid buffer we own (type invariant).
-        let room = unsafe { bindings::kame_skb_tailroom(skb) };
-        if u32::try_from(room).unwrap_or(0) < len {
-            // Double what is needed, so a long message grows only once or
-            // twice.
-            let more = c_int_of(len.saturating_mul(2))?;
-            // SAFETY: the buffer is ours alone (not shared or cloned), as
-            // `pskb_expand_head()` requires; on failure it is unchanged.
-            let r = unsafe { bindings::pskb_expand_head(skb, 0, more, bindings::KAME_GFP_KERNEL) };
-            if r != 0 {
-                return Err(ENOBUFS);
+    /// Gives ownership back to C.
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    fn raw(&self) -> &bindings::sk_buff {
+        // SAFETY: by the type invariant the skb is valid and ours.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Bytes from `data` to the end, linear part and fragments.
+    pub(crate) fn len(&self) -> usize {
+        self.raw().len as usize
+    }
+
+    /// Bytes in the linear part.
+    fn headlen(&self) -> usize {
+        (self.raw().len - self.raw().data_len) as usize
+    }
+
+    /// Offset of the network header from `data` (negative once pulled
+    /// past it).
+    pub(crate) fn network_offset(&self) -> isize {
+        // SAFETY: the skb is valid (type invariant).
+        unsafe { bindings::kame_skb_network_offset(self.ptr.as_ptr()) as isize }
+    }
+
+    /// Makes the network header start `offset` bytes after `data`.
+    pub(crate) fn set_network_offset(&mut self, offset: usize) {
+        // SAFETY: the skb is valid and ours; the offset is only recorded.
+        unsafe { bindings::kame_skb_set_network_offset(self.ptr.as_ptr(), offset as i32) }
+    }
+
+    /// Copies `buf.len()` bytes at `offset` from `data`; EINVAL past the end.
+    pub(crate) fn copy_out(&self, offset: usize, buf: &mut [u8]) -> Result {
+        let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+        let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the skb is valid; `skb_copy_bits` checks the range against
+        // the packet and writes at most `len` bytes into `buf`.
+        kernel::error::to_result(unsafe {
+            bindings::skb_copy_bits(self.ptr.as_ptr(), off, buf.as_mut_ptr().cast(), len)
+        })
+    }
+
+    /// Whether the packet is a GSO super-packet still to be segmented.
+    pub(crate) fn is_gso(&self) -> bool {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_is_gso(self.ptr.as_ptr()) }
+    }
+
+    /// Fills in a checksum left to the device (`CHECKSUM_PARTIAL`): the
+    /// payload is about to be encrypted, no device can do it later.
+    pub(crate) fn resolve_checksum(&mut self) -> Result {
+        // SAFETY: the skb is valid and ours.
+        kernel::error::to_result(unsafe { bindings::kame_skb_resolve_checksum(self.ptr.as_ptr()) })
+    }
+
+    /// Makes the packet linear and private, with at least `head` bytes of
+    /// headroom and `tail` of tailroom, so [`Skb::bytes`] covers all of it
+    /// and [`Skb::push`]/[`Skb::put`] of those amounts succeed.
+    pub(crate) fn make_room(&mut self, head: usize, tail: usize) -> Result {
+        let p = self.ptr.as_ptr();
+        // SAFETY: the skb is valid and ours; each call may reallocate the
+        // data, which is why no slice into it is live here.
+        unsafe {
+            kernel::error::to_result(bindings::kame_skb_linearize_cow(p))?;
+            kernel::error::to_result(bindings::kame_skb_cow(p, head as u32))?;
+            let have = bindings::kame_skb_tailroom(p) as usize;
+            if have < tail {
+                kernel::error::to_result(bindings::pskb_expand_head(
+                    p,
+                    0,
+                    (tail - have) as i32,
+                    bindings::KAME_GFP_ATOMIC,
+                ))?;
             }
         }
-        // SAFETY: the tail has room for `len` bytes (checked or grown just
-        // above); `bytes` is readable for `len` bytes.
-        unsafe { bindings::kame_skb_put_data(skb, bytes.as_ptr().cast(), len) };
         Ok(())
     }
 
-    /// The bytes written so far.
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        let skb = self.skb.as_ptr();
-        // SAFETY: the buffer is linear and ours alone; its `len` bytes from
-        // `data` are initialised (type invariant), and `&mut self` makes
-        // this the only reference for the slice's life.
-        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
+    /// The linear part, from `data`; all of the packet after
+    /// [`Skb::make_room`].
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        let len = self.headlen();
+        // SAFETY: `data` points at `headlen` bytes of linear data that this
+        // owner may write: `make_room` unshared them (a caller that did not
+        // call it only reads or writes its own headers, which the stack
+        // already made private for the hook or protocol handler).
+        unsafe { core::slice::from_raw_parts_mut(self.raw().data, len) }
     }
 
-    /// Bytes written so far.
-    pub(crate) fn len(&self) -> usize {
-        // SAFETY: the buffer is valid (type invariant).
-        unsafe { (*self.skb.as_ptr()).len as usize }
+    fn headroom(&self) -> usize {
+        let r = self.raw();
+        // SAFETY: `data` and `head` point into the same buffer, `data` not
+        // before `head` (sk_buff invariant).
+        let room = unsafe { r.data.offset_from(r.head) };
+        usize::try_from(room).unwrap_or(0)
     }
 
-    /// Hands the buffer over; the caller now owns and frees it.
-    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
-        let skb = self.skb.as_ptr();
-        core::mem::forget(self);
-        skb
+    /// Adds `n` bytes in front of `data`: headers [`Skb::make_room`] made
+    /// room for, or that the stack pulled and are still there. EINVAL if
+    /// the headroom is shorter.
+    pub(crate) fn push(&mut self, n: usize) -> Result {
+        if self.headroom() < n {
+            return Err(EINVAL);
+        }
+        // SAFETY: the skb is valid and ours, with `n` bytes of headroom.
+        unsafe { bindings::skb_push(self.ptr.as_ptr(), n as u32) };
+        Ok(())
     }
 
-    /// The buffer, still owned by `self`.
-    pub(super) fn as_raw(&self) -> *mut bindings::sk_buff {
-        self.skb.as_ptr()
+    /// Removes `n` bytes from the front; EINVAL if there are not that many.
+    pub(crate) fn pull(&mut self, n: usize) -> Result {
+        if n > self.headlen() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the skb is valid and its linear part holds `n` bytes.
+        unsafe { bindings::skb_pull(self.ptr.as_ptr(), n as u32) };
+        Ok(())
+    }
+
+    /// Adds `n` bytes at the end of a linear packet ([`Skb::make_room`]);
+    /// EINVAL if it is not linear or the tailroom is shorter.
+    pub(crate) fn put(&mut self, n: usize) -> Result {
+        let p = self.ptr.as_ptr();
+        // SAFETY: the skb is valid.
+        let room = unsafe { bindings::kame_skb_tailroom(p) } as usize;
+        if self.raw().data_len != 0 || room < n {
+            return Err(EINVAL);
+        }
+        // SAFETY: the skb is valid, linear and ours, with `n` bytes of
+        // tailroom.
+        unsafe { bindings::skb_put(p, n as u32) };
+        Ok(())
+    }
+
+    /// Cuts the packet to `len` bytes.
+    pub(crate) fn trim(&mut self, len: usize) -> Result {
+        // SAFETY: the skb is valid and ours.
+        kernel::error::to_result(unsafe { bindings::kame_pskb_trim(self.ptr.as_ptr(), len as u32) })
+    }
+
+    /// Whether an IPsec transform (ours or XFRM's) already produced this
+    /// packet or will: such packets are not looked up again.
+    pub(crate) fn transformed(&self, v6: bool) -> bool {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_transformed(self.ptr.as_ptr(), v6) }
+    }
+
+    /// The MTU of the packet's route (0 without one).
+    pub(crate) fn dst_mtu(&self) -> usize {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_dst_mtu(self.ptr.as_ptr()) as usize }
+    }
+
+    /// Routes the packet anew from `src` to `dst` (4 or 16 bytes each, as
+    /// `v6` says), in the namespace of its current route: tunnel mode's
+    /// outer header, which must be in place at the network header (an IPv4
+    /// identification is chosen for it).
+    pub(crate) fn route(&mut self, v6: bool, src: &[u8], dst: &[u8]) -> Result {
+        let want = if v6 { 16 } else { 4 };
+        if src.len() != want || dst.len() != want || self.dst_mtu() == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: the skb is valid and has a route (checked above: a
+        // route has an MTU), whose device gives a live namespace; the
+        // addresses hold the bytes the family needs, checked above.
+        kernel::error::to_result(unsafe {
+            let net = bindings::kame_skb_dst_net(self.ptr.as_ptr());
+            bindings::kame_skb_route(
+                self.ptr.as_ptr(),
+                net,
+                v6,
+                src.as_ptr().cast(),
+                dst.as_ptr().cast(),
+            )
+        })
+    }
+
+    /// Sends a transformed packet on its way out: marked so no hook
+    /// transforms it again, then `ip_local_out()`/`ip6_local_out()`,
+    /// which fill in the IP length and checksum.
+    pub(crate) fn send(self, v6: bool) {
+        if self.dst_mtu() == 0 {
+            return; // No route: dropped.
+        }
+        let p = self.into_raw();
+        // SAFETY: `p` is a valid skb we own, with a route (checked above);
+        // the output function takes ownership whatever it returns (its
+        // errors are counted by the IP layer).
+        unsafe {
+            bindings::kame_skb_prepare_out(p, v6);
+            bindings::kame_skb_local_out(p, v6);
+        }
+    }
+
+    /// Hands a decapsulated packet, starting at its IP header at `data`,
+    /// back to the stack as if received on `dev`.
+    pub(crate) fn reinject(self, dev: &DevRef, v6: bool) {
+        let p = self.into_raw();
+        // SAFETY: `p` is a valid skb we own; `dev` is a device we hold a
+        // reference on (a device being unregistered is not running, and
+        // `netif_rx` then drops the packet); `netif_rx` takes ownership.
+        unsafe { bindings::kame_skb_reinject(p, dev.as_ptr(), v6) };
     }
 }
 
-impl Drop for MsgSkb {
+impl Drop for Skb {
     fn drop(&mut self) {
-        // SAFETY: we own the buffer (type invariant) and nothing uses it
-        // after this.
-        unsafe { bindings::kame_kfree_skb(self.skb.as_ptr()) };
+        // SAFETY: by the type invariant we own the skb.
+        unsafe { bindings::kame_kfree_skb(self.ptr.as_ptr()) };
     }
 }
 
-fn c_int_of(n: u32) -> Result<core::ffi::c_int> {
-    Ok(core::ffi::c_int::try_from(n)?)
+/// The segments of a GSO packet, each an [`Skb`].
+pub(crate) struct Segments {
+    head: *mut bindings::sk_buff,
+}
+
+// SAFETY: the list is owned like an `Skb`.
+unsafe impl Send for Segments {}
+
+impl Skb {
+    /// Cuts a GSO packet into packets of the size it says; the original
+    /// is consumed either way.
+    pub(crate) fn segment(self) -> Result<Segments> {
+        let p = self.into_raw();
+        // SAFETY: `p` is a valid skb we own; on success the helper frees
+        // it and returns a list we own, on failure it is still ours.
+        let segs = unsafe { bindings::kame_skb_segment(p) };
+        if let Err(e) = kernel::error::from_err_ptr(segs) {
+            // SAFETY: the segmentation failed, `p` is still ours.
+            drop(unsafe { Skb::from_raw(p) });
+            return Err(e);
+        }
+        Ok(Segments { head: segs })
+    }
+}
+
+impl Iterator for Segments {
+    type Item = Skb;
+
+    fn next(&mut self) -> Option<Skb> {
+        // SAFETY: `head` is null or a list of skbs we own; the helper takes
+        // the first off it.
+        let p = unsafe { bindings::kame_skb_list_pop(&mut self.head) };
+        // SAFETY: `p` is null or an skb now off the list and ours alone.
+        unsafe { Skb::from_raw(p) }
+    }
+}
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        for skb in self.by_ref() {
+            drop(skb);
+        }
+    }
 }

@@ -10,9 +10,9 @@
 
 use super::{
     bindings,
+    msg_skb::MsgSkb,
     net::Net,
     pernet::{self, PernetRegistration, PernetState},
-    skb::MsgSkb,
 };
 use core::{
     ffi::{c_int, c_void, CStr},

@@ -43,7 +43,7 @@ struct Entry {
 pub(crate) struct IntTable {
     header: *mut bindings::ctl_table_header,
     _table: KVec<bindings::ctl_table>,
-    _entries: KVec<Entry>,
+    entries: KVec<Entry>,
 }
 
 // SAFETY: the raw pointers are only used to unregister (from any thread) and
@@ -104,8 +104,16 @@ impl IntTable {
         Ok(Self {
             header,
             _table: table,
-            _entries: entries,
+            entries,
         })
+    }
+}
+
+impl IntTable {
+    /// The current value of setting `i` (in registration order); 0 past
+    /// the end. Any context: one relaxed load.
+    pub(crate) fn get(&self, i: usize) -> i32 {
+        self.entries.get(i).map_or(0, |e| e.value.load(Relaxed))
     }
 }
 

@@ -34,3 +34,23 @@ void kame_crypto_free_ahash(struct crypto_ahash *tfm)
 {
 	crypto_free_ahash(tfm);
 }
+
+struct aead_request *kame_aead_request_alloc(struct crypto_aead *tfm, gfp_t gfp)
+{
+	return aead_request_alloc(tfm, gfp);
+}
+
+void kame_aead_request_free(struct aead_request *req)
+{
+	aead_request_free(req);
+}
+
+/* One in-place operation over `sg`; `done` runs if it completes later. */
+void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
+			   unsigned int assoclen, unsigned int cryptlen, u8 *iv,
+			   void (*done)(void *data, int err), void *data)
+{
+	aead_request_set_callback(req, 0, done, data);
+	aead_request_set_crypt(req, sg, sg, cryptlen, iv);
+	aead_request_set_ad(req, assoclen);
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the packet path of one namespace reads: the key state (SAD/SPD
+//! readers), the settings, and the device decapsulated packets re-enter on.
+//! It lives in its own box, so hooks can point at it from the moment they
+//! are registered.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    kame_core::{
+        sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
+        spd::{Request, LEVEL_DEFAULT, LEVEL_REQUIRE, LEVEL_UNIQUE},
+        sysctl::{Ipsec4, Ipsec6, LEVEL_USE, POLICY_NONE},
+    },
+    kapi::{net::Net, netdev::NetDev},
+    keydb::KeyDb,
+    sysctl::{Setting, Sysctls},
+};
+use kernel::prelude::*;
+
+/// One namespace's packet-path state.
+pub(crate) struct Datapath {
+    /// PF_KEY sockets, SAD and SPD.
+    pub(crate) keys: Pin<KBox<KeyDb>>,
+    /// `net.inet.ipsec`, `net.inet6.ipsec6`, `net.inet.{esp,ah}`.
+    pub(crate) sysctls: Sysctls,
+    /// Where decapsulated packets re-enter the stack (`ipsec0`).
+    pub(crate) decap: NetDev,
+}
+
+/// How strictly a request must be met, once `default` is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// `use`: protect if an SA exists, else send in the clear.
+    Use,
+    /// `require`/`unique`: no SA, no packet.
+    Require,
+}
+
+/// The settings the policy checks read, taken once per packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Levels {
+    /// `esp_trans_deflev`, `esp_net_deflev`, `ah_trans_deflev`,
+    /// `ah_net_deflev` of the packet's family.
+    deflev: [i32; 4],
+    /// `def_policy` is 1 (none).
+    default_passes: bool,
+}
+
+impl Levels {
+    /// What a request's level means now: `default` takes the family's
+    /// `*_deflev` setting for its protocol and mode, as KAME.
+    pub(crate) fn need(&self, r: &Request) -> Need {
+        let level = match r.level {
+            LEVEL_DEFAULT => {
+                let i = match (r.proto, r.mode == MODE_TUNNEL) {
+                    (IPPROTO_AH, false) => 2,
+                    (IPPROTO_AH, true) => 3,
+                    (_, false) => 0,
+                    (_, true) => 1,
+                };
+                if self.deflev[i] == LEVEL_USE {
+                    return Need::Use;
+                }
+                LEVEL_REQUIRE
+            }
+            l => l,
+        };
+        match level {
+            LEVEL_REQUIRE | LEVEL_UNIQUE => Need::Require,
+            _ => Need::Use,
+        }
+    }
+
+    /// Whether traffic no policy matches passes (`def_policy` 1).
+    pub(crate) fn default_passes(&self) -> bool {
+        self.default_passes
+    }
+}
+
+impl Datapath {
+    /// Sets up the state of `net`.
+    pub(crate) fn new(net: &Net) -> Result<KBox<Datapath>> {
+        let keys = KeyDb::new()?;
+        let sysctls = Sysctls::register(net)?;
+        let decap = NetDev::create(net, c"ipsec0")?;
+        Ok(KBox::new(
+            Datapath {
+                keys,
+                sysctls,
+                decap,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The policy settings of family `v6` now.
+    pub(crate) fn levels(&self, v6: bool) -> Levels {
+        let get = |k4, k6| {
+            self.sysctls
+                .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
+        };
+        Levels {
+            deflev: [
+                get(Ipsec4::EspTransDeflev, Ipsec6::EspTransDeflev),
+                get(Ipsec4::EspNetDeflev, Ipsec6::EspNetDeflev),
+                get(Ipsec4::AhTransDeflev, Ipsec6::AhTransDeflev),
+                get(Ipsec4::AhNetDeflev, Ipsec6::AhNetDeflev),
+            ],
+            default_passes: get(Ipsec4::DefPolicy, Ipsec6::DefPolicy) == POLICY_NONE,
+        }
+    }
+
+    /// Whether `net.inet.esp.enable`/`net.inet.ah.enable` lets `proto` run.
+    pub(crate) fn proto_enabled(&self, proto: u8) -> bool {
+        match proto {
+            IPPROTO_ESP => self.sysctls.get(Setting::EspEnable) != 0,
+            IPPROTO_AH => self.sysctls.get(Setting::AhEnable) != 0,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The packet path's view of an skb's IP control block, its route and its
+ * conntrack entry (kame_helpers.h): inline accessors only.
+ */
+#include <linux/netdevice.h>
+#include <net/dst.h>
+#include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/ipv6.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/route.h>
+#include <net/xfrm.h>
+
+#include "kame_helpers.h"
+
+bool kame_skb_transformed(const struct sk_buff *skb, bool v6)
+{
+	const struct dst_entry *dst = skb_dst(skb);
+
+	if (dst && dst->xfrm)
+		return true;
+	if (v6)
+		return IP6CB(skb)->flags & IP6SKB_XFRM_TRANSFORMED;
+	return IPCB(skb)->flags & IPSKB_XFRM_TRANSFORMED;
+}
+
+void kame_skb_prepare_out(struct sk_buff *skb, bool v6)
+{
+	nf_reset_ct(skb);
+	/* TODO[B]: PMTU; until then what ESP makes too big is fragmented. */
+	skb->ignore_df = 1;
+	if (v6) {
+		memset(IP6CB(skb), 0, sizeof(*IP6CB(skb)));
+		IP6CB(skb)->flags |= IP6SKB_XFRM_TRANSFORMED;
+	} else {
+		memset(IPCB(skb), 0, sizeof(*IPCB(skb)));
+		IPCB(skb)->flags |= IPSKB_XFRM_TRANSFORMED;
+	}
+}
+
+unsigned int kame_skb_dst_mtu(const struct sk_buff *skb)
+{
+	const struct dst_entry *dst = skb_dst(skb);
+
+	return dst ? dst_mtu(dst) : 0;
+}
+
+int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
+		   const void *saddr, const void *daddr)
+{
+	struct dst_entry *dst;
+
+	if (v6) {
+		struct flowi6 fl6 = { .flowi6_mark = skb->mark };
+
+		memcpy(&fl6.saddr, saddr, 16);
+		memcpy(&fl6.daddr, daddr, 16);
+		dst = ip6_route_output(net, NULL, &fl6);
+		if (dst->error) {
+			int err = dst->error;
+
+			dst_release(dst);
+			return err;
+		}
+	} else {
+		struct flowi4 fl4 = { .flowi4_mark = skb->mark };
+		struct rtable *rt;
+
+		memcpy(&fl4.saddr, saddr, 4);
+		memcpy(&fl4.daddr, daddr, 4);
+		rt = ip_route_output_key(net, &fl4);
+		if (IS_ERR(rt))
+			return PTR_ERR(rt);
+		dst = &rt->dst;
+	}
+	skb_dst_drop(skb);
+	skb_dst_set(skb, dst);
+	if (!v6)
+		ip_select_ident(net, skb, NULL);
+	return 0;
+}
+
+/* The namespace is the route's: the packet may have waited for crypto. */
+int kame_skb_local_out(struct sk_buff *skb, bool v6)
+{
+	struct net *net = dev_net(skb_dst(skb)->dev);
+
+	return v6 ? ip6_local_out(net, skb->sk, skb) :
+		    ip_local_out(net, skb->sk, skb);
+}
+
+struct net *kame_skb_dst_net(const struct sk_buff *skb)
+{
+	return dev_net(skb_dst(skb)->dev);
+}
+
+void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
+{
+	skb->dev = dev;
+	skb->protocol = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
+	skb->pkt_type = PACKET_HOST;
+	skb->ip_summed = CHECKSUM_NONE;
+	skb_reset_network_header(skb);
+	skb_reset_mac_header(skb);
+	skb_reset_transport_header(skb);
+	skb_dst_drop(skb);
+	nf_reset_ct(skb);
+	netif_rx(skb);
+}
+
+struct net *kame_skb_net(const struct sk_buff *skb)
+{
+	return dev_net(skb->dev);
+}

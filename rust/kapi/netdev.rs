@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The decapsulation device of a namespace: decapsulated packets re-enter
+//! the stack on it, so every later hook knows them for what they are.
+
+use super::{bindings, net::Net};
+use core::{ffi::CStr, ptr::NonNull};
+use kernel::prelude::*;
+use kernel::str::CStrExt;
+
+/// A registered, up, link-layer-less device in one namespace.
+///
+/// # Invariants
+///
+/// `ptr` came from `kame_netdev_create()` and is destroyed only by `drop`.
+pub(crate) struct NetDev {
+    ptr: NonNull<bindings::net_device>,
+}
+
+// SAFETY: the device pointer is used from any context (packets) and freed
+// once from `drop`; the kernel synchronises its own state.
+unsafe impl Send for NetDev {}
+// SAFETY: `&self` only compares or passes the pointer to the stack.
+unsafe impl Sync for NetDev {}
+
+impl NetDev {
+    /// Creates and brings up device `name` in `net`.
+    pub(crate) fn create(net: &Net, name: &CStr) -> Result<NetDev> {
+        // SAFETY: `net` is live and `name` a NUL-terminated string; the
+        // helper takes the RTNL itself.
+        let p = unsafe { bindings::kame_netdev_create(net.as_ptr(), name.as_char_ptr()) };
+        let p = kernel::error::from_err_ptr(p)?;
+        // INVARIANT: created just above.
+        NonNull::new(p).map(|ptr| NetDev { ptr }).ok_or(ENOMEM)
+    }
+
+    /// A counted reference, for a packet that will re-enter on the device
+    /// later (after asynchronous crypto).
+    pub(crate) fn hold(&self) -> DevRef {
+        // SAFETY: the device is registered or being torn down, not freed
+        // (type invariant); its unregistration waits for this reference.
+        unsafe { bindings::kame_dev_hold(self.ptr.as_ptr()) };
+        // INVARIANT: the reference was taken just above.
+        DevRef { ptr: self.ptr }
+    }
+
+    /// Whether `dev` (from a hook's state) is this device.
+    pub(crate) fn is(&self, dev: *const bindings::net_device) -> bool {
+        core::ptr::eq(self.ptr.as_ptr(), dev)
+    }
+}
+
+impl Drop for NetDev {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the device is ours to destroy, once.
+        unsafe { bindings::kame_netdev_destroy(self.ptr.as_ptr()) };
+    }
+}
+
+/// A counted reference on a device (`netdev_hold()`), droppable in any
+/// context.
+///
+/// # Invariants
+///
+/// `ptr` is a device on which this value holds one reference.
+pub(crate) struct DevRef {
+    ptr: NonNull<bindings::net_device>,
+}
+
+// SAFETY: a device reference may be used and dropped from any context.
+unsafe impl Send for DevRef {}
+// SAFETY: `&self` only passes the pointer to the stack.
+unsafe impl Sync for DevRef {}
+
+impl DevRef {
+    /// The raw device, for calls into C.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for DevRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a reference to give back.
+        unsafe { bindings::kame_dev_put(self.ptr.as_ptr()) };
+    }
+}

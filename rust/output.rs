@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The output policy: every IPv4/IPv6 packet leaving the host (sent or
+//! forwarded) meets the SPD at POST_ROUTING. `discard` drops it, `none`
+//! lets it go, `ipsec` finds an SA for each request of the bundle (KAME's
+//! choice: newest mature first) and hands the packet to the transforms.
+//! A request without an SA asks the key daemons for one (SADB_ACQUIRE);
+//! then `use` sends that layer in the clear and `require` drops the packet.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    acquire_queue::{self, AcquireRequest},
+    datapath::{Datapath, Levels, Need},
+    esp_output::EspOut,
+    kame_core::{
+        flow::{self, Flow},
+        sad::{IPPROTO_ESP, MODE_TUNNEL},
+        spd::{PolicyRecord, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
+        sysctl::{Ipsec4, Ipsec6},
+    },
+    kapi::{netfilter::Verdict, skb::Skb},
+    sad_table::SaEntry,
+    sysctl::Setting,
+};
+use kernel::sync::{rcu, Arc};
+
+/// Bytes of headers read to find a packet's selectors: an IPv6 header
+/// with a few extension headers, or IPv4 with options, and the ports.
+pub(crate) const SELECTOR_BYTES: usize = 128;
+
+/// Reads the selectors of the packet at `data`.
+pub(crate) fn read_flow(skb: &Skb) -> Option<Flow> {
+    let mut buf = [0u8; SELECTOR_BYTES];
+    let n = skb.len().min(SELECTOR_BYTES);
+    skb.copy_out(0, &mut buf[..n]).ok()?;
+    flow::parse(&buf[..n]).ok()
+}
+
+/// The SAs a packet goes through, innermost first.
+pub(crate) struct Bundle {
+    pub(crate) sas: [Option<Arc<SaEntry>>; MAX_DEPTH],
+}
+
+/// The settings the transforms need, read once per packet.
+#[derive(Clone, Copy)]
+pub(crate) struct OutSettings {
+    /// `net.inet.ipsec.dfbit`.
+    pub(crate) dfbit: i32,
+    /// `net.inet.ipsec.ecn`: for IPv4 outer headers.
+    pub(crate) ecn: bool,
+    /// `net.inet6.ipsec6.ecn`: for IPv6 outer headers.
+    pub(crate) ecn6: bool,
+}
+
+/// Decides the fate of an outbound packet.
+pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
+    if skb.transformed(v6) {
+        return Verdict::Accept(skb);
+    }
+    let Some(flow) = read_flow(&skb) else {
+        // Not an IP packet we can read: not ours to judge.
+        return Verdict::Accept(skb);
+    };
+    let levels = dp.levels(v6);
+    let bundle = {
+        let g = rcu::read_lock();
+        let Some(pol) = dp.keys.spd.lookup(&g, DIR_OUT, &flow) else {
+            return if levels.default_passes() {
+                Verdict::Accept(skb)
+            } else {
+                Verdict::Drop(skb)
+            };
+        };
+        match pol.rec.ty {
+            POLICY_DISCARD => return Verdict::Drop(skb),
+            POLICY_NONE => return Verdict::Accept(skb),
+            _ => {}
+        }
+        match resolve(dp, &levels, &g, &pol.rec, &flow) {
+            Some(b) => b,
+            None => return Verdict::Drop(skb),
+        }
+    };
+    if bundle.sas.iter().all(Option::is_none) {
+        return Verdict::Accept(skb);
+    }
+    let settings = OutSettings {
+        dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),
+        ecn: dp.sysctls.get(Setting::V4(Ipsec4::Ecn)) != 0,
+        ecn6: dp.sysctls.get(Setting::V6(Ipsec6::Ecn)) != 0,
+    };
+    if skb.is_gso() {
+        match skb.segment() {
+            Ok(segs) => {
+                for s in segs {
+                    EspOut::start(s, v6, clone_bundle(&bundle), settings);
+                }
+            }
+            Err(_) => return Verdict::Stolen,
+        }
+    } else {
+        EspOut::start(skb, v6, bundle, settings);
+    }
+    Verdict::Stolen
+}
+
+fn clone_bundle(b: &Bundle) -> Bundle {
+    Bundle { sas: b.sas.clone() }
+}
+
+/// Finds the SA of each request; `None` when a required one is missing.
+fn resolve(
+    dp: &Datapath,
+    levels: &Levels,
+    g: &rcu::Guard,
+    pol: &PolicyRecord,
+    flow: &Flow,
+) -> Option<Bundle> {
+    let mut bundle = Bundle {
+        sas: Default::default(),
+    };
+    let mut missing = false;
+    for (i, r) in pol.requests.iter().enumerate() {
+        let Some(r) = r else { break };
+        let (src, dst) = match (&r.tunnel, r.mode) {
+            (Some((s, d)), MODE_TUNNEL) => (s, d),
+            _ => (&flow.src, &flow.dst),
+        };
+        let reqid = if r.level == crate::kame_core::spd::LEVEL_UNIQUE {
+            r.reqid
+        } else {
+            0
+        };
+        if let Some(sa) = dp.keys.sad.for_output(g, src, dst, r.proto, r.mode, reqid) {
+            // ESP only, for now: an AH or IPcomp SA is not run yet.
+            if r.proto == IPPROTO_ESP {
+                bundle.sas[i] = Some(sa.clone());
+                continue;
+            }
+        }
+        acquire_queue::raise(
+            &dp.keys,
+            AcquireRequest {
+                policy_id: pol.id,
+                request: i as u8,
+                proto: r.proto,
+                mode: r.mode,
+                reqid: r.reqid,
+                src: *src,
+                dst: *dst,
+            },
+        );
+        if levels.need(r) == Need::Require {
+            missing = true;
+        }
+    }
+    (!missing).then_some(bundle)
+}

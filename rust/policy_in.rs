@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The inbound policy check. A packet arriving in the clear is checked at
+//! LOCAL_IN/FORWARD with an empty history; a decapsulated packet is checked
+//! once its whole bundle is undone, against the SAs that undid it, before
+//! it re-enters the stack. So `esp/tunnel/B-A/require ah/transport/B-A/
+//! require`, and AH tunnels, pass when they should: the KAME bug where
+//! only the last header counted cannot happen.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    datapath::{Levels, Need},
+    kame_core::{
+        flow::Flow,
+        pfkey::wire::IpAddr,
+        sad::MODE_TUNNEL,
+        spd::{Request, LEVEL_UNIQUE, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
+    },
+    spd_table::SpdReader,
+};
+use kernel::sync::rcu;
+
+/// One SA a packet came through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layer {
+    pub(crate) proto: u8,
+    pub(crate) mode: u8,
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) reqid: u32,
+}
+
+/// The SAs a packet came through, outermost first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct History {
+    layers: [Option<Layer>; MAX_DEPTH],
+}
+
+impl History {
+    /// Records one more layer; false when the bundle is deeper than any
+    /// policy can ask for.
+    pub(crate) fn push(&mut self, l: Layer) -> bool {
+        match self.layers.iter_mut().find(|x| x.is_none()) {
+            Some(slot) => {
+                *slot = Some(l);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().flatten()
+    }
+}
+
+/// Why the inbound check refused a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A `discard` policy, or `def_policy` 0 with none matching.
+    Discard,
+    /// A required request the packet did not come through.
+    Unprotected,
+}
+
+fn satisfies(r: &Request, l: &Layer) -> bool {
+    l.proto == r.proto
+        && l.mode == r.mode
+        && (r.mode != MODE_TUNNEL || r.tunnel.is_none_or(|(s, d)| s == l.src && d == l.dst))
+        && (r.level != LEVEL_UNIQUE || r.reqid == 0 || r.reqid == l.reqid)
+}
+
+/// Checks a packet going `dir` (in or fwd) that came through `hist`.
+pub(crate) fn check(
+    spd: &SpdReader,
+    levels: &Levels,
+    dir: u8,
+    flow: &Flow,
+    hist: &History,
+) -> Result<(), Refusal> {
+    let g = rcu::read_lock();
+    let Some(pol) = spd.lookup(&g, dir, flow) else {
+        return if levels.default_passes() {
+            Ok(())
+        } else {
+            Err(Refusal::Discard)
+        };
+    };
+    match pol.rec.ty {
+        POLICY_DISCARD => return Err(Refusal::Discard),
+        POLICY_NONE => return Ok(()),
+        _ => {}
+    }
+    for r in pol.rec.requests.iter().flatten() {
+        if levels.need(r) == Need::Require && !hist.iter().any(|l| satisfies(r, l)) {
+            return Err(Refusal::Unprotected);
+        }
+    }
+    Ok(())
+}

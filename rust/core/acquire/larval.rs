@@ -6,9 +6,11 @@
 //! ACQUIRE while it exists. An entry lives [`LARVAL_LIFETIME`] seconds
 //! (`net.core.xfrm_acq_expires`), then goes with a hard EXPIRE; a key
 //! daemon's SADB_ACQUIRE with an errno marks it failed (af_key's
-//! `pfkey_acquire()`), which still holds ACQUIREs back until it expires;
-//! a GETSPI with its sequence number (or, without one, for its template)
-//! takes it over as the daemon's larval SA.
+//! `pfkey_acquire()`: XFRM_STATE_ERROR): the next packet may raise a new
+//! ACQUIRE (as af_key does, seen in `selftests/pfkey_acquire.py`), and the
+//! failed entry still lives out its lifetime and its EXPIRE; a GETSPI
+//! with its sequence number (or, without one, for its template) takes a
+//! waiting entry over as the daemon's larval SA.
 //!
 //! A fixed number of slots: a flood of distinct templates cannot grow
 //! kernel memory; requests beyond it are refused and counted.
@@ -78,9 +80,12 @@ impl<const N: usize> Default for AcqTable<N> {
 }
 
 impl<const N: usize> AcqTable<N> {
-    /// Whether an entry exists for `tmpl`.
+    /// Whether a waiting (not failed) entry exists for `tmpl`.
     pub fn in_flight(&self, tmpl: &Template) -> bool {
-        self.slots.iter().flatten().any(|l| l.tmpl == *tmpl)
+        self.slots
+            .iter()
+            .flatten()
+            .any(|l| l.tmpl == *tmpl && !l.failed)
     }
 
     /// A packet needs an SA for `tmpl` at `now`: makes a larval entry and
@@ -107,8 +112,8 @@ impl<const N: usize> AcqTable<N> {
     }
 
     /// A daemon's SADB_ACQUIRE with an errno for `seq`: the entry fails
-    /// (and still holds ACQUIREs back until it expires). Whether one was
-    /// found.
+    /// (it no longer holds ACQUIREs back, but lives until it expires).
+    /// Whether one was found.
     pub fn fail(&mut self, seq: u32) -> bool {
         match self
             .slots
@@ -224,17 +229,19 @@ mod tests {
     }
 
     #[test]
-    fn failed_entry_holds_back_but_is_not_taken() {
+    fn failed_entry_lets_a_new_acquire_through_and_still_expires() {
         let mut t = AcqTable::<4>::default();
         assert_eq!(t.raise(&tmpl(2, 0), 0), Raised::Send(1));
         assert!(!t.fail(9));
         assert!(t.fail(1));
         assert!(!t.fail(1));
-        assert_eq!(t.raise(&tmpl(2, 0), 5), Raised::InFlight);
         assert_eq!(t.take_by_seq(1, &tmpl(2, 0).dst), None);
-        assert_eq!(t.take_by_template(&tmpl(2, 0)), None);
-        assert_eq!(t.expire(30).map(|l| l.failed), Some(true));
-        assert_eq!(t.raise(&tmpl(2, 0), 30), Raised::Send(2));
+        // The next packet asks again; that entry holds the rest back.
+        assert_eq!(t.raise(&tmpl(2, 0), 5), Raised::Send(2));
+        assert_eq!(t.raise(&tmpl(2, 0), 6), Raised::InFlight);
+        assert_eq!(t.take_by_template(&tmpl(2, 0)).map(|l| l.seq), Some(2));
+        assert_eq!(t.expire(30).map(|l| (l.seq, l.failed)), Some((1, true)));
+        assert_eq!(t.next_expiry(), None);
     }
 
     #[test]

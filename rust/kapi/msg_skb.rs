@@ -14,9 +14,11 @@ use kernel::prelude::*;
 ///
 /// `skb` is a linear buffer allocated by `alloc_skb()` that this value
 /// owns alone (not shared, not cloned, not queued); its `len` bytes from
-/// `data` are initialised.
+/// `data` are initialised; `room` is at most its tail room.
 pub(crate) struct MsgSkb {
     skb: NonNull<bindings::sk_buff>,
+    /// Tail room known to be left, so most appends need no call to ask.
+    room: u32,
 }
 
 // SAFETY: the buffer is owned by this value alone (type invariant), so it
@@ -30,9 +32,13 @@ impl MsgSkb {
     /// rounding gives the rest as room too); ENOBUFS if memory is short.
     pub(crate) fn new(size: u32, gfp: Gfp) -> Result<Self> {
         // SAFETY: plain allocation.
-        let skb = unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) };
-        // INVARIANT: a new linear buffer, owned by us alone, empty.
-        NonNull::new(skb).map(|skb| MsgSkb { skb }).ok_or(ENOBUFS)
+        let skb = NonNull::new(unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) })
+            .ok_or(ENOBUFS)?;
+        // SAFETY: a valid buffer we just allocated.
+        let room = unsafe { bindings::kame_skb_tailroom(skb.as_ptr()) };
+        // INVARIANT: a new linear buffer, owned by us alone, empty, with
+        // `room` bytes of tail room.
+        Ok(MsgSkb { skb, room })
     }
 
     /// Appends `bytes`, growing the buffer if it lacks room (rarely: the
@@ -40,9 +46,7 @@ impl MsgSkb {
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
         let len = u32::try_from(bytes.len())?;
         let skb = self.skb.as_ptr();
-        // SAFETY: `skb` is a valid buffer we own (type invariant).
-        let room = unsafe { bindings::kame_skb_tailroom(skb) };
-        if room < len {
+        if self.room < len {
             // Double what is needed, so a long message grows only once or
             // twice.
             let more = c_int_of(len.saturating_mul(2))?;
@@ -52,7 +56,11 @@ impl MsgSkb {
             if r != 0 {
                 return Err(ENOBUFS);
             }
+            // SAFETY: `skb` is a valid buffer we own (type invariant).
+            self.room = unsafe { bindings::kame_skb_tailroom(skb) };
         }
+        // INVARIANT: the append below takes `len` bytes of the room.
+        self.room = self.room.checked_sub(len).ok_or(ENOBUFS)?;
         // SAFETY: the tail has room for `len` bytes (checked or grown just
         // above); `bytes` is readable for `len` bytes.
         unsafe { bindings::kame_skb_put_data(skb, bytes.as_ptr().cast(), len) };

@@ -8,6 +8,7 @@
 
 use kernel::prelude::*;
 
+mod acquire;
 mod acquire_queue;
 mod ah_input;
 mod ah_output;

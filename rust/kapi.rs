@@ -14,6 +14,7 @@ mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;
 pub(crate) mod ipproto;
+pub(crate) mod msg_skb;
 pub(crate) mod net;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;

@@ -4,12 +4,14 @@
 //! one mutex.
 //!
 //! Lock order: the key mutex, then a socket's receive queue lock (taken
-//! inside queueing). Nothing here runs in atomic context: messages are
-//! built and queued with GFP_KERNEL, and the packet path (next issue) will
-//! hand events over through work items. The lifetime timer is one of them
-//! ([`crate::sa_expiry`]).
+//! inside queueing) or the ACQUIRE queue's spinlock. Nothing here runs in
+//! atomic context: messages are built and queued with GFP_KERNEL, and the
+//! packet path hands events over through work items: the lifetime timer
+//! ([`crate::sa_expiry`]) and ACQUIREs ([`crate::acquire_queue`]).
 
 use crate::{
+    acquire::Acquires,
+    acquire_queue::AcqQueue,
     kapi::{
         clock::random_u32,
         sock::SockRef,
@@ -20,7 +22,11 @@ use crate::{
     sad_table::{SadReader, SadTable},
     spd_table::{SpdReader, SpdTable},
 };
-use kernel::{new_mutex, prelude::*, sync::Mutex};
+use kernel::{
+    new_mutex, new_spinlock_irq,
+    prelude::*,
+    sync::{Mutex, SpinLockIrq},
+};
 
 /// One PF_KEY socket as the namespace knows it.
 pub(crate) struct KeySock {
@@ -44,7 +50,12 @@ pub(crate) struct KeyState {
     pub(crate) spd: SpdTable,
     /// When the lifetime timer is set to run, if it is.
     pub(crate) timer_at: Option<u64>,
+    /// The ACQUIREs in flight (larval entries by SA template).
+    pub(crate) acq: Acquires,
 }
+
+/// The [`DelayedWork`] id of the ACQUIRE work item (0 is the timer's).
+pub(crate) const ACQUIRE_WORK: u64 = 1;
 
 /// The key state of one namespace.
 #[pin_data]
@@ -53,8 +64,15 @@ pub(crate) struct KeyDb {
     /// running handler waited for) before the state goes.
     #[pin]
     pub(crate) timer: DelayedWork<KeyDb>,
+    /// Sends the ACQUIREs the packet path queued; also cancelled before
+    /// the state goes.
+    #[pin]
+    pub(crate) acquire_work: DelayedWork<KeyDb, ACQUIRE_WORK>,
     #[pin]
     state: Mutex<KeyState>,
+    /// ACQUIRE requests from the packet path, for `acquire_work`.
+    #[pin]
+    pub(crate) acquires: SpinLockIrq<AcqQueue>,
     /// The SAD's lockless lookups, for the packet path.
     pub(crate) sad: SadReader,
     /// The SPD's lockless lookup, for the packet path.
@@ -71,6 +89,16 @@ unsafe impl HasDelayedWork for KeyDb {
     }
 }
 
+// SAFETY: `OFFSET` is that of the `acquire_work` field, declared before
+// `state` and `acquires`, the fields `run` uses.
+unsafe impl HasDelayedWork<ACQUIRE_WORK> for KeyDb {
+    const OFFSET: usize = core::mem::offset_of!(KeyDb, acquire_work);
+
+    fn run(&self) {
+        crate::acquire_queue::run(self);
+    }
+}
+
 impl KeyDb {
     /// Empty tables, no sockets.
     pub(crate) fn new() -> Result<Pin<KBox<KeyDb>>> {
@@ -79,12 +107,15 @@ impl KeyDb {
         KBox::pin_init(
             pin_init!(KeyDb {
                 timer <- DelayedWork::new(),
+                acquire_work <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad,
                     spd,
                     timer_at: None,
+                    acq: Acquires::default(),
                 }),
+                acquires <- new_spinlock_irq!(AcqQueue::new()),
                 sad: sad_reader,
                 spd: spd_reader,
             }),

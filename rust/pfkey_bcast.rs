@@ -8,7 +8,10 @@
 #![forbid(unsafe_code)]
 
 use crate::{
-    kapi::sock::{Gfp, Sock},
+    kapi::{
+        msg_skb::MsgSkb,
+        sock::{Gfp, Sock},
+    },
     keydb::KeySock,
     pfkey_sock::PfKey,
 };
@@ -59,4 +62,14 @@ pub(crate) fn broadcast(
             let _ = m.queue_rcv(msg, Gfp::Kernel);
         }
     }
+}
+
+/// Sends the built message `skb` to its sender `me` alone
+/// (`BROADCAST_ONE`), promiscuous sockets getting a clone first, as
+/// [`broadcast`] does with copies.
+pub(crate) fn to_sender(socks: &[KeySock], skb: MsgSkb, me: &Sock<'_, PfKey>) {
+    for ks in socks.iter().filter(|ks| ks.promisc) {
+        let _ = ks.sk.get().queue_clone(&skb);
+    }
+    me.queue_skb(skb);
 }

@@ -4,12 +4,15 @@
 
 #![forbid(unsafe_code)]
 
-use crate::kame_core::{
-    errno::Errno,
-    pfkey::{
-        wire::{ByteSink, Encoder, NoMemory},
-        MsgHeader, PF_KEY_V2,
+use crate::{
+    kame_core::{
+        errno::Errno,
+        pfkey::{
+            wire::{ByteSink, Encoder, NoMemory},
+            MsgHeader, PF_KEY_V2,
+        },
     },
+    kapi::{msg_skb::MsgSkb, sock::Gfp},
 };
 use kernel::prelude::*;
 
@@ -50,6 +53,36 @@ pub(crate) fn message(
     body(&mut e).map_err(|_| Errno::ENOBUFS)?;
     e.finish().map_err(|_| Errno::ENOBUFS)?;
     Ok(buf.0)
+}
+
+impl ByteSink for MsgSkb {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
+        MsgSkb::put(self, bytes).map_err(|_| NoMemory)
+    }
+
+    fn patch(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(dst) = self.bytes_mut().get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
+    fn written(&self) -> usize {
+        self.len()
+    }
+}
+
+/// As [`message`], built straight into a socket buffer (for dumps, where
+/// the copy into one was a tenth of the time).
+pub(crate) fn message_skb(
+    hdr: &MsgHeader,
+    body: impl FnOnce(&mut Encoder<'_, MsgSkb>) -> Result<(), NoMemory>,
+) -> Result<MsgSkb, Errno> {
+    // CAST: a small constant.
+    let mut skb = MsgSkb::new(FIRST_ALLOC as u32, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
+    let mut e = Encoder::new(&mut skb, hdr).map_err(|_| Errno::ENOBUFS)?;
+    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
+    e.finish().map_err(|_| Errno::ENOBUFS)?;
+    Ok(skb)
 }
 
 /// A reply header: the request's, with `msg_type`, `satype` and no errno.

@@ -17,19 +17,31 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{MsgHeader, MsgType},
-        sad::proto_to_satype,
+        sad::{proto_to_satype, AddrFilter, SaRecord},
+        spd::PolicyRecord,
     },
-    kapi::sock::Sock,
+    kapi::{msg_skb::MsgSkb, sock::Sock},
     keydb::KeyState,
-    pfkey_bcast::{broadcast, Target},
-    pfkey_build::{message, reply_header},
+    pfkey_bcast::to_sender,
+    pfkey_build::{message_skb, reply_header},
     pfkey_sock::PfKey,
+    sad_table::Order,
 };
-use kernel::prelude::*;
+use kernel::sync::atomic::{Acquire, Release};
 
 /// The receive buffer share (numerator, denominator) up to which dump
-/// messages are queued: af_key's `pfkey_can_dump()`.
+/// messages are queued: af_key's `pfkey_can_dump()`. Reading resumes the
+/// dump only once the buffer has drained to half of it (af_key's
+/// `pfkey_recvmsg()`: a third), so each resume fills a batch rather than
+/// one message.
 const FILL_LIMIT: (usize, usize) = (2, 3);
+
+/// Whether a reader's `recvmsg` should resume the dump of `sk`: one is
+/// running (read without the key mutex) and the buffer has drained to
+/// half the fill limit.
+pub(crate) fn wants_resume(sk: &Sock<'_, PfKey>) -> bool {
+    sk.data().dumping.load(Acquire) && sk.rcvbuf_below(FILL_LIMIT.0, FILL_LIMIT.1 * 2)
+}
 
 /// What a dump walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +57,8 @@ pub(crate) struct Dump {
     kind: DumpKind,
     /// SAs of this protocol only (`PROTO_ANY`: all).
     proto: u8,
+    /// SAs of these addresses only (`SADB_X_EXT_FILTER`).
+    filter: Option<AddrFilter>,
     /// The request's header (version, pid are echoed).
     req: MsgHeader,
     /// Dump order to continue from.
@@ -52,7 +66,7 @@ pub(crate) struct Dump {
     /// Messages built so far.
     count: u32,
     /// The last message built, not yet queued.
-    pending: Option<KVec<u8>>,
+    pending: Option<MsgSkb>,
 }
 
 /// Starts a dump for `me`: EBUSY if one is running, ENOENT if there is
@@ -63,6 +77,7 @@ pub(crate) fn start(
     req: &MsgHeader,
     kind: DumpKind,
     proto: u8,
+    filter: Option<AddrFilter>,
 ) -> Result<(), Errno> {
     let i = st
         .socks
@@ -75,12 +90,20 @@ pub(crate) fn start(
     let dump = Dump {
         kind,
         proto,
+        filter,
         req: *req,
         from: 0,
         count: 0,
         pending: None,
     };
-    run(st, i, dump)
+    // Set before anything is queued, so a reader that takes a message
+    // of this dump sees it (the queue's lock orders the two).
+    me.data().dumping.store(true, Release);
+    let r = run(st, i, dump);
+    if r.is_err() {
+        me.data().dumping.store(false, Release);
+    }
+    r
 }
 
 /// Continues the dump of `me`, if it has one (after a `recvmsg`).
@@ -88,70 +111,102 @@ pub(crate) fn resume(st: &mut KeyState, me: &Sock<'_, PfKey>) {
     let Some(i) = st.socks.iter().position(|k| k.sk.is(me)) else {
         return;
     };
-    if let Some(dump) = st.socks[i].dump.take() {
-        // An error ends the dump; the reader has what was sent.
-        let _ = run(st, i, dump);
+    match st.socks[i].dump.take() {
+        Some(dump) => {
+            // An error ends the dump; the reader has what was sent.
+            if run(st, i, dump).is_err() {
+                me.data().dumping.store(false, Release);
+            }
+        }
+        None => me.data().dumping.store(false, Release),
     }
 }
 
-/// The next entry's message and position, if any.
-fn next(st: &KeyState, d: &Dump) -> Result<Option<(u64, KVec<u8>)>, Errno> {
+/// The message for one entry, built into a socket buffer.
+fn build(d: &Dump, entry: Entry<'_>) -> Result<MsgSkb, Errno> {
     let seq = d.count.wrapping_add(1);
-    match d.kind {
-        DumpKind::Sa => {
-            let Some((order, rec)) = st.sad.next_from(d.from, d.proto) else {
-                return Ok(None);
-            };
+    match entry {
+        Entry::Sa(rec) => {
             let hdr = MsgHeader {
                 version: d.req.version,
                 seq,
                 ..reply_header(&d.req, MsgType::Dump as u8, proto_to_satype(rec.id.proto))
             };
-            Ok(Some((order, message(&hdr, |e| rec.encode(e, true))?)))
+            message_skb(&hdr, |e| rec.encode(e, true))
         }
-        DumpKind::Spd => {
-            let Some((order, rec)) = st.spd.next_from(d.from) else {
-                return Ok(None);
-            };
+        Entry::Spd(rec) => {
             let hdr = MsgHeader {
                 version: d.req.version,
                 seq,
                 reserved: 1,
                 ..reply_header(&d.req, MsgType::XSpdDump as u8, 0)
             };
-            Ok(Some((order, message(&hdr, |e| rec.encode(e))?)))
+            message_skb(&hdr, |e| rec.encode(e))
         }
     }
+}
+
+/// One entry a dump walks over.
+enum Entry<'a> {
+    Sa(&'a SaRecord),
+    Spd(&'a PolicyRecord),
 }
 
 /// Streams as much of `d` to socket `i` as its receive buffer takes; puts
 /// the dump back if it is not finished.
 fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
-    loop {
-        let sk = st.socks[i].sk.get();
+    let KeyState {
+        socks, sad, spd, ..
+    } = &mut *st;
+    let socks = &*socks;
+    let sk = socks[i].sk.get();
+    let (kind, from, proto, filter) = (d.kind, d.from, d.proto, d.filter);
+    let mut failed = None;
+    let mut full = false;
+    // Each entry's message is built, and the one before it queued, while
+    // the buffer has room; the walk descends the tree once per batch.
+    let mut step = |order: Order, entry: Entry<'_>| {
         if !sk.rcvbuf_below(FILL_LIMIT.0, FILL_LIMIT.1) {
-            st.socks[i].dump = Some(d);
-            return Ok(());
+            full = true;
+            return false;
         }
-        match next(st, &d)? {
-            Some((order, msg)) => {
+        match build(&d, entry) {
+            Ok(msg) => {
                 if let Some(p) = d.pending.replace(msg) {
-                    broadcast(&st.socks, &p, Target::One, Some(&sk));
+                    to_sender(socks, p, &sk);
                 }
                 d.count = d.count.wrapping_add(1);
                 d.from = order.saturating_add(1);
+                true
             }
-            None => {
-                let Some(mut last) = d.pending.take() else {
-                    return Err(Errno::ENOENT);
-                };
-                // The last message says so with seq 0.
-                if let Some(seq) = last.get_mut(8..12) {
-                    seq.copy_from_slice(&0u32.to_ne_bytes());
-                }
-                broadcast(&st.socks, &last, Target::One, Some(&sk));
-                return Ok(());
+            Err(e) => {
+                failed = Some(e);
+                false
             }
         }
+    };
+    match kind {
+        DumpKind::Sa => sad.walk_from(from, proto, |o, r| {
+            // Skipped entries are not counted: seq numbers what is sent.
+            !filter.as_ref().is_none_or(|f| f.matches(r)) || step(o, Entry::Sa(r))
+        }),
+        DumpKind::Spd => spd.walk_from(from, |o, r| step(o, Entry::Spd(r))),
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if full {
+        st.socks[i].dump = Some(d);
+        return Ok(());
+    }
+    let Some(mut last) = d.pending.take() else {
+        return Err(Errno::ENOENT);
+    };
+    // The last message says so with seq 0.
+    if let Some(seq) = last.bytes_mut().get_mut(8..12) {
+        seq.copy_from_slice(&0u32.to_ne_bytes());
+    }
+    to_sender(socks, last, &sk);
+    sk.data().dumping.store(false, Release);
+    Ok(())
 }

@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    acquire,
     kame_core::{
+        acquire::Template,
         algs,
         errno::Errno,
         pfkey::{
@@ -17,8 +19,8 @@ use crate::{
             MsgHeader, MsgType, SADB_MSG_LEN, WORD,
         },
         sad::{
-            self, address_pair, canonical_mode, lookup_id, SaRecord, SaState, GETSPI_DEFAULT,
-            PROTO_ANY, SATYPE_MAX,
+            self, address_pair, canonical_mode, lookup_id, AddrFilter, SaRecord, SaState,
+            GETSPI_DEFAULT, PROTO_ANY, SATYPE_MAX,
         },
         spd::{dir_of, selector_of, PolicyRecord},
     },
@@ -69,7 +71,7 @@ pub(crate) fn handle(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> 
         Update | Add => add(st, req),
         Delete => delete(st, req),
         Get => get(st, req),
-        Acquire => acquire(req),
+        Acquire => acquire(st, req),
         Register => register(st, req),
         Flush => flush(st, req),
         Dump => dump(st, req, DumpKind::Sa),
@@ -126,6 +128,7 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         Some(PROTO_ANY) | None => return Err(Errno::EINVAL),
         Some(p) => p,
     };
+    let has_sa2 = req.exts.get(et::X_SA2).is_some();
     let (mode, reqid) = match req.exts.get(et::X_SA2).map(Sa2::decode) {
         Some(s) => (canonical_mode(s.mode).ok_or(Errno::EINVAL)?, s.reqid),
         None => (sad::MODE_TRANSPORT, 0),
@@ -136,14 +139,25 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         .map(SpiRange::decode)
         .map_or(GETSPI_DEFAULT, |r| (r.min, r.max));
     sad::check_spi_range(proto, min, max)?;
-    // af_key reuses only the larval SAs its own ACQUIREs made (none yet:
-    // TODO[B]); a GETSPI always makes a new one, which keeps seq 0.
-    let mut rec = SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds());
     // As af_key: an SPI is taken if any SA of the protocol has it, whatever
     // its destination.
-    let spi = sad::pick_spi(min, max, random_u32(), |spi| {
-        st.sad.spi_in_use(spi, rec.id.proto)
-    })?;
+    let spi = sad::pick_spi(min, max, random_u32(), |spi| st.sad.spi_in_use(spi, proto))?;
+    // The larval entry of an ACQUIRE becomes this SA (with the ACQUIRE's
+    // seq and age, as XFRM's ACQ state takes the SPI): by the request's
+    // seq, else by mode and reqid when it names them. Otherwise a new
+    // larval SA, with seq 0 (af_key's xfrm_find_acq() sets none).
+    let tmpl = has_sa2.then(|| Template {
+        proto,
+        mode,
+        reqid,
+        src: src.sa.addr.without_scope(),
+        dst: dst.sa.addr.without_scope(),
+    });
+    let to = dst.sa.addr.without_scope();
+    let mut rec = match acquire::take_for_getspi(&mut st.acq, req.hdr.seq, &to, tmpl.as_ref()) {
+        Some(l) => acquire::larval_record(&l),
+        None => SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds()),
+    };
     rec.id.spi = spi;
     let rec = st.sad.insert(rec, None)?.clone();
     send_sa(st, req, &rec, MsgType::GetSpi, Target::One)
@@ -238,9 +252,15 @@ fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 /// ACQUIRE from a daemon reports a failed negotiation: no reply.
 /// TODO[A]: mark the larval SA of `seq` failed once the data path raises
 /// ACQUIREs.
-fn acquire(req: &Request<'_>) -> Result<(), Errno> {
+/// A daemon's SADB_ACQUIRE: with an errno, it gives up on the ACQUIRE of
+/// that seq (af_key's `pfkey_acquire()`: the ACQ state becomes
+/// XFRM_STATE_ERROR); no reply either way.
+fn acquire(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     if usize::from(req.hdr.len) != SADB_MSG_LEN / WORD {
         return Err(Errno::EOPNOTSUPP);
+    }
+    if req.hdr.seq != 0 && req.hdr.errno != 0 {
+        st.acq.fail(req.hdr.seq);
     }
     Ok(())
 }
@@ -325,7 +345,9 @@ fn unicast_header(st: &KeyState, req: &Request<'_>) -> Result<(), Errno> {
 
 fn flush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let proto = sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?;
-    let n = st.sad.flush(proto);
+    // XFRM's flush takes the ACQUIREs' larval states too.
+    let acqs = st.acq.flush((proto != PROTO_ANY).then_some(proto));
+    let n = st.sad.flush(proto) + acqs;
     unicast_header(st, req)?;
     if n > 0 {
         let hdr = reply_header(&req.hdr, MsgType::Flush as u8, sad::proto_to_satype(proto));
@@ -336,11 +358,16 @@ fn flush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 }
 
 fn dump(st: &mut KeyState, req: &Request<'_>, kind: DumpKind) -> Result<(), Errno> {
-    let proto = match kind {
-        DumpKind::Sa => sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?,
-        DumpKind::Spd => PROTO_ANY,
+    let (proto, filter) = match kind {
+        DumpKind::Sa => {
+            let proto = sad::satype_to_proto(req.hdr.satype).ok_or(Errno::EINVAL)?;
+            // af_key reads the address filter on SADB_DUMP only.
+            let filter = req.exts.get(et::X_FILTER).map(AddrFilter::decode);
+            (proto, filter.transpose()?)
+        }
+        DumpKind::Spd => (PROTO_ANY, None),
     };
-    pfkey_dump::start(st, req.me, &req.hdr, kind, proto)
+    pfkey_dump::start(st, req.me, &req.hdr, kind, proto, filter)
 }
 
 fn promisc(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {

@@ -29,17 +29,22 @@ use crate::{
     pfkey_handlers::{handle, Request},
     sa_expiry,
 };
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::atomic::Atomic};
 
 static PFKEY_FAMILY: FamilyStorage = FamilyStorage::new();
 
 /// The PF_KEY socket family.
 pub(crate) struct PfKey;
 
-/// What each PF_KEY socket keeps with it: nothing; its registration,
-/// promiscuous mode and dump live in the namespace's [`KeySock`] list,
-/// under the key mutex the handlers hold anyway.
-pub(crate) struct PfkeySockState;
+/// What each PF_KEY socket keeps with it: whether a dump is running, so
+/// `recvmsg` need not take the key mutex to find out. Its registration,
+/// promiscuous mode and the dump itself live in the namespace's
+/// [`KeySock`] list, under the key mutex the handlers hold anyway.
+pub(crate) struct PfkeySockState {
+    /// Set when a dump starts, before its first message is queued;
+    /// cleared (under the key mutex) when it ends.
+    pub(crate) dumping: Atomic<bool>,
+}
 
 impl SockFamily for PfKey {
     const FAMILY: i32 = PF_KEY;
@@ -62,7 +67,9 @@ impl SockFamily for PfKey {
         if protocol != i32::from(PF_KEY_V2) {
             return Err(EPROTONOSUPPORT);
         }
-        Ok(PfkeySockState)
+        Ok(PfkeySockState {
+            dumping: Atomic::new(false),
+        })
     }
 
     fn created(sk: &Sock<'_, PfKey>) -> Result {
@@ -94,6 +101,9 @@ impl SockFamily for PfKey {
     }
 
     fn recv_done(sk: &Sock<'_, PfKey>) {
+        if !pfkey_dump::wants_resume(sk) {
+            return;
+        }
         let mut st = sk.pernet().dp().keys.lock();
         pfkey_dump::resume(&mut st, sk);
     }

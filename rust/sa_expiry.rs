@@ -30,6 +30,7 @@ pub(crate) fn run(db: &KeyDb) {
     while let Some((kind, rec)) = st.sad.expire_next(now) {
         send_expire(&st, &rec, kind);
     }
+    crate::acquire::expire(&mut st, now);
     // What is still due now could not be carried out (memory was short
     // for a dying copy): try again in a second, not at once.
     set_timer(db, &mut st, 1);
@@ -46,8 +47,12 @@ pub(crate) fn rearm(db: &KeyDb, st: &mut KeyState) {
 
 /// As [`rearm`], sleeping at least `min_secs`.
 fn set_timer(db: &KeyDb, st: &mut KeyState, min_secs: u64) {
-    let Some(when) = st.sad.next_event() else {
-        return;
+    let when = match (st.sad.next_event(), st.acq.next_expiry()) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => match a.or(b) {
+            Some(w) => w,
+            None => return,
+        },
     };
     if st.timer_at.is_some_and(|at| at <= when) {
         return;
@@ -63,7 +68,7 @@ fn set_timer(db: &KeyDb, st: &mut KeyState, min_secs: u64) {
 
 /// SADB_EXPIRE for `rec` to every registered socket. Lost, as with af_key,
 /// if memory is short.
-fn send_expire(st: &KeyState, rec: &SaRecord, kind: Expiry) {
+pub(crate) fn send_expire(st: &KeyState, rec: &SaRecord, kind: Expiry) {
     let hdr = MsgHeader {
         version: PF_KEY_V2,
         msg_type: MsgType::Expire as u8,

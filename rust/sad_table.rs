@@ -16,6 +16,7 @@
 
 use crate::{
     kame_core::{
+        acquire::Template,
         errno::Errno,
         hash::Hasher,
         pfkey::wire::IpAddr,
@@ -322,6 +323,23 @@ impl SadTable {
         }
     }
 
+    /// Whether an SA for `t` exists, larval (GETSPI made it: XFRM's ACQ
+    /// state with an SPI), mature or dying, so no ACQUIRE is needed.
+    pub(crate) fn covers(&self, t: &Template) -> bool {
+        let h = pair_hash(self.seed, &t.src, &t.dst, t.proto);
+        self.pairs
+            .get(h, |e| {
+                let r = &e.rec;
+                r.state != SaState::Dead
+                    && r.src == t.src
+                    && r.id.dst == t.dst
+                    && r.id.proto == t.proto
+                    && (t.mode == MODE_ANY || r.mode == t.mode)
+                    && (t.reqid == 0 || r.reqid == t.reqid)
+            })
+            .is_some()
+    }
+
     /// The larval SA made under `seq` (non-zero) for destination `dst`.
     pub(crate) fn larval_by_seq(&self, seq: u32, dst: &IpAddr) -> Option<SaId> {
         let mut from = (seq, 0);
@@ -364,6 +382,26 @@ impl SadTable {
                 return Some((order, &e.rec));
             }
             from = order.checked_add(1)?;
+        }
+    }
+
+    /// Calls `f` on each SA of protocol `proto` (or any) from `from` on,
+    /// in dump order, until it returns `false`: one descent, then a step
+    /// to the next node per SA. `&mut self` only because the kernel
+    /// crate's immutable cursor cannot move; nothing changes.
+    pub(crate) fn walk_from(
+        &mut self,
+        from: Order,
+        proto: u8,
+        mut f: impl FnMut(Order, &SaRecord) -> bool,
+    ) {
+        let mut cur = self.by_order.cursor_lower_bound_mut(&from);
+        while let Some(c) = cur {
+            let (&order, e) = c.current();
+            if (proto == PROTO_ANY || e.rec.id.proto == proto) && !f(order, &e.rec) {
+                return;
+            }
+            cur = c.move_next();
         }
     }
 

@@ -256,10 +256,23 @@ impl SpdTable {
         n
     }
 
-    /// The first policy at or after `from` in dump order.
-    pub(crate) fn next_from(&self, from: Order) -> Option<(Order, &PolicyRecord)> {
-        let order = *self.by_order.cursor_lower_bound(&from)?.current().0;
-        Some((order, &self.by_order.get(&order)?.rec))
+    /// Calls `f` on each policy from `from` on, in dump order, until it
+    /// returns `false` (as [`SadTable::walk_from`]).
+    ///
+    /// [`SadTable::walk_from`]: crate::sad_table::SadTable::walk_from
+    pub(crate) fn walk_from(
+        &mut self,
+        from: Order,
+        mut f: impl FnMut(Order, &PolicyRecord) -> bool,
+    ) {
+        let mut cur = self.by_order.cursor_lower_bound_mut(&from);
+        while let Some(c) = cur {
+            let (&order, e) = c.current();
+            if !f(order, &e.rec) {
+                return;
+            }
+            cur = c.move_next();
+        }
     }
 
     /// What the lookup unlinked, to free after a grace period once the key

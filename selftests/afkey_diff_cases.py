@@ -384,18 +384,35 @@ def dump_flush(r):
     r.send(m(DUMP, satype=0), "DUMP of nothing -> ENOENT")
 
 
-@scenario("DUMP with an X_FILTER extension (addresses and prefixes)",
-          known_bug="X_FILTER is not applied: DUMP lists every SA, and a prefix length above "
-          "128 is not refused (af_key: filtered dump, EINVAL)")
+@scenario("DUMP with an X_FILTER extension (addresses, prefixes, family)")
 def dump_filter(r):
     for i in range(4):
         r.send(add(0x9000 + i, enc=(12, 128), auth=(3, 160), dst="10.0.%d.2" % i),
                "ADD ESP 0x%x" % (0x9000 + i))
-    filt = struct.pack("=16s16sHBBI", socket_aton("10.0.0.0"), socket_aton("10.0.2.0"),
-                       2, 8, 24, 0)
-    r.send(m(DUMP, [ext(EXT_FILTER, filt)], satype=0), "DUMP with X_FILTER dst 10.0.2.0/24")
-    bad = struct.pack("=16s16sHBBI", b"", b"", 2, 129, 0, 0)
-    r.send(m(DUMP, [ext(EXT_FILTER, bad)], satype=0), "X_FILTER prefix 129 -> EINVAL")
+        r.send(add(0x9100 + i, satype=SATYPE_AH, auth=(5, 256), dst="10.0.%d.2" % i),
+               "ADD AH 0x%x" % (0x9100 + i))
+
+    def filt(src, dst, family, splen, dplen):
+        return struct.pack("=16s16sHBBI", socket_aton(src), socket_aton(dst),
+                           family, splen, dplen, 0)
+
+    cases = [
+        (filt("10.0.0.0", "10.0.2.0", 2, 8, 24), 0, "dst 10.0.2.0/24"),
+        (filt("10.0.0.0", "10.0.2.0", 2, 8, 23), 0, "dst 10.0.2.0/23"),
+        (filt("10.0.0.0", "10.0.2.0", 2, 8, 23), SATYPE_AH, "dst 10.0.2.0/23, AH only"),
+        (filt("0.0.0.0", "0.0.0.0", 0, 0, 0), 0, "family 0, prefixes 0: everything"),
+        (filt("0.0.0.0", "0.0.0.0", 10, 0, 0), 0, "IPv6 only: nothing -> ENOENT"),
+        (filt("11.0.0.0", "0.0.0.0", 2, 8, 0), 0, "src 11/8: nothing -> ENOENT"),
+        (filt("10.0.0.1", "10.0.1.2", 2, 128, 128), 0,
+         "prefixes 128 on IPv4 (zeros past the address compared)"),
+        (filt("0.0.0.0", "0.0.0.0", 2, 0, 129), 0, "dst prefix 129 -> EINVAL"),
+        (filt("0.0.0.0", "0.0.0.0", 2, 129, 0), 0, "src prefix 129 -> EINVAL"),
+    ]
+    for f, satype, what in cases:
+        r.send(m(DUMP, [ext(EXT_FILTER, f)], satype=satype), "DUMP with X_FILTER " + what)
+    r.send(spd(X_SPDADD, sel("10.0.0.1", "10.0.0.2", proto=17), OUT, DISCARD), "SPDADD")
+    r.send(m(X_SPDDUMP, [ext(EXT_FILTER, filt("11.0.0.0", "0.0.0.0", 2, 8, 0))]),
+           "SPDDUMP ignores X_FILTER")
 
 
 def socket_aton(a):

@@ -6,10 +6,14 @@
 //! (id, priority, direction out), and a proposal listing every algorithm
 //! combination the kernel can run, with af_key's lifetimes.
 
+mod larval;
+
+pub use larval::{AcqTable, Larval, Raised, Template};
+
 use crate::kame_core::{
     algs::{AlgDesc, EncKind, AALG_NULL, AUTH, ENC},
     pfkey::wire::{
-        ext_type as et, Address, ByteSink, Comb, Encoder, ExtBody, IpAddr, NoMemory, Policy,
+        ext_type as et, Address, ByteSink, Comb, Encoder, IpAddr, NoMemory, Policy,
         PolicyWithRequests, SockAddr, COMB_LEN,
     },
     sad::{IPPROTO_AH, IPPROTO_ESP},
@@ -40,14 +44,17 @@ pub struct Acquire {
 
 /// The proposal: for AH each authentication algorithm; for ESP each
 /// cipher with each authentication algorithm (af_key's order), then each
-/// AEAD alone (af_key lists none; we run them).
+/// AEAD alone (af_key lists none; we run them). af_key itself sends this
+/// list empty for policies made over PF_KEY (their templates' algorithm
+/// masks stay zero); ours lists what the kernel can run.
 struct Combs<'a> {
     proto: u8,
     available: &'a dyn Fn(&AlgDesc) -> bool,
 }
 
-impl Combs<'_> {
-    fn each(&self, mut f: impl FnMut(Comb)) {
+impl<'a> Combs<'a> {
+    fn iter(&self) -> impl Iterator<Item = Comb> + Clone + 'a {
+        let (proto, available) = (self.proto, self.available);
         let base = Comb {
             soft_addtime: SOFT_ADDTIME,
             hard_addtime: HARD_ADDTIME,
@@ -55,62 +62,32 @@ impl Combs<'_> {
             hard_usetime: HARD_USETIME,
             ..Comb::default()
         };
-        let auths = || {
+        let auths = move || {
             AUTH.iter()
-                .filter(|a| a.id != AALG_NULL && (self.available)(a))
+                .filter(move |a| a.id != AALG_NULL && available(a))
         };
-        let with_auth = |a: &AlgDesc, c: Comb| Comb {
+        let with_auth = move |a: &AlgDesc, c: Comb| Comb {
             auth: a.id,
             auth_min_bits: a.min_bits,
             auth_max_bits: a.max_bits,
             ..c
         };
-        let with_enc = |e: &AlgDesc| Comb {
+        let with_enc = move |e: &AlgDesc| Comb {
             encrypt: e.id,
             encrypt_min_bits: e.min_bits,
             encrypt_max_bits: e.max_bits,
             ..base
         };
-        match self.proto {
-            IPPROTO_AH => auths().for_each(|a| f(with_auth(a, base))),
-            IPPROTO_ESP => {
-                let usable = |e: &&AlgDesc| (self.available)(e);
-                for e in ENC
-                    .iter()
-                    .filter(|e| e.kind == EncKind::Cipher)
-                    .filter(usable)
-                {
-                    auths().for_each(|a| f(with_auth(a, with_enc(e))));
-                }
-                for e in ENC
-                    .iter()
-                    .filter(|e| e.kind == EncKind::Aead)
-                    .filter(usable)
-                {
-                    f(with_enc(e));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-impl ExtBody for Combs<'_> {
-    fn body_len(&self) -> usize {
-        let mut n = 0;
-        self.each(|_| n += 1);
-        4 + n * COMB_LEN
-    }
-
-    fn write_body(&self, o: &mut [u8]) {
-        o[0] = REPLAY;
-        let mut at = 4;
-        self.each(|c| {
-            if let Some(slot) = o.get_mut(at..at + COMB_LEN) {
-                c.write(slot);
-            }
-            at += COMB_LEN;
-        });
+        let enc = move |kind: EncKind| {
+            ENC.iter()
+                .filter(move |e| proto == IPPROTO_ESP && e.kind == kind && available(e))
+        };
+        let ah = auths()
+            .filter(move |_| proto == IPPROTO_AH)
+            .map(move |a| with_auth(a, base));
+        let esp =
+            enc(EncKind::Cipher).flat_map(move |e| auths().map(move |a| with_auth(a, with_enc(e))));
+        ah.chain(esp).chain(enc(EncKind::Aead).map(with_enc))
     }
 }
 
@@ -142,13 +119,13 @@ impl Acquire {
                 requests: &[],
             },
         )?;
-        e.ext(
-            et::PROPOSAL,
-            &Combs {
-                proto: self.proto,
-                available,
-            },
-        )
+        let combs = Combs {
+            proto: self.proto,
+            available,
+        };
+        // `struct sadb_prop` past its header: replay, three reserved bytes.
+        let head = [REPLAY, 0, 0, 0];
+        e.ext_items::<_, COMB_LEN>(et::PROPOSAL, &head, combs.iter(), |c, o| c.write(o))
     }
 }
 
@@ -209,6 +186,13 @@ mod tests {
         // HMAC-SHA1 (3) and HMAC-SHA-256 (5) with AES-CBC (12); then
         // AES-GCM with 8, 12 and 16-byte ICVs (18, 19, 20: one transform).
         assert_eq!(c, [(3, 12), (5, 12), (0, 18), (0, 19), (0, 20)]);
+        // Everything: longer than an extension staged whole; every cipher
+        // with every authenticator, then the AEADs.
+        let all = combs(&build(IPPROTO_ESP, &|_| true));
+        let ciphers = ENC.iter().filter(|e| e.kind == EncKind::Cipher).count();
+        let aeads = ENC.iter().filter(|e| e.kind == EncKind::Aead).count();
+        assert_eq!(all.len(), ciphers * (AUTH.len() - 1) + aeads);
+        assert!(all.len() * COMB_LEN > 512);
         // Nothing the kernel can run: an empty proposal.
         assert!(combs(&build(IPPROTO_ESP, &|_| false)).is_empty());
     }

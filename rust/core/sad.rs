@@ -8,8 +8,10 @@
 //! The record is plain data; the module keeps records in its SAD tables.
 
 mod expiry;
+mod filter;
 
 pub use expiry::Expiry;
+pub use filter::AddrFilter;
 
 use crate::kame_core::{
     algs::{self, EncKind, AALG_NULL, EALG_NULL},
@@ -375,6 +377,13 @@ impl SaRecord {
         })
     }
 
+    /// Whether this is a larval SA (or one that expired larval): no ADD or
+    /// UPDATE gave it algorithms; every completed SA has one (ESP's NULL
+    /// cipher has an id, AH needs an authenticator, IPComp a compressor).
+    fn never_completed(&self) -> bool {
+        self.state == SaState::Larval || (self.auth == 0 && self.encrypt == 0)
+    }
+
     /// A larval SA for GETSPI, from its address pair, mode and reqid.
     pub fn larval(
         proto: u8,
@@ -480,8 +489,9 @@ impl SaRecord {
         match &self.proxy {
             Some(p) => e.ext(et::ADDRESS_PROXY, p)?,
             // af_key reports an SA added without a proxy with a wildcard
-            // one (its selector is left zero); larval SAs have none.
-            None if self.state != SaState::Larval && !self.src.is_unspecified() => {
+            // one (its selector is left zero); larval SAs have none, also
+            // when their EXPIRE marks them dead.
+            None if !self.never_completed() && !self.src.is_unspecified() => {
                 let any = match self.src {
                     IpAddr::V4(_) => IpAddr::V4([0; 4]),
                     IpAddr::V6(..) => IpAddr::V6([0; 16], 0),

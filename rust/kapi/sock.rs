@@ -10,6 +10,7 @@
 
 use super::{
     bindings,
+    msg_skb::MsgSkb,
     net::Net,
     pernet::{self, PernetRegistration, PernetState},
 };
@@ -36,7 +37,7 @@ pub(crate) enum Gfp {
 }
 
 impl Gfp {
-    fn to_raw(self) -> bindings::gfp_t {
+    pub(super) fn to_raw(self) -> bindings::gfp_t {
         match self {
             Gfp::Kernel => bindings::KAME_GFP_KERNEL,
         }
@@ -226,7 +227,6 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     }
 
     /// The socket's state.
-    #[expect(dead_code, reason = "PF_KEY keeps its socket state per namespace")]
     pub(crate) fn data(&self) -> &'a F::Data {
         // SAFETY: by the type invariant `sk` heads a `SockWithData`, whose
         // `data` `create_trampoline` initialised.
@@ -305,6 +305,50 @@ impl<'a, F: SockFamily> Sock<'a, F> {
             bindings::kame_skb_put_data(skb, bytes.as_ptr().cast::<c_void>(), len);
             bindings::kame_skb_set_owner_r(skb, self.sk);
             bindings::kame_sk_queue_rcv_tail(self.sk, skb);
+            bindings::kame_sk_data_ready(self.sk);
+        }
+        Ok(Queued::Yes)
+    }
+
+    /// Queues a built message for the socket's reader, as
+    /// [`Self::queue_rcv`] but without a copy; the buffer is freed if the
+    /// receive buffer is over its limit.
+    pub(crate) fn queue_skb(&self, skb: MsgSkb) -> Queued {
+        // SAFETY: `sk` is live (type invariant).
+        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+            return Queued::ReceiverFull;
+        }
+        let skb = skb.into_raw();
+        // SAFETY: `skb` is a linear buffer handed over to us, owned by no
+        // socket; `sk` is live. Queueing hands it to the socket, which
+        // frees it.
+        unsafe {
+            bindings::kame_skb_set_owner_r(skb, self.sk);
+            bindings::kame_sk_queue_rcv_tail(self.sk, skb);
+            bindings::kame_sk_data_ready(self.sk);
+        }
+        Queued::Yes
+    }
+
+    /// Queues a clone of `skb` (sharing its bytes) for the socket's reader,
+    /// as af_key copies a message to promiscuous sockets; ENOBUFS if the
+    /// clone cannot be allocated. `skb` must not change afterwards.
+    pub(crate) fn queue_clone(&self, skb: &MsgSkb) -> Result<Queued> {
+        // SAFETY: `sk` is live (type invariant).
+        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+            return Ok(Queued::ReceiverFull);
+        }
+        // SAFETY: `skb` is a valid buffer; the clone is a new `sk_buff`
+        // sharing its data, owned by us until queued.
+        let clone = unsafe { bindings::skb_clone(skb.as_raw(), Gfp::Kernel.to_raw()) };
+        if clone.is_null() {
+            return Err(ENOBUFS);
+        }
+        // SAFETY: `clone` is ours and owned by no socket; `sk` is live.
+        // Queueing hands it to the socket, which frees it.
+        unsafe {
+            bindings::kame_skb_set_owner_r(clone, self.sk);
+            bindings::kame_sk_queue_rcv_tail(self.sk, clone);
             bindings::kame_sk_data_ready(self.sk);
         }
         Ok(Queued::Yes)

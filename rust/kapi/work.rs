@@ -6,20 +6,22 @@
 //!
 //! The owner embeds a [`DelayedWork`] and names its offset through
 //! [`HasDelayedWork`]; dropping the field cancels the work and waits for a
-//! running handler, so the handler never outlives its owner.
+//! running handler, so the handler never outlives its owner. An owner with
+//! several work items tells them apart by a const `ID`.
 
 use super::bindings;
 use core::marker::PhantomData;
 use kernel::{prelude::*, types::Opaque};
 
-/// A type that embeds a [`DelayedWork<Self>`] and handles it.
+/// A type that embeds a [`DelayedWork<Self, ID>`] and handles it.
 ///
 /// # Safety
 ///
-/// `OFFSET` is the byte offset of a `DelayedWork<Self>` field of `Self`,
-/// declared before every field [`HasDelayedWork::run`] uses (fields drop in
-/// declaration order, and the work's drop waits for `run` to return).
-pub(crate) unsafe trait HasDelayedWork: Sync + Sized {
+/// `OFFSET` is the byte offset of a `DelayedWork<Self, ID>` field of
+/// `Self`, declared before every field [`HasDelayedWork::run`] uses (fields
+/// drop in declaration order, and the work's drop waits for `run` to
+/// return).
+pub(crate) unsafe trait HasDelayedWork<const ID: u64 = 0>: Sync + Sized {
     /// `core::mem::offset_of!(Self, <the field>)`.
     const OFFSET: usize;
 
@@ -27,15 +29,15 @@ pub(crate) unsafe trait HasDelayedWork: Sync + Sized {
     fn run(&self);
 }
 
-/// A `struct delayed_work` whose handler is `T::run`.
+/// A `struct delayed_work` whose handler is `T`'s `run` for `ID`.
 ///
 /// # Invariants
 ///
 /// `dw` was initialised with [`Self::trampoline`] as its function, and lives
-/// inside a `T` at `T::OFFSET` (see [`HasDelayedWork`]).
+/// inside a `T` at `T`'s `OFFSET` for `ID` (see [`HasDelayedWork`]).
 #[repr(C)]
 #[pin_data(PinnedDrop)]
-pub(crate) struct DelayedWork<T: HasDelayedWork> {
+pub(crate) struct DelayedWork<T: HasDelayedWork<ID>, const ID: u64 = 0> {
     #[pin]
     dw: Opaque<bindings::delayed_work>,
     _owner: PhantomData<T>,
@@ -43,11 +45,11 @@ pub(crate) struct DelayedWork<T: HasDelayedWork> {
 
 // SAFETY: the work item is only touched through the workqueue API, which
 // serialises itself; `T: Sync` covers `run` on another thread.
-unsafe impl<T: HasDelayedWork> Send for DelayedWork<T> {}
+unsafe impl<T: HasDelayedWork<ID>, const ID: u64> Send for DelayedWork<T, ID> {}
 // SAFETY: as for `Send`: `&self` methods only call the workqueue API.
-unsafe impl<T: HasDelayedWork> Sync for DelayedWork<T> {}
+unsafe impl<T: HasDelayedWork<ID>, const ID: u64> Sync for DelayedWork<T, ID> {}
 
-impl<T: HasDelayedWork> DelayedWork<T> {
+impl<T: HasDelayedWork<ID>, const ID: u64> DelayedWork<T, ID> {
     /// An idle work item, to embed in a `T` (see [`HasDelayedWork`]).
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(DelayedWork {
@@ -73,18 +75,22 @@ impl<T: HasDelayedWork> DelayedWork<T> {
     /// this type initialised.
     unsafe extern "C" fn trampoline(work: *mut bindings::work_struct) {
         // `work` is the first member of `struct delayed_work`, which is the
-        // first field of this `repr(C)` struct, which lives at `T::OFFSET`.
+        // first field of this `repr(C)` struct, which lives at `T`'s
+        // `OFFSET` for `ID`.
         const { assert!(core::mem::offset_of!(bindings::delayed_work, work) == 0) };
-        let owner = work.cast::<u8>().wrapping_sub(T::OFFSET).cast::<T>();
+        let owner = work
+            .cast::<u8>()
+            .wrapping_sub(<T as HasDelayedWork<ID>>::OFFSET)
+            .cast::<T>();
         // SAFETY: by the invariants, `owner` points to the live `T` that
         // embeds this work: its drop cancels the work and waits for this
         // call before anything `run` uses goes.
-        unsafe { (*owner).run() }
+        unsafe { HasDelayedWork::<ID>::run(&*owner) }
     }
 }
 
 #[pinned_drop]
-impl<T: HasDelayedWork> PinnedDrop for DelayedWork<T> {
+impl<T: HasDelayedWork<ID>, const ID: u64> PinnedDrop for DelayedWork<T, ID> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: `dw` is initialised; cancelling waits for a running
         // handler and copes with one that re-arms itself.

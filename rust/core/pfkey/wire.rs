@@ -152,6 +152,33 @@ impl<'s, S: ByteSink> Encoder<'s, S> {
         self.sink.put(out)
     }
 
+    /// Appends extension `ext_type` made of `head` and then each of
+    /// `items` (`N` bytes each, written by `write` into zeroed space),
+    /// zero-padded to a word: for bodies too long to stage whole, such as
+    /// an ACQUIRE's proposal of dozens of combinations.
+    pub fn ext_items<T, const N: usize>(
+        &mut self,
+        ext_type: u16,
+        head: &[u8],
+        items: impl Iterator<Item = T> + Clone,
+        write: impl Fn(&T, &mut [u8]),
+    ) -> Result<(), NoMemory> {
+        let len = 4 + head.len() + items.clone().count() * N;
+        let padded = len.div_ceil(WORD) * WORD;
+        let words = u16::try_from(padded / WORD).map_err(|_| NoMemory)?;
+        let mut hdr = [0u8; 4];
+        hdr[0..2].copy_from_slice(&words.to_ne_bytes());
+        hdr[2..4].copy_from_slice(&ext_type.to_ne_bytes());
+        self.sink.put(&hdr)?;
+        self.sink.put(head)?;
+        for it in items {
+            let mut buf = [0u8; N];
+            write(&it, &mut buf);
+            self.sink.put(&buf)?;
+        }
+        self.sink.put(&[0u8; WORD][..padded - len])
+    }
+
     /// Fixes the header's length; returns the message length in bytes.
     pub fn finish(self) -> Result<usize, NoMemory> {
         let len = self.sink.written() - self.start;
@@ -298,6 +325,14 @@ impl IpAddr {
         match self {
             IpAddr::V4(_) => 32,
             IpAddr::V6(..) => 128,
+        }
+    }
+
+    /// The address without an IPv6 scope id (as SAs keep addresses).
+    pub fn without_scope(self) -> IpAddr {
+        match self {
+            IpAddr::V6(o, _) => IpAddr::V6(o, 0),
+            v4 => v4,
         }
     }
 

@@ -316,3 +316,20 @@ fn getspi_ranges_as_verify_spi_info() {
         assert_eq!(check_spi_range(proto, min, max), want, "case {n}");
     }
 }
+
+#[test]
+fn larval_expire_has_no_proxy_a_completed_sa_a_wildcard_one() {
+    let mut r = SaRecord::larval(IPPROTO_ESP, &v4(1), &v4(2), MODE_TRANSPORT, 0, 0, 1000);
+    r.state = SaState::Dead;
+    let proxy = |r: &SaRecord| {
+        let mut b = Vec::new();
+        let mut e = Encoder::new(&mut b, &MsgHeader::default()).unwrap();
+        r.encode_expire(&mut e, Expiry::Hard).unwrap();
+        e.finish().unwrap();
+        Exts::parse(&b).unwrap().get(et::ADDRESS_PROXY).is_some()
+    };
+    // af_key: an ACQ state's selector is its own addresses, so no proxy.
+    assert!(!proxy(&r));
+    r.encrypt = 12;
+    assert!(proxy(&r));
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An `sk_buff` a PF_KEY message is being written into, owned until it is queued
+//! on a socket ([`super::sock::Sock::queue_skb`]), so a message is built
+//! where its reader gets it, with no copy in between.
+
+use super::{bindings, sock::Gfp};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// A linear `sk_buff` holding one message being built.
+///
+/// # Invariants
+///
+/// `skb` is a linear buffer allocated by `alloc_skb()` that this value
+/// owns alone (not shared, not cloned, not queued); its `len` bytes from
+/// `data` are initialised; `room` is at most its tail room.
+pub(crate) struct MsgSkb {
+    skb: NonNull<bindings::sk_buff>,
+    /// Tail room known to be left, so most appends need no call to ask.
+    room: u32,
+}
+
+// SAFETY: the buffer is owned by this value alone (type invariant), so it
+// may be moved to and dropped on another thread.
+unsafe impl Send for MsgSkb {}
+// SAFETY: `&MsgSkb` only reads the bytes written so far.
+unsafe impl Sync for MsgSkb {}
+
+impl MsgSkb {
+    /// An empty buffer with room for at least `size` bytes (the allocator's
+    /// rounding gives the rest as room too); ENOBUFS if memory is short.
+    pub(crate) fn new(size: u32, gfp: Gfp) -> Result<Self> {
+        // SAFETY: plain allocation.
+        let skb = NonNull::new(unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) })
+            .ok_or(ENOBUFS)?;
+        // SAFETY: a valid buffer we just allocated.
+        let room = unsafe { bindings::kame_skb_tailroom(skb.as_ptr()) };
+        // INVARIANT: a new linear buffer, owned by us alone, empty, with
+        // `room` bytes of tail room.
+        Ok(MsgSkb { skb, room })
+    }
+
+    /// Appends `bytes`, growing the buffer if it lacks room (rarely: the
+    /// first allocation is sized for nearly all messages).
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
+        let len = u32::try_from(bytes.len())?;
+        let skb = self.skb.as_ptr();
+        if self.room < len {
+            // Double what is needed, so a long message grows only once or
+            // twice.
+            let more = c_int_of(len.saturating_mul(2))?;
+            // SAFETY: the buffer is ours alone (not shared or cloned), as
+            // `pskb_expand_head()` requires; on failure it is unchanged.
+            let r = unsafe { bindings::pskb_expand_head(skb, 0, more, bindings::KAME_GFP_KERNEL) };
+            if r != 0 {
+                return Err(ENOBUFS);
+            }
+            // SAFETY: `skb` is a valid buffer we own (type invariant).
+            self.room = unsafe { bindings::kame_skb_tailroom(skb) };
+        }
+        // INVARIANT: the append below takes `len` bytes of the room.
+        self.room = self.room.checked_sub(len).ok_or(ENOBUFS)?;
+        // SAFETY: the tail has room for `len` bytes (checked or grown just
+        // above); `bytes` is readable for `len` bytes.
+        unsafe { bindings::kame_skb_put_data(skb, bytes.as_ptr().cast(), len) };
+        Ok(())
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        let skb = self.skb.as_ptr();
+        // SAFETY: the buffer is linear and ours alone; its `len` bytes from
+        // `data` are initialised (type invariant), and `&mut self` makes
+        // this the only reference for the slice's life.
+        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: the buffer is valid (type invariant).
+        unsafe { (*self.skb.as_ptr()).len as usize }
+    }
+
+    /// Hands the buffer over; the caller now owns and frees it.
+    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
+        let skb = self.skb.as_ptr();
+        core::mem::forget(self);
+        skb
+    }
+
+    /// The buffer, still owned by `self`.
+    pub(super) fn as_raw(&self) -> *mut bindings::sk_buff {
+        self.skb.as_ptr()
+    }
+}
+
+impl Drop for MsgSkb {
+    fn drop(&mut self) {
+        // SAFETY: we own the buffer (type invariant) and nothing uses it
+        // after this.
+        unsafe { bindings::kame_kfree_skb(self.skb.as_ptr()) };
+    }
+}
+
+fn c_int_of(n: u32) -> Result<core::ffi::c_int> {
+    Ok(core::ffi::c_int::try_from(n)?)
+}

@@ -9,9 +9,11 @@
 
 mod expiry;
 mod filter;
+mod usage;
 
 pub use expiry::Expiry;
 pub use filter::AddrFilter;
+pub use usage::{seq_exhausted, Usage};
 
 use crate::kame_core::{
     algs::{self, EncKind, AALG_NULL, EALG_NULL},

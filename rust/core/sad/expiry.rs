@@ -6,7 +6,7 @@
 //! Add-time limits count from `current.addtime`; use-time limits from
 //! `current.usetime`, and only once the SA was used. Hard wins a tie, and
 //! the soft event comes once: a dying SA waits only for its hard limit.
-//! Byte and allocation limits are the data path's (counted per packet).
+//! Byte and allocation limits are the data path's (`usage.rs`).
 
 use super::{SaRecord, SaState};
 

@@ -63,6 +63,10 @@ impl AhIn {
         let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
             return ctx.stats.inc(Stat::AhInvalidSa);
         };
+        // XFRM's order: the SA's lifetimes before anything else.
+        if !ah.usage.admit(&sa, &ctx.events) {
+            return ctx.stats.inc(Stat::AhInvalidSa);
+        }
         let off = flow.transport_offset;
         let icv = ah.icvlen as usize;
         if off > SAVED_HDR || icv > MAX_DIGEST || skb.make_room(0, 0).is_err() {
@@ -133,9 +137,9 @@ impl AhIn {
             .update(self.seq)
             .map_err(|_| Stat::AhReplay)?;
         let total = self.hdr.total_len();
-        self.ctx
-            .stats
-            .add(Stat::AhInBytes, (self.skb.len() - off - total) as u64);
+        let payload = self.skb.len() - off - total;
+        self.ctx.stats.add(Stat::AhInBytes, payload as u64);
+        self.ah.usage.count(payload);
         let u = Undone {
             rec: &self.sa.rec,
             v6: self.v6,

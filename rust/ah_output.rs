@@ -44,9 +44,16 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
         return chain.stats.inc(Stat::OutInvalid);
     };
+    // As ESP: lifetimes, then a sequence number while there is one.
+    if !ah.usage.admit(&sa, &chain.events) {
+        return chain.stats.inc(Stat::OutExpired);
+    }
+    if !ah.usage.admit_seq(&sa, ah.seq.load(Relaxed), &chain.events) {
+        return chain.stats.inc(Stat::AhSeqWrap);
+    }
     let seq = ah.seq.fetch_add(1, Relaxed) + 1;
-    // TODO[B]: stop the SA and raise its EXPIRE.
     let Ok(seq32) = u32::try_from(seq) else {
+        ah.usage.stop(&sa, &chain.events);
         return chain.stats.inc(Stat::AhSeqWrap);
     };
     let icv = ah.icvlen as usize;
@@ -78,6 +85,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         return chain.stats.inc(Stat::OutInvalid);
     }
     let bytes = chain.skb.len() - off - len;
+    ah.usage.count(bytes);
     chain.stats.add(Stat::AhOutBytes, bytes as u64);
     ahash_op::submit(AhStep {
         chain,

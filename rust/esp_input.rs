@@ -56,6 +56,10 @@ impl EspIn {
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
             return ctx.stats.inc(Stat::EspInvalidSa);
         };
+        // XFRM's order: the SA's lifetimes before anything else.
+        if !esp.usage.admit(&sa, &ctx.events) {
+            return ctx.stats.inc(Stat::EspInvalidSa);
+        }
         let off = flow.transport_offset;
         let g = &esp.geom;
         // The encrypted part must be whole blocks, the trailer at least.
@@ -113,6 +117,7 @@ impl EspIn {
         let check = PadCheck::from_sa_flags(self.sa.rec.flags);
         let t = parse_trailer(&b[payload..end], check).map_err(|_| Stat::EspBadEncoding)?;
         self.ctx.stats.add(Stat::EspInBytes, (end - payload) as u64);
+        self.esp.usage.count(t.payload_len);
         self.skb
             .trim(payload + t.payload_len)
             .map_err(|_| Stat::EspBadEncoding)?;

@@ -44,10 +44,22 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     if g.iv_len > MAX_IV {
         return chain.stats.inc(Stat::OutInvalid);
     }
+    // XFRM's order: the lifetimes first, then a sequence number.
+    if !esp.usage.admit(&sa, &chain.events) {
+        return chain.stats.inc(Stat::OutExpired);
+    }
+    // Without ESN the 32-bit counter must not wrap (RFC 4303 3.3.3): the
+    // SA ends when it runs out.
+    if !esp
+        .usage
+        .admit_seq(&sa, esp.seq.load(Relaxed), &chain.events)
+    {
+        return chain.stats.inc(Stat::EspSeqWrap);
+    }
     let seq = esp.seq.fetch_add(1, Relaxed) + 1;
-    // Without ESN the 32-bit counter must not wrap (RFC 4303 3.3.3).
-    // TODO[B]: stop the SA and raise its EXPIRE.
+    // Packets racing for the last number: those past it are dropped.
     let Ok(seq32) = u32::try_from(seq) else {
+        esp.usage.stop(&sa, &chain.events);
         return chain.stats.inc(Stat::EspSeqWrap);
     };
     // The padding depends on the payload, which is what follows the IP
@@ -61,6 +73,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         }
     };
     let payload = chain.skb.len().saturating_sub(hl);
+    esp.usage.count(payload);
     let tail = g.pad_len(payload) + ESP_TRAILER_LEN;
     let hdr = ESP_HDR_LEN + g.iv_len;
     let Ok(l) = chain.layout(&sa.rec, IPPROTO_ESP, hdr, tail + g.icv_len) else {

@@ -30,6 +30,7 @@ use crate::{
     spd_table::SpdReader,
     stats::{Stat, Stats},
     sysctl::Setting,
+    use_events::UseEvents,
 };
 use kernel::sync::{rcu, Arc};
 
@@ -65,6 +66,7 @@ impl IpsecInput for Input {
             debug: dp.debug(v6),
             dev: dp.decap.hold(),
             stats: dp.stats.clone(),
+            events: dp.keys.use_events.clone(),
         };
         if !dp.proto_enabled(proto) {
             let s = if proto == IPPROTO_AH {
@@ -76,6 +78,8 @@ impl IpsecInput for Input {
             return Ok(());
         }
         start_layer(skb, v6, flow, sa, ctx, History::default());
+        // The SAs' lifetime events the packet raised, if any.
+        dp.keys.kick_use_events();
         Ok(())
     }
 }
@@ -107,6 +111,8 @@ pub(crate) struct Ctx {
     debug: bool,
     dev: DevRef,
     pub(crate) stats: Arc<Stats>,
+    /// Where the SAs' lifetime events go.
+    pub(crate) events: Arc<UseEvents>,
 }
 
 /// Undoes one layer of ours; consumes the packet.

@@ -33,11 +33,13 @@ mod policy_in;
 mod policy_log;
 mod sa_crypto;
 mod sa_expiry;
+mod sa_use;
 mod sad_table;
 mod sockopt;
 mod spd_table;
 mod stats;
 mod sysctl;
+mod use_events;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host
 /// crate in `rust/core/` that `cargo test` covers.

@@ -7,7 +7,8 @@
 //! inside queueing) or the ACQUIRE queue's spinlock. Nothing here runs in
 //! atomic context: messages are built and queued with GFP_KERNEL, and the
 //! packet path hands events over through work items: the lifetime timer
-//! ([`crate::sa_expiry`]) and ACQUIREs ([`crate::acquire_queue`]).
+//! ([`crate::sa_expiry`]), ACQUIREs ([`crate::acquire_queue`]) and
+//! lifetimes by use ([`crate::use_events`]).
 
 use crate::{
     acquire::Acquires,
@@ -21,11 +22,12 @@ use crate::{
     pfkey_sock::PfKey,
     sad_table::{SadReader, SadTable},
     spd_table::{SpdReader, SpdTable},
+    use_events::UseEvents,
 };
 use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Mutex, SpinLockIrq},
+    sync::{Arc, Mutex, SpinLockIrq},
 };
 
 /// One PF_KEY socket as the namespace knows it.
@@ -57,6 +59,9 @@ pub(crate) struct KeyState {
 /// The [`DelayedWork`] id of the ACQUIRE work item (0 is the timer's).
 pub(crate) const ACQUIRE_WORK: u64 = 1;
 
+/// The [`DelayedWork`] id of the lifetime-by-use work item.
+pub(crate) const USE_WORK: u64 = 2;
+
 /// The key state of one namespace.
 #[pin_data]
 pub(crate) struct KeyDb {
@@ -68,11 +73,18 @@ pub(crate) struct KeyDb {
     /// the state goes.
     #[pin]
     pub(crate) acquire_work: DelayedWork<KeyDb, ACQUIRE_WORK>,
+    /// Carries out the packet path's lifetime events; also cancelled
+    /// before the state goes.
+    #[pin]
+    pub(crate) use_work: DelayedWork<KeyDb, USE_WORK>,
     #[pin]
     state: Mutex<KeyState>,
     /// ACQUIRE requests from the packet path, for `acquire_work`.
     #[pin]
     pub(crate) acquires: SpinLockIrq<AcqQueue>,
+    /// Lifetime events from the packet path, for `use_work`; in-flight
+    /// packets hold references too.
+    pub(crate) use_events: Arc<UseEvents>,
     /// The SAD's lockless lookups, for the packet path.
     pub(crate) sad: SadReader,
     /// The SPD's lockless lookup, for the packet path.
@@ -99,15 +111,37 @@ unsafe impl HasDelayedWork<ACQUIRE_WORK> for KeyDb {
     }
 }
 
+// SAFETY: `OFFSET` is that of the `use_work` field, declared before
+// `state` and `use_events`, the fields `run` uses.
+unsafe impl HasDelayedWork<USE_WORK> for KeyDb {
+    const OFFSET: usize = core::mem::offset_of!(KeyDb, use_work);
+
+    fn run(&self) {
+        crate::use_events::run(self);
+    }
+}
+
 impl KeyDb {
+    /// Runs the lifetime-by-use work item if the packet path queued
+    /// events since the last call. Any context: the packet hooks call it
+    /// on their way out (events raised where no `KeyDb` is at hand, after
+    /// asynchronous crypto, wait for the next packet's call).
+    pub(crate) fn kick_use_events(&self) {
+        if self.use_events.take_kick() {
+            self.use_work.schedule_ms(0);
+        }
+    }
+
     /// Empty tables, no sockets.
     pub(crate) fn new() -> Result<Pin<KBox<KeyDb>>> {
         let (sad, sad_reader) = SadTable::new(random_u32())?;
         let (spd, spd_reader) = SpdTable::new(random_u32())?;
+        let use_events = UseEvents::new()?;
         KBox::pin_init(
             pin_init!(KeyDb {
                 timer <- DelayedWork::new(),
                 acquire_work <- DelayedWork::new(),
+                use_work <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad,
@@ -116,6 +150,7 @@ impl KeyDb {
                     acq: Acquires::default(),
                 }),
                 acquires <- new_spinlock_irq!(AcqQueue::new()),
+                use_events,
                 sad: sad_reader,
                 spd: spd_reader,
             }),

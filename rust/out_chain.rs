@@ -19,6 +19,7 @@ use crate::{
     kapi::skb::Skb,
     output::{read_flow, Bundle, OutSettings},
     stats::{Stat, Stats},
+    use_events::UseEvents,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -33,6 +34,8 @@ pub(crate) struct OutChain {
     next: usize,
     pub(crate) settings: OutSettings,
     pub(crate) stats: Arc<Stats>,
+    /// Where the SAs' lifetime events go.
+    pub(crate) events: Arc<UseEvents>,
 }
 
 /// Where a step's header went.
@@ -54,6 +57,7 @@ impl OutChain {
         bundle: Bundle,
         settings: OutSettings,
         stats: Arc<Stats>,
+        events: Arc<UseEvents>,
     ) {
         OutChain {
             skb,
@@ -62,6 +66,7 @@ impl OutChain {
             next: 0,
             settings,
             stats,
+            events,
         }
         .advance();
     }

@@ -124,18 +124,22 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
     };
+    let events = || dp.keys.use_events.clone();
     if skb.is_gso() {
         match skb.segment() {
             Ok(segs) => {
                 for s in segs {
-                    OutChain::start(s, v6, clone_bundle(&bundle), settings, dp.stats.clone());
+                    let b = clone_bundle(&bundle);
+                    OutChain::start(s, v6, b, settings, dp.stats.clone(), events());
                 }
             }
             Err(_) => dp.stats.inc(Stat::OutInvalid),
         }
     } else {
-        OutChain::start(skb, v6, bundle, settings, dp.stats.clone());
+        OutChain::start(skb, v6, bundle, settings, dp.stats.clone(), events());
     }
+    // The SAs' lifetime events the packets raised, if any.
+    dp.keys.kick_use_events();
     Verdict::Stolen
 }
 

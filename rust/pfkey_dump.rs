@@ -17,7 +17,7 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{MsgHeader, MsgType},
-        sad::{proto_to_satype, AddrFilter, SaRecord},
+        sad::{proto_to_satype, AddrFilter},
         spd::PolicyRecord,
     },
     kapi::{msg_skb::MsgSkb, sock::Sock},
@@ -25,7 +25,7 @@ use crate::{
     pfkey_bcast::to_sender,
     pfkey_build::{message_skb, reply_header},
     pfkey_sock::PfKey,
-    sad_table::Order,
+    sad_table::{Order, SaEntry},
 };
 use kernel::sync::atomic::{Acquire, Release};
 
@@ -126,12 +126,18 @@ pub(crate) fn resume(st: &mut KeyState, me: &Sock<'_, PfKey>) {
 fn build(d: &Dump, entry: Entry<'_>) -> Result<MsgSkb, Errno> {
     let seq = d.count.wrapping_add(1);
     match entry {
-        Entry::Sa(rec) => {
+        Entry::Sa(entry) => {
             let hdr = MsgHeader {
                 version: d.req.version,
                 seq,
-                ..reply_header(&d.req, MsgType::Dump as u8, proto_to_satype(rec.id.proto))
+                ..reply_header(
+                    &d.req,
+                    MsgType::Dump as u8,
+                    proto_to_satype(entry.rec.id.proto),
+                )
             };
+            // With the current lifetime as counted so far, as af_key.
+            let rec = entry.report();
             message_skb(&hdr, |e| rec.encode(e, true))
         }
         Entry::Spd(rec) => {
@@ -148,7 +154,7 @@ fn build(d: &Dump, entry: Entry<'_>) -> Result<MsgSkb, Errno> {
 
 /// One entry a dump walks over.
 enum Entry<'a> {
-    Sa(&'a SaRecord),
+    Sa(&'a SaEntry),
     Spd(&'a PolicyRecord),
 }
 
@@ -188,7 +194,7 @@ fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
     match kind {
         DumpKind::Sa => sad.walk_from(from, proto, |o, r| {
             // Skipped entries are not counted: seq numbers what is sent.
-            !filter.as_ref().is_none_or(|f| f.matches(r)) || step(o, Entry::Sa(r))
+            !filter.as_ref().is_none_or(|f| f.matches(&r.rec)) || step(o, Entry::Sa(r))
         }),
         DumpKind::Spd => spd.walk_from(from, |o, r| step(o, Entry::Spd(r))),
     }

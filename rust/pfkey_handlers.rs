@@ -226,6 +226,11 @@ fn update_mature(st: &mut KeyState, req: &Request<'_>, mut rec: SaRecord) -> Res
         }
         Ok(())
     })?;
+    // New limits: the soft one may be reached again (XFRM clears
+    // `km.dying`).
+    if let Some(u) = st.sad.entry(&rec.id).and_then(|e| e.usage()) {
+        u.clear_soft();
+    }
     rec.state = SaState::Dead;
     send_sa(st, req, &rec, MsgType::Update, Target::All)
 }
@@ -246,7 +251,8 @@ fn get(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         req.me.pernet().dp().keys.sad.by_id(&g, &id).cloned()
     };
     let entry = entry.ok_or(Errno::ESRCH)?;
-    send_sa(st, req, &entry.rec, MsgType::Get, Target::One)
+    // With the current lifetime as counted so far, as af_key.
+    send_sa(st, req, &entry.report(), MsgType::Get, Target::One)
 }
 
 /// ACQUIRE from a daemon reports a failed negotiation: no reply.

@@ -23,6 +23,7 @@ use crate::{
         xform::{self, Esn},
     },
     kapi::crypto::{Aead, Ahash, Completion},
+    sa_use::SaUse,
 };
 use kernel::{
     new_spinlock,
@@ -45,6 +46,8 @@ pub(crate) struct EspTransform {
     pub(crate) seq: Atomic<u64>,
     /// What was received: the anti-replay window.
     pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
+    /// Packets, bytes and first use, for the SA's lifetimes.
+    pub(crate) usage: SaUse,
 }
 
 /// An AH SA's keyed hash, with its sequence state.
@@ -57,6 +60,8 @@ pub(crate) struct AhTransform {
     pub(crate) seq: Atomic<u64>,
     /// What was received: the anti-replay window.
     pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
+    /// Packets, bytes and first use, for the SA's lifetimes.
+    pub(crate) usage: SaUse,
 }
 
 /// What an SA computes with.
@@ -83,6 +88,16 @@ impl SaTransform {
         match self {
             SaTransform::Esp(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// What the data path counted on the SA (none for IPcomp, which is
+    /// not run).
+    pub(crate) fn usage(&self) -> Option<&SaUse> {
+        match self {
+            SaTransform::Esp(e) => Some(&e.usage),
+            SaTransform::Ah(a) => Some(&a.usage),
+            SaTransform::None => None,
         }
     }
 
@@ -153,6 +168,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
         aead,
         seq: Atomic::new(0),
         replay,
+        usage: SaUse::new(),
     })
 }
 
@@ -173,6 +189,7 @@ fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
         icvlen,
         seq: Atomic::new(0),
         replay: replay_window(rec)?,
+        usage: SaUse::new(),
     })
 }
 

@@ -10,7 +10,8 @@
 //!
 //! An SA's record does not change once published: a change (state,
 //! lifetimes) publishes a copy in its place, so a reader sees the old or the
-//! new one whole. Packet counters will live beside it (data-path issue).
+//! new one whole. What the data path counts lives beside it, in the SA's
+//! transform ([`SaUse`]), shared by the copies.
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ use crate::{
     },
     kapi::rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
     sa_crypto::SaTransform,
+    sa_use::SaUse,
 };
 use kernel::{
     prelude::*,
@@ -43,6 +45,28 @@ pub(crate) struct SaEntry {
     /// Its crypto, set up when it was added (none while larval). Shared by
     /// the copies a change publishes.
     pub(crate) xform: Option<Arc<SaTransform>>,
+}
+
+impl SaEntry {
+    /// What the data path counted on this SA, if it has a transform.
+    pub(crate) fn usage(&self) -> Option<&SaUse> {
+        self.xform.as_ref().and_then(|x| x.usage())
+    }
+
+    /// Whether the packet path may pick this SA: not ended by its use.
+    fn usable(&self) -> bool {
+        self.usage().is_none_or(|u| !u.hard_reached())
+    }
+
+    /// The record as PF_KEY reports it: with the current lifetime's
+    /// allocations, bytes and first use as counted so far.
+    pub(crate) fn report(&self) -> SaRecord {
+        let mut rec = self.rec.clone();
+        if let Some(u) = self.usage() {
+            rec.apply_usage(&u.usage());
+        }
+        rec
+    }
 }
 
 fn id_hash(seed: u32, id: &SaId) -> u32 {
@@ -79,7 +103,8 @@ impl SadReader {
 
     /// The SA an outbound packet should use for (src, dst, proto, mode,
     /// reqid), as KAME chooses: the newest mature one, else the newest
-    /// dying one. Mode [`MODE_ANY`] and reqid 0 match any.
+    /// dying one; none that its use ended (XFRM's expired states).
+    /// Mode [`MODE_ANY`] and reqid 0 match any.
     pub(crate) fn for_output<'a>(
         &'a self,
         g: &'a Guard,
@@ -97,6 +122,7 @@ impl SadReader {
                 && e.rec.id.proto == proto
                 && (mode == MODE_ANY || e.rec.mode == mode)
                 && (reqid == 0 || e.rec.reqid == reqid)
+                && e.usable()
         };
         self.pairs
             .find(g, h, |e| fits(e, SaState::Mature))
@@ -190,11 +216,22 @@ impl SadTable {
         id: &SaId,
         f: impl FnOnce(&mut SaRecord) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        let old = self
+        let order = self
             .ids
             .get(id_hash(self.seed, id), |e| e.rec.id == *id)
-            .ok_or(Errno::ESRCH)?;
-        let (order, xform) = (old.order, old.xform.clone());
+            .ok_or(Errno::ESRCH)?
+            .order;
+        self.update_at(order, f)
+    }
+
+    /// As [`SadTable::update`], for the SA at `order`.
+    pub(crate) fn update_at<R>(
+        &mut self,
+        order: Order,
+        f: impl FnOnce(&mut SaRecord) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let old = self.by_order.get(&order).ok_or(Errno::ESRCH)?;
+        let xform = old.xform.clone();
         let mut rec = old.rec.clone();
         let out = f(&mut rec)?;
         let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
@@ -265,7 +302,18 @@ impl SadTable {
             .ok_or(Errno::ENOMEM)
     }
 
-    /// Removes and returns the SA with identity `id`.
+    /// The SA at `order`, if it is still in the SAD.
+    pub(crate) fn entry_at(&self, order: Order) -> Option<&Arc<SaEntry>> {
+        self.by_order.get(&order)
+    }
+
+    /// The SA with identity `id`, with what the data path counted.
+    pub(crate) fn entry(&self, id: &SaId) -> Option<&Arc<SaEntry>> {
+        self.ids.get(id_hash(self.seed, id), |e| e.rec.id == *id)
+    }
+
+    /// Removes and returns the SA with identity `id`, as PF_KEY reports
+    /// it.
     pub(crate) fn remove(&mut self, id: &SaId) -> Option<SaRecord> {
         let order = self
             .ids
@@ -274,8 +322,9 @@ impl SadTable {
         self.remove_at(order)
     }
 
-    /// Removes the SA at `order` from every table and returns its record.
-    fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
+    /// Removes the SA at `order` from every table and returns its record,
+    /// as PF_KEY reports it.
+    pub(crate) fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
         let entry = self.by_order.remove(&order)?;
         let rec = &entry.rec;
         self.ids
@@ -288,7 +337,7 @@ impl SadTable {
         if let Some(k) = timeline_key(order, rec) {
             self.timeline.remove(&k);
         }
-        Some(rec.clone())
+        Some(entry.report())
     }
 
     /// When the next lifetime event is due, if any SA has one.
@@ -316,9 +365,9 @@ impl SadTable {
                 let mut rec = entry.rec.clone();
                 rec.state = SaState::Dying;
                 let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).ok()?;
-                let p = self.prepare(order, rec.clone(), entry.xform.clone()).ok()?;
+                let p = self.prepare(order, rec, entry.xform.clone()).ok()?;
                 self.publish_copy(p, spare);
-                Some((Expiry::Soft, rec))
+                Some((Expiry::Soft, self.by_order.get(&order)?.report()))
             }
         }
     }
@@ -393,12 +442,12 @@ impl SadTable {
         &mut self,
         from: Order,
         proto: u8,
-        mut f: impl FnMut(Order, &SaRecord) -> bool,
+        mut f: impl FnMut(Order, &SaEntry) -> bool,
     ) {
         let mut cur = self.by_order.cursor_lower_bound_mut(&from);
         while let Some(c) = cur {
             let (&order, e) = c.current();
-            if (proto == PROTO_ANY || e.rec.id.proto == proto) && !f(order, &e.rec) {
+            if (proto == PROTO_ANY || e.rec.id.proto == proto) && !f(order, e) {
                 return;
             }
             cur = c.move_next();

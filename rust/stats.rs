@@ -25,6 +25,9 @@ pub(crate) enum Stat {
     /// Outbound packets that could not be laid out or routed
     /// (`out_inval`).
     OutInvalid,
+    /// Outbound packets refused by an SA past its hard lifetime by bytes
+    /// or allocations (XFRM's `XfrmOutStateExpired`).
+    OutExpired,
     /// ESP packets received for our SAs (`esps_input`).
     EspInput,
     /// ESP packets sent (`esps_output`).

@@ -145,7 +145,11 @@ mod tests {
             ((10, 0), (5, 0), (5, 0), Some(Expiry::Hard)),
         ];
         for (i, (soft, hard, (p, b), want)) in cases.iter().enumerate() {
-            assert_eq!(rec(*soft, *hard).usage_limit(&used(*p, *b)), *want, "case {i}");
+            assert_eq!(
+                rec(*soft, *hard).usage_limit(&used(*p, *b)),
+                *want,
+                "case {i}"
+            );
         }
     }
 

@@ -6,7 +6,7 @@ ports in network order)."""
 import socket
 import struct
 
-from pfkey_probe import HDR, PF_KEY_V2
+from pfkey_probe import HDR, PF_KEY_V2, read_reply
 
 # Message types.
 GETSPI, UPDATE, ADD, DELETE, GET, ACQUIRE, REGISTER, EXPIRE, FLUSH, DUMP = range(1, 11)
@@ -246,3 +246,19 @@ def fields(buf):
         out.append(("trailing", buf[at:].hex()))
     out.insert(8, ("exts", " ".join(order)))
     return out
+
+
+def dump_sas(s, satype, seq=9, timeout=2.0):
+    """SADB_DUMP of `satype` on s: its messages without an errno, parsed,
+    up to the last one (seq 0) or until none comes within `timeout`."""
+    s.send(msg(DUMP, satype=satype, seq=seq))
+    out = []
+    while True:
+        r = read_reply(s, timeout)
+        if r is None:
+            return out
+        m = parse(r)
+        if m[0]["type"] == DUMP and m[0]["errno"] == 0:
+            out.append(m)
+        if m[0]["type"] == DUMP and m[0]["seq"] == 0:
+            return out

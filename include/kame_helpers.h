@@ -72,6 +72,10 @@ int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
 int kame_skb_local_out(struct sk_buff *skb, bool v6);
 struct net *kame_skb_dst_net(const struct sk_buff *skb);
 struct net *kame_skb_net(const struct sk_buff *skb);
+bool kame_skb_forwarded(const struct sk_buff *skb, bool v6);
+void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu);
+void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu);
+unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
 void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 
 /* linux/netdevice.h: the decapsulation device (helpers/netdev.c) */

@@ -25,6 +25,9 @@ pub(crate) enum Stat {
     /// Outbound packets that could not be laid out or routed
     /// (`out_inval`).
     OutInvalid,
+    /// Forwarded packets too big once protected, refused with ICMP
+    /// (`out_toobig`).
+    OutTooBig,
     /// ESP packets received for our SAs (`esps_input`).
     EspInput,
     /// ESP packets sent (`esps_output`).

@@ -93,8 +93,9 @@ impl EspOut {
             Err(_) => return self.stats.inc(Stat::OutInvalid),
         };
         let (esp_off, cryptlen, iv) = esp_off;
-        self.stats.add(Stat::EspOutBytes, cryptlen as u64);
         let ivlen = esp.geom.iv_len;
+        // The encrypted payload less its IV, as ESP input counts it.
+        self.stats.add(Stat::EspOutBytes, (cryptlen - ivlen) as u64);
         aead_op::submit(
             Direction::Encrypt,
             EspStep {

@@ -76,9 +76,10 @@ stats! {
     EspInput = (Esp, "esps_input"),
     /// ESP packets sent (`esps_output`).
     EspOutput = (Esp, "esps_output"),
-    /// ESP payload bytes received (`esps_ibytes`).
+    /// ESP payload bytes received, padding and trailer included, IV and
+    /// ICV not: what the sender counted out (`esps_ibytes`).
     EspInBytes = (Esp, "esps_ibytes"),
-    /// ESP payload bytes sent (`esps_obytes`).
+    /// ESP payload bytes sent, counted as `esps_ibytes` (`esps_obytes`).
     EspOutBytes = (Esp, "esps_obytes"),
     /// ESP packets shorter than their SA's headers (`esps_hdrops`).
     EspShort = (Esp, "esps_hdrops"),

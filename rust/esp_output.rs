@@ -81,7 +81,8 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let n = g.iv_len.min(8);
     iv[g.iv_len - n..g.iv_len].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
     let cryptlen = g.iv_len + payload + tail;
-    chain.stats.add(Stat::EspOutBytes, cryptlen as u64);
+    // As esps_ibytes counts: payload, padding and trailer, not the IV.
+    chain.stats.add(Stat::EspOutBytes, (payload + tail) as u64);
     aead_op::submit(
         Direction::Encrypt,
         EspStep {

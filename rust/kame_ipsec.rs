@@ -38,6 +38,7 @@ mod sad_table;
 mod sockopt;
 mod spd_table;
 mod stats;
+mod stats_proc;
 mod sysctl;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host

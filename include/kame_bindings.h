@@ -12,6 +12,7 @@
 #include <linux/timekeeping.h>
 #include <linux/workqueue.h>
 #include <linux/netfilter.h>
+#include <linux/proc_fs.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
 #include <linux/skbuff.h>

@@ -23,6 +23,9 @@ struct net_device;
 struct aead_request;
 struct ahash_request;
 struct scatterlist;
+struct file;
+struct seq_file;
+struct proc_dir_entry;
 
 /* net/netns/generic.h */
 void *kame_net_generic(const struct net *net, unsigned int id);
@@ -72,6 +75,10 @@ int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
 int kame_skb_local_out(struct sk_buff *skb, bool v6);
 struct net *kame_skb_dst_net(const struct sk_buff *skb);
 struct net *kame_skb_net(const struct sk_buff *skb);
+bool kame_skb_forwarded(const struct sk_buff *skb, bool v6);
+void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu);
+void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu);
+unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
 void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 
 /* linux/netdevice.h: the decapsulation device (helpers/netdev.c) */
@@ -106,5 +113,18 @@ void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
 unsigned short kame_sk_family(const struct sock *sk);
 void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,
 				 u8 action);
+
+
+/* linux/percpu.h: u64 counters (helpers/percpu.c) */
+void *kame_percpu_u64_alloc(unsigned int n);
+void kame_percpu_free(void *p);
+void kame_percpu_u64_add(void *p, unsigned int i, u64 n);
+u64 kame_percpu_u64_sum(const void *p, unsigned int i);
+
+/* linux/proc_fs.h: per-namespace /proc/net files (helpers/proc.c) */
+struct proc_dir_entry *kame_proc_net_mkdir(struct net *net, const char *name);
+void *kame_seq_pde_data(const struct seq_file *m);
+void *kame_file_pde_data(const struct file *f);
+bool kame_proc_file_net_admin(const struct file *f);
 
 #endif

@@ -48,7 +48,10 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     if !ah.usage.admit(&sa, &chain.events) {
         return chain.stats.inc(Stat::OutExpired);
     }
-    if !ah.usage.admit_seq(&sa, ah.seq.load(Relaxed), &chain.events) {
+    if !ah
+        .usage
+        .admit_seq(&sa, ah.seq.load(Relaxed), false, &chain.events)
+    {
         return chain.stats.inc(Stat::AhSeqWrap);
     }
     let seq = ah.seq.fetch_add(1, Relaxed) + 1;

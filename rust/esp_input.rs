@@ -13,7 +13,7 @@
 use crate::{
     input::{self, Ctx, Undone},
     kame_core::{
-        esp::{parse_trailer, PadCheck, ESP_HDR_LEN, ESP_TRAILER_LEN},
+        esp::{esn_aad_close, esn_aad_open, parse_trailer, PadCheck, ESP_HDR_LEN, ESP_TRAILER_LEN},
         flow::Flow,
     },
     kapi::{
@@ -37,6 +37,8 @@ pub(crate) struct EspIn {
     /// Offset of the ESP header from `data` (the IP header).
     esp_off: usize,
     seq: u64,
+    /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
+    esn: Option<[u8; 4]>,
     sa: Arc<SaEntry>,
     esp: Arc<EspTransform>,
     ctx: Ctx,
@@ -82,12 +84,24 @@ impl EspIn {
         };
         let cryptlen = skb.len() - off - ESP_HDR_LEN;
         let ivlen = g.iv_len;
+        // With ESN the AAD carries the inferred high half (RFC 4303
+        // 2.2.1); a wrong guess fails the ICV.
+        let esn = if esp.esn {
+            match esn_aad_open(skb.bytes(), off, (seq >> 32) as u32) {
+                Some(saved) => Some(saved),
+                None => return ctx.stats.inc(Stat::EspShort),
+            }
+        } else {
+            None
+        };
+        let aad = ESP_HDR_LEN + if esn.is_some() { 4 } else { 0 };
         let job = EspIn {
             skb,
             v6,
             outer_ds: flow.dsfield,
             esp_off: off,
             seq,
+            esn,
             sa,
             esp,
             ctx,
@@ -96,7 +110,7 @@ impl EspIn {
         aead_op::submit(
             Direction::Decrypt,
             job,
-            ESP_HDR_LEN,
+            aad,
             cryptlen,
             &[0u8; MAX_IV][..ivlen],
         );
@@ -139,11 +153,15 @@ impl AeadJob for EspIn {
     }
 
     fn region(&mut self) -> &mut [u8] {
-        let off = self.esp_off;
+        // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
+        let off = self.esp_off - if self.esn.is_some() { 4 } else { 0 };
         self.skb.bytes().get_mut(off..).unwrap_or_default()
     }
 
-    fn complete(self, res: Result) {
+    fn complete(mut self, res: Result) {
+        if let Some(saved) = self.esn {
+            esn_aad_close(self.skb.bytes(), self.esp_off, saved);
+        }
         let stats = self.ctx.stats.clone();
         let outcome = match res {
             Ok(()) => self.decapsulate(),

@@ -9,9 +9,9 @@
 
 use crate::{
     kame_core::{
-        esp::{write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN},
+        esp::{esn_aad_close, esn_aad_open, write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN},
         flow::IPPROTO_ESP,
-        sad::MODE_TUNNEL,
+        sad::{seq_exhausted, MODE_TUNNEL},
     },
     kapi::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
@@ -33,6 +33,8 @@ struct EspStep {
     chain: OutChain,
     esp: Arc<EspTransform>,
     esp_off: usize,
+    /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
+    esn: Option<[u8; 4]>,
 }
 
 /// Protects the chain's packet with ESP SA `sa`; consumes the chain.
@@ -48,20 +50,19 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     if !esp.usage.admit(&sa, &chain.events) {
         return chain.stats.inc(Stat::OutExpired);
     }
-    // Without ESN the 32-bit counter must not wrap (RFC 4303 3.3.3): the
+    // The counter must not wrap (RFC 4303 3.3.3; 64 bits with ESN): the
     // SA ends when it runs out.
-    if !esp
-        .usage
-        .admit_seq(&sa, esp.seq.load(Relaxed), &chain.events)
-    {
+    let last = esp.seq.load(Relaxed);
+    if !esp.usage.admit_seq(&sa, last, esp.esn, &chain.events) {
         return chain.stats.inc(Stat::EspSeqWrap);
     }
     let seq = esp.seq.fetch_add(1, Relaxed) + 1;
     // Packets racing for the last number: those past it are dropped.
-    let Ok(seq32) = u32::try_from(seq) else {
+    if seq_exhausted(seq - 1, esp.esn) {
         esp.usage.stop(&sa, &chain.events);
         return chain.stats.inc(Stat::EspSeqWrap);
-    };
+    }
+    let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
     // The padding depends on the payload, which is what follows the IP
     // header in transport mode, the whole packet in tunnel mode.
     let hl = if sa.rec.mode == MODE_TUNNEL {
@@ -82,27 +83,38 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let b = chain.skb.bytes();
     let h = EspHeader {
         spi: sa.rec.id.spi,
-        seq: seq32,
+        seq: seq_lo,
     };
     b[l.hdr_off..l.hdr_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
     if write_tail(&mut b[l.tail_off..l.tail_off + tail], l.next_header).is_none() {
         return chain.stats.inc(Stat::OutInvalid);
     }
+    let esn = if esp.esn {
+        match esn_aad_open(b, l.hdr_off, seq_hi) {
+            Some(saved) => Some(saved),
+            None => return chain.stats.inc(Stat::OutInvalid),
+        }
+    } else {
+        None
+    };
     // The IV generator's input: the 64-bit sequence number, at the end of
     // the IV (esp4/esp6).
     let mut iv = [0u8; MAX_IV];
     let n = g.iv_len.min(8);
     iv[g.iv_len - n..g.iv_len].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
     let cryptlen = g.iv_len + payload + tail;
-    chain.stats.add(Stat::EspOutBytes, cryptlen as u64);
+    // As esps_ibytes counts: payload, padding and trailer, not the IV.
+    chain.stats.add(Stat::EspOutBytes, (payload + tail) as u64);
+    let aad = ESP_HDR_LEN + if esn.is_some() { 4 } else { 0 };
     aead_op::submit(
         Direction::Encrypt,
         EspStep {
             chain,
             esp,
             esp_off: l.hdr_off,
+            esn,
         },
-        ESP_HDR_LEN,
+        aad,
         cryptlen,
         &iv[..g.iv_len],
     );
@@ -114,12 +126,16 @@ impl AeadJob for EspStep {
     }
 
     fn region(&mut self) -> &mut [u8] {
-        let off = self.esp_off;
+        // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
+        let off = self.esp_off - if self.esn.is_some() { 4 } else { 0 };
         self.chain.skb.bytes().get_mut(off..).unwrap_or_default()
     }
 
     fn complete(self, res: Result) {
-        let chain = self.chain;
+        let mut chain = self.chain;
+        if let Some(saved) = self.esn {
+            esn_aad_close(chain.skb.bytes(), self.esp_off, saved);
+        }
         if res.is_err() {
             // The packet is freed with the chain.
             return chain.stats.inc(Stat::EspCryptoError);

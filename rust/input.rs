@@ -15,7 +15,10 @@ use crate::{
     datapath::Levels,
     esp_input::EspIn,
     kame_core::{
-        flow::{self, Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPV6_HDR_LEN},
+        flow::{
+            self, Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
+            IPV6_HDR_LEN,
+        },
         sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
         spd::DIR_IN,
         sysctl::{Ipsec4, Ipsec6},
@@ -24,6 +27,7 @@ use crate::{
     kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, skb::Skb},
     netns::Netns,
     output::{read_flow, SELECTOR_BYTES},
+    pmtu,
     policy_in::{self, History, Layer},
     policy_log,
     sad_table::{SaEntry, SadReader},
@@ -64,6 +68,8 @@ impl IpsecInput for Input {
             ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
             ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
             debug: dp.debug(v6),
+            wire_len: skb.len(),
+            dev_mtu: skb.dev_mtu(),
             dev: dp.decap.hold(),
             stats: dp.stats.clone(),
             events: dp.keys.use_events.clone(),
@@ -109,6 +115,10 @@ pub(crate) struct Ctx {
     pub(crate) ah_offsetmask: i32,
     /// Policy failures are logged.
     debug: bool,
+    /// The packet's length as received (from its IP header) and the MTU
+    /// of the device it came in on: the reverse path, for the SYN clamp.
+    wire_len: usize,
+    dev_mtu: usize,
     dev: DevRef,
     pub(crate) stats: Arc<Stats>,
     /// Where the SAs' lifetime events go.
@@ -141,6 +151,10 @@ pub(crate) struct Undone<'a> {
     /// The outer TOS / traffic class.
     pub(crate) outer_ds: u8,
 }
+
+/// The most padding an ESP packet of ours can grow by beyond what an
+/// arriving one showed (a cipher block).
+const MAX_PAD: usize = 16;
 
 /// The SA flag asking decapsulation to copy the outer DSCP inward
 /// (`SADB_SAFLAGS_DECAP_DSCP`, XFRM's `XFRM_STATE_DECAP_DSCP`).
@@ -202,6 +216,17 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         let spi = Some(u.rec.id.spi);
         policy_log::violation(ctx.debug, DIR_IN, &inner, spi, r.reason());
         return Err(Stat::InPolicyViolation);
+    }
+    if inner.proto == IPPROTO_TCP {
+        // Our answers go back through the same kind of SAs: as much
+        // overhead as this packet carried, and a block of padding more.
+        let overhead = ctx.wire_len.saturating_sub(skb.len()) + MAX_PAD;
+        let fits = ctx.dev_mtu.saturating_sub(overhead);
+        pmtu::clamp(
+            &mut skb,
+            inner.transport_offset,
+            fits.saturating_sub(inner.transport_offset + 20),
+        );
     }
     ctx.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);

@@ -29,6 +29,7 @@ mod pfkey_build;
 mod pfkey_dump;
 mod pfkey_handlers;
 mod pfkey_sock;
+mod pmtu;
 mod policy_in;
 mod policy_log;
 mod sa_crypto;
@@ -38,6 +39,7 @@ mod sad_table;
 mod sockopt;
 mod spd_table;
 mod stats;
+mod stats_proc;
 mod sysctl;
 mod use_events;
 

@@ -11,7 +11,9 @@ use crate::{
         net::Net,
         netfilter::NfHooks,
         pernet::{NetId, PernetState},
+        proc_net::ProcNetDir,
     },
+    stats_proc::StatFile,
 };
 use kernel::prelude::*;
 
@@ -22,6 +24,9 @@ static NET_ID: NetId = NetId::new();
 /// Lives from the namespace's pernet `init` to its `exit` (or from module
 /// load to unload); nothing in it is shared with other namespaces.
 pub(crate) struct Netns {
+    /// `/proc/net/kame_ipsec/`: removed first, so no reader is left when
+    /// the rest goes (the files hold their own reference on the counters).
+    _stat_files: ProcNetDir<StatFile>,
     /// The hooks, which own what they read: keys, settings and the
     /// decapsulation device, dropped once the hooks are unregistered. No
     /// PF_KEY socket of the namespace is left when it goes (each holds a
@@ -43,7 +48,11 @@ impl PernetState for Netns {
 
     fn init(net: &Net) -> Result<Self> {
         let dp = Datapath::new(net)?;
+        let stat_files = crate::stats_proc::register(net, &dp.stats)?;
         let hooks = crate::hooks::register(net, dp)?;
-        Ok(Netns { hooks })
+        Ok(Netns {
+            _stat_files: stat_files,
+            hooks,
+        })
     }
 }

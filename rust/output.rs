@@ -20,6 +20,7 @@ use crate::{
     },
     kapi::{netfilter::Verdict, skb::Skb},
     out_chain::OutChain,
+    pmtu::{self, SizeCheck},
     policy_log,
     sad_table::SaEntry,
     stats::Stat,
@@ -116,6 +117,11 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
             dp.stats.inc(s);
             return Verdict::Drop(skb);
         }
+    }
+    let mut skb = skb;
+    if let SizeCheck::TooBig = pmtu::check_out(&mut skb, v6, &flow, &bundle) {
+        dp.stats.inc(Stat::OutTooBig);
+        return Verdict::Drop(skb);
     }
     let settings = OutSettings {
         dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),

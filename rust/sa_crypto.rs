@@ -19,7 +19,7 @@ use crate::{
         errno::Errno,
         esp::Geometry,
         replay::Window,
-        sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP},
+        sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP, SAFLAGS_ESN},
         xform::{self, Esn},
     },
     kapi::crypto::{Aead, Ahash, Completion},
@@ -48,6 +48,8 @@ pub(crate) struct EspTransform {
     pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
     /// Packets, bytes and first use, for the SA's lifetimes.
     pub(crate) usage: SaUse,
+    /// 64-bit sequence numbers, the high half authenticated, not sent.
+    pub(crate) esn: bool,
 }
 
 /// An AH SA's keyed hash, with its sequence state.
@@ -137,9 +139,9 @@ fn alloc_errno(e: Error) -> Errno {
 }
 
 fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
-    // Linux's PF_KEY has no ESN flag: SAs it adds use 32-bit sequence
-    // numbers.
-    let x = xform::esp(rec, Esn::Off)?;
+    // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
+    let esn = rec.flags & SAFLAGS_ESN != 0;
+    let x = xform::esp(rec, if esn { Esn::On } else { Esn::Off })?;
     if x.parts
         .iter()
         .flatten()
@@ -169,6 +171,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
         seq: Atomic::new(0),
         replay,
         usage: SaUse::new(),
+        esn,
     })
 }
 
@@ -188,13 +191,14 @@ fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
         hash,
         icvlen,
         seq: Atomic::new(0),
-        replay: replay_window(rec)?,
+        replay: replay_window(rec, false)?,
         usage: SaUse::new(),
     })
 }
 
-/// An SA's replay window, as long as `sadb_sa_replay` says.
-fn replay_window(rec: &SaRecord) -> Result<Pin<KBox<SpinLock<ReplayWindow>>>, Errno> {
-    let window = ReplayWindow::new(u32::from(rec.replay), false).map_err(|_| Errno::EINVAL)?;
+/// An SA's replay window, as long as `sadb_sa_replay` says; ESN needs one
+/// (EINVAL without, as XFRM).
+fn replay_window(rec: &SaRecord, esn: bool) -> Result<Pin<KBox<SpinLock<ReplayWindow>>>, Errno> {
+    let window = ReplayWindow::new(u32::from(rec.replay), esn).map_err(|_| Errno::EINVAL)?;
     KBox::pin_init(new_spinlock!(window), GFP_KERNEL).map_err(|_| Errno::ENOMEM)
 }

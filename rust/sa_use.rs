@@ -101,10 +101,10 @@ impl SaUse {
     }
 
     /// The check before an outbound packet takes a sequence number, `last`
-    /// being the last one sent: `false` (and the SA ended) when none is
-    /// left. Without ESN, as every SA PF_KEY adds.
-    pub(crate) fn admit_seq(&self, sa: &SaEntry, last: u64, ev: &UseEvents) -> bool {
-        if seq_exhausted(last, false) {
+    /// being the last one sent, 32 bits wide or 64 with `esn`: `false`
+    /// (and the SA ended) when none is left.
+    pub(crate) fn admit_seq(&self, sa: &SaEntry, last: u64, esn: bool, ev: &UseEvents) -> bool {
+        if seq_exhausted(last, esn) {
             self.stop(sa, ev);
             return false;
         }

@@ -289,6 +289,35 @@ impl Encap {
     }
 }
 
+/// With ESN, the kernel's transforms want the 12-byte AAD (SPI, high
+/// half, low half) in front of the IV, where the packet has only SPI and
+/// low half. As XFRM does, the SPI moves 4 bytes back over the end of the
+/// header in front (whose bytes are returned, to put back with
+/// [`esn_aad_close`]) and the high half takes its place. `esp` is the ESP
+/// header's offset in `b`; `None` if fewer than 4 bytes precede it.
+pub fn esn_aad_open(b: &mut [u8], esp: usize, seq_hi: u32) -> Option<[u8; 4]> {
+    let start = esp.checked_sub(4)?;
+    let spi: [u8; 4] = b.get(esp..esp + 4)?.try_into().ok()?;
+    let saved: [u8; 4] = b.get(start..esp)?.try_into().ok()?;
+    b[start..esp].copy_from_slice(&spi);
+    b[esp..esp + 4].copy_from_slice(&seq_hi.to_be_bytes());
+    Some(saved)
+}
+
+/// Undoes [`esn_aad_open`]: the SPI back in the ESP header, the bytes in
+/// front as they were.
+pub fn esn_aad_close(b: &mut [u8], esp: usize, saved: [u8; 4]) {
+    let Some(start) = esp.checked_sub(4) else {
+        return;
+    };
+    if b.len() < esp + 4 {
+        return;
+    }
+    let spi: [u8; 4] = [b[start], b[start + 1], b[start + 2], b[start + 3]];
+    b[esp..esp + 4].copy_from_slice(&spi);
+    b[start..esp].copy_from_slice(&saved);
+}
+
 /// The additional authenticated data of an ESP packet, as the kernel's ESP
 /// transforms take it at the start of the request (RFC 4303 2.2.1, RFC 4106
 /// 5): SPI and sequence number (8 bytes), or with ESN SPI, high and low

@@ -22,5 +22,6 @@ pub mod sad;
 pub mod sockpolicy;
 pub mod spd;
 pub mod sysctl;
+pub mod tcp_mss;
 pub mod tunnel;
 pub mod xform;

@@ -228,8 +228,13 @@ pub struct SaRecord {
     pub seq: u32,
 }
 
-/// The SA flags af_key keeps.
-const KEPT_FLAGS: u32 = 0x2000_0000 | 0x4000_0000 | 0x8000_0000;
+/// FreeBSD's `SADB_X_SAFLAGS_ESN` (setkey `-f esn`): 64-bit extended
+/// sequence numbers (RFC 4303 2.2.1). Linux's PF_KEY has no such flag; af_key
+/// drops it.
+pub const SAFLAGS_ESN: u32 = 0x400;
+
+/// The SA flags kept: af_key's, and ESN.
+const KEPT_FLAGS: u32 = 0x2000_0000 | 0x4000_0000 | 0x8000_0000 | SAFLAGS_ESN;
 
 /// Both addresses, present and of one known family (af_key's
 /// `present_and_same_family()`).

@@ -191,6 +191,37 @@ impl Skb {
         unsafe { bindings::kame_skb_dst_mtu(self.ptr.as_ptr()) as usize }
     }
 
+    /// Whether the packet is being forwarded (not sent by this host).
+    pub(crate) fn forwarded(&self, v6: bool) -> bool {
+        // SAFETY: the skb is valid; its control block is IP's at the hooks
+        // that call this.
+        unsafe { bindings::kame_skb_forwarded(self.ptr.as_ptr(), v6) }
+    }
+
+    /// Tells the packet's source that at most `mtu` bytes fit (ICMP
+    /// "fragmentation needed" / ICMPv6 "packet too big").
+    pub(crate) fn icmp_too_big(&self, v6: bool, mtu: usize) {
+        let mtu = u32::try_from(mtu).unwrap_or(u32::MAX);
+        // SAFETY: the skb is valid, with its route and IP control block
+        // (POST_ROUTING); the ICMP code only reads it.
+        unsafe { bindings::kame_icmp_toobig(self.ptr.as_ptr(), v6, mtu) };
+    }
+
+    /// Records a path MTU of `mtu` on the packet's route (an exception for
+    /// its destination), so the sender's next packets fit.
+    pub(crate) fn update_pmtu(&mut self, mtu: usize) {
+        let mtu = u32::try_from(mtu).unwrap_or(u32::MAX);
+        // SAFETY: the skb is valid; without a route the helper does nothing.
+        unsafe { bindings::kame_skb_update_pmtu(self.ptr.as_ptr(), mtu) };
+    }
+
+    /// The MTU of the device the packet is on (received on, or leaving
+    /// through); 0 without one.
+    pub(crate) fn dev_mtu(&self) -> usize {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_dev_mtu(self.ptr.as_ptr()) as usize }
+    }
+
     /// Routes the packet anew from `src` to `dst` (4 or 16 bytes each, as
     /// `v6` says), in the namespace of its current route: tunnel mode's
     /// outer header, which must be in place at the network header (an IPv4

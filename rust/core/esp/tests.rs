@@ -253,3 +253,22 @@ fn esp_header_and_natt() {
     assert_eq!(natt_classify(&b[..5]), NattPayload::Other);
     assert_eq!(natt_classify(&[]), NattPayload::Other);
 }
+
+#[test]
+fn esn_aad_open_and_close() {
+    // 4 bytes of IP header, then SPI 0x11223344, seq_lo 0x55667788, IV.
+    let orig: [u8; 14] = [
+        0xa, 0xb, 0xc, 0xd, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0xee, 0xff,
+    ];
+    let mut b = orig;
+    let saved = esn_aad_open(&mut b, 4, 0x0102_0304).unwrap();
+    assert_eq!(saved, [0xa, 0xb, 0xc, 0xd]);
+    // SPI, high half, low half: RFC 4303 2.2.1's AAD with ESN.
+    assert_eq!(
+        &b[..12],
+        &[0x11, 0x22, 0x33, 0x44, 1, 2, 3, 4, 0x55, 0x66, 0x77, 0x88]
+    );
+    esn_aad_close(&mut b, 4, saved);
+    assert_eq!(b, orig);
+    assert_eq!(esn_aad_open(&mut [0u8; 10], 3, 1), None);
+}

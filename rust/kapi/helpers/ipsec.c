@@ -8,6 +8,8 @@
 #include <net/ip.h>
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
+#include <net/icmp.h>
+#include <linux/icmpv6.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/route.h>
 #include <net/xfrm.h>
@@ -112,4 +114,31 @@ void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
 struct net *kame_skb_net(const struct sk_buff *skb)
 {
 	return dev_net(skb->dev);
+}
+
+bool kame_skb_forwarded(const struct sk_buff *skb, bool v6)
+{
+	if (v6)
+		return IP6CB(skb)->flags & IP6SKB_FORWARDED;
+	return IPCB(skb)->flags & IPSKB_FORWARDED;
+}
+
+/* Tells the source of `skb` the largest packet that fits: ICMP "fragmentation
+ * needed" or ICMPv6 "packet too big". */
+void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu)
+{
+	if (v6)
+		icmpv6_send(skb, ICMPV6_PKT_TOOBIG, 0, mtu);
+	else
+		icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, htonl(mtu));
+}
+
+void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu)
+{
+	skb_dst_update_pmtu_no_confirm(skb, mtu);
+}
+
+unsigned int kame_skb_dev_mtu(const struct sk_buff *skb)
+{
+	return skb->dev ? READ_ONCE(skb->dev->mtu) : 0;
 }

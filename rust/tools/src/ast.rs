@@ -42,6 +42,8 @@ pub mod saflags {
     pub const PRAND: u32 = 0x0100;
     /// `SADB_X_EXT_PZERO` (`-f zero-pad`)
     pub const PZERO: u32 = 0x0200;
+    /// FreeBSD's `SADB_X_SAFLAGS_ESN` (`-f esn`): extended sequence numbers.
+    pub const ESN: u32 = 0x0400;
 }
 
 /// `UDP_ENCAP_ESPINUDP`: the NAT-T type `esp-udp` sets.

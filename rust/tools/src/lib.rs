@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! kame-tools: the PF_KEY client library behind the `setkey` and
-//! `pfkey-bench` binaries.
+//! `pfkey-bench` binaries, and the counter reader of `ipsecstat`.
 //!
 //! Every module forbids `unsafe` except `pfkey_socket`, the one place that
 //! calls libc; the root denies it so that only that module can opt out.
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod exec;
 pub mod ipsec;
+pub mod ipsecstat;
 pub mod kdebug;
 pub mod lexer;
 pub mod parse_sa;

@@ -101,6 +101,7 @@ impl Parser<'_> {
                     "seq-pad" => {}
                     "zero-pad" => p.flags |= saflags::PZERO,
                     "nocyclic-seq" => p.flags &= !saflags::CYCSEQ,
+                    "esn" => p.flags |= saflags::ESN,
                     _ => return Err(self.error_last("syntax error")),
                 },
                 "-lh" => p.lt_hard = self.decimal()?,

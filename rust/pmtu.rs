@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Path MTU through a bundle. What ESP/AH add must not make packets too
+//! big for the path: TCP SYNs have their MSS clamped so neither end sends
+//! segments that need fragments once protected
+//! ([`crate::kame_core::tcp_mss`]); a forwarded packet with DF (or any
+//! forwarded IPv6 packet) too big after encapsulation is refused with ICMP
+//! "fragmentation needed"/"packet too big" giving the MTU that fits; a
+//! locally sent one in tunnel mode lowers the path MTU of its inner
+//! destination, so the socket's next packets fit.
+
+#![forbid(unsafe_code)]
+
+use crate::{
+    kame_core::{
+        ah::{header_len, Align},
+        esp::{Encap, Mode},
+        flow::{Flow, IPPROTO_AH, IPPROTO_TCP, IPV4_HDR_LEN, IPV6_HDR_LEN},
+        pfkey::wire::IpAddr,
+        sad::MODE_TUNNEL,
+        tcp_mss::{clamp_syn_mss, is_syn},
+    },
+    kapi::skb::Skb,
+    output::Bundle,
+};
+
+/// TCP header without options: what the MSS does not count.
+const TCP_HDR_LEN: usize = 20;
+
+/// The largest packet as it is now (its IP header `hl` bytes) that still
+/// fits `mtu` once every SA of `bundle` is applied; `None` if none does.
+pub(crate) fn bundle_mtu(bundle: &Bundle, hl: usize, mtu: usize) -> Option<usize> {
+    // Each layer's header in front: the packet's own IP header in
+    // transport mode, the new outer one in tunnel mode.
+    let mut front = hl;
+    let mut layers = [(0usize, None); crate::kame_core::spd::MAX_DEPTH];
+    for (slot, sa) in layers.iter_mut().zip(bundle.sas.iter()) {
+        let Some(sa) = sa else { continue };
+        if sa.rec.mode == MODE_TUNNEL {
+            front = match sa.rec.src {
+                IpAddr::V4(_) => IPV4_HDR_LEN,
+                IpAddr::V6(..) => IPV6_HDR_LEN,
+            };
+        }
+        *slot = (front, Some(sa));
+    }
+    let mut m = mtu;
+    for (front, sa) in layers.iter().rev() {
+        let Some(sa) = sa else { continue };
+        let tunnel = sa.rec.mode == MODE_TUNNEL;
+        let x = sa.xform.as_ref()?;
+        m = if sa.rec.id.proto == IPPROTO_AH {
+            let ah = header_len(x.ah()?.icvlen as usize, Align::Eight);
+            m.checked_sub(ah + if tunnel { *front } else { 0 })?
+        } else {
+            let mode = if tunnel {
+                Mode::Tunnel
+            } else {
+                Mode::Transport
+            };
+            let e = Encap {
+                mode,
+                ip_hdr_len: *front,
+                natt: false,
+            };
+            e.max_len(&x.esp()?.geom, m)?
+        };
+    }
+    Some(m)
+}
+
+/// What the output path does about the size of a packet it protects.
+pub(crate) enum SizeCheck {
+    /// Go on.
+    Fits,
+    /// Drop: the source was told the MTU.
+    TooBig,
+}
+
+/// Clamps a SYN's MSS and checks the packet's size against what fits
+/// through `bundle`.
+pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -> SizeCheck {
+    let mtu = skb.dst_mtu();
+    let hl = flow.transport_offset;
+    let Some(max) = bundle_mtu(bundle, hl, mtu).filter(|_| mtu > 0) else {
+        return SizeCheck::Fits;
+    };
+    if flow.proto == IPPROTO_TCP {
+        clamp(skb, hl, max.saturating_sub(hl + TCP_HDR_LEN));
+    }
+    if skb.is_gso() || skb.len() <= max || !(v6 || flow.df) {
+        return SizeCheck::Fits;
+    }
+    if skb.forwarded(v6) {
+        skb.icmp_too_big(v6, max);
+        return SizeCheck::TooBig;
+    }
+    // A local sender: in tunnel mode the inner destination's route learns
+    // the MTU (in transport mode it is the outer packet's too, which must
+    // keep the device's: only the SYN clamp helps there). This packet
+    // still goes, in fragments.
+    let outer = bundle.sas.iter().flatten().last();
+    if outer.is_some_and(|sa| sa.rec.mode == MODE_TUNNEL && sa.rec.id.dst != flow.dst) {
+        skb.update_pmtu(max);
+    }
+    SizeCheck::Fits
+}
+
+/// Lowers the MSS of the TCP SYN at offset `hl` to `max_mss`.
+pub(crate) fn clamp(skb: &mut Skb, hl: usize, max_mss: usize) {
+    let mut head = [0u8; 14];
+    if skb.copy_out(hl, &mut head).is_err() || !is_syn(&head) {
+        return;
+    }
+    // The checksum must be whole before it is adjusted.
+    if skb.resolve_checksum().is_err() || skb.make_room(0, 0).is_err() {
+        return;
+    }
+    let max = u16::try_from(max_mss).unwrap_or(u16::MAX);
+    if let Some(tcp) = skb.bytes().get_mut(hl..) {
+        clamp_syn_mss(tcp, max);
+    }
+}

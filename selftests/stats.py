@@ -1,0 +1,429 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Statistics (KTAP): each counter of /proc/net/kame_ipsec/ moves when its
+event happens, by what it should, and no other counter moves, in either
+namespace or in a third one; writing 0 resets a file; `ipsecstat` prints
+the same values.
+
+    ns A                                       ns B
+    192.0.2.1  (SAs 0x1001/0x1002) ---------- 192.0.2.2
+    192.0.2.11 (SA 0x2001, keys differ) ----- 192.0.2.12
+    2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
+          veth A ========================= veth B
+
+    the test's own namespace: no traffic, its counters never move.
+
+| step          | what happens                                | counters  |
+|---------------|---------------------------------------------|-----------|
+| ping v4 / v6  | ESP transport both ways                     | esps_input/output, bytes, in/out_success |
+| discard       | A pings .3, out policy `discard`            | out_polvio (A) |
+| no SA         | A pings .4, `require` with no SA            | out_nosa (A) |
+| bad keys      | .11 -> .12, B holds another key             | esps_badauth (B) |
+| esp off (in)  | B has net.inet.esp.enable=0                 | esps_pdrops (B) |
+| esp off (out) | A has net.inet.esp.enable=0                 | esps_pdrops (A) |
+| clear in      | B pings A from .12, A `require`s ESP        | in_polvio (A) |
+| replay        | an ESP frame A sent, sent again             | esps_replay (B) |
+| truncated     | the same frame cut short                    | esps_hdrops (B) |
+| reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
+| flood         | ping -f -c 1000                             | each end's counts agree |
+| rmmod         | a file held open across rmmod               | read fails, EIO |
+
+Runs as root in the test VM.
+"""
+import errno
+import os
+import re
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ktap import KO, TOP, Ktap, run_in_netns  # noqa: E402
+
+TOOLS = os.path.join(TOP, "rust", "tools", "target", "release")
+SETKEY = os.path.join(TOOLS, "setkey")
+IPSECSTAT = os.path.join(TOOLS, "ipsecstat")
+PROC = "/proc/net/kame_ipsec"
+FILES = ("ipsecstat", "espstat", "ahstat")
+NS = {"A": "kame-stats-%d-a" % os.getpid(), "B": "kame-stats-%d-b" % os.getpid()}
+KEY1 = "0x0102030405060708090a0b0c0d0e0f1011121314"
+KEY2 = "0x1112131415161718191a1b1c1d1e1f2021222324"
+KEY3 = "0x2122232425262728292a2b2c2d2e2f3031323334"
+KEY4 = "0x3132333435363738393a3b3c3d3e3f4041424344"
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+
+# The SAs and policies of each end: the main pairs for v4 and v6 (the v4
+# one with a replay window: manual SAs have none unless asked); a v4
+# pair whose keys differ (A's key at A, another at B); require-in at A for
+# cleartext from .12; discard and require-without-SA out of A.
+CONF = {
+    "A": f"""
+add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
+add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
+add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
+add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
+add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
+spdadd 192.0.2.1 192.0.2.2 any -P out ipsec esp/transport//require ;
+spdadd 192.0.2.2 192.0.2.1 any -P in ipsec esp/transport//require ;
+spdadd 2001:db8::1 2001:db8::2 any -P out ipsec esp/transport//require ;
+spdadd 2001:db8::2 2001:db8::1 any -P in ipsec esp/transport//require ;
+spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
+spdadd 192.0.2.12 192.0.2.1 any -P in ipsec esp/transport//require ;
+spdadd 192.0.2.1 192.0.2.3 any -P out discard ;
+spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
+""",
+    "B": f"""
+add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
+add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
+add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
+add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
+add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
+spdadd 192.0.2.2 192.0.2.1 any -P out ipsec esp/transport//require ;
+spdadd 192.0.2.1 192.0.2.2 any -P in ipsec esp/transport//require ;
+spdadd 2001:db8::2 2001:db8::1 any -P out ipsec esp/transport//require ;
+spdadd 2001:db8::1 2001:db8::2 any -P in ipsec esp/transport//require ;
+""",
+}
+
+
+def nsx(n, *cmd, **kw):
+    """Runs cmd in namespace n ("A", "B"; None: the test's own)."""
+    pre = ["ip", "netns", "exec", NS[n]] if n else []
+    return subprocess.run(pre + list(cmd), capture_output=True, text=True, **kw)
+
+
+def sh(n, cmd):
+    r = nsx(n, "sh", "-c", cmd)
+    if r.returncode:
+        raise RuntimeError("%s: %s: %s%s" % (n, cmd, r.stdout, r.stderr))
+    return r.stdout
+
+
+def topology():
+    for n in NS.values():
+        subprocess.run(["ip", "netns", "add", n], check=True)
+    subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
+                    "peer", "vb", "netns", NS["B"]], check=True)
+    addrs = {"A": ("va", ["192.0.2.1/24", "192.0.2.11/24"], "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.2/24", "192.0.2.12/24"], "2001:db8::2/64")}
+    for n, (dev, v4, v6) in addrs.items():
+        for a in v4:
+            sh(n, f"ip addr add {a} dev {dev}")
+        sh(n, f"ip addr add {v6} dev {dev} nodad")
+        sh(n, f"ip link set lo up; ip link set {dev} up")
+    # Static neighbours: no ARP/ND to wait for, no ND protected by the v6
+    # policies (it would count too).
+    mac = {n: sh(n, f"cat /sys/class/net/{dev}/address").strip()
+           for n, (dev, _, _) in addrs.items()}
+    for n, peer, dev in (("A", "B", "va"), ("B", "A", "vb")):
+        for a in addrs[peer][1] + [addrs[peer][2]]:
+            ip = a.split("/")[0]
+            sh(n, f"ip neigh replace {ip} lladdr {mac[peer]} dev {dev} nud permanent")
+    for n in NS:
+        r = nsx(n, SETKEY, "-c", input=CONF[n])
+        if r.returncode:
+            raise RuntimeError("setkey in %s: %s%s" % (n, r.stdout, r.stderr))
+
+
+def read_stats(n):
+    """Every counter of namespace n, as name -> value."""
+    out = {}
+    for f in FILES:
+        for line in sh(n, f"cat {PROC}/{f}").splitlines():
+            name, value = line.split()
+            out[name] = int(value)
+    return out
+
+
+def ping(n, dst, src=None):
+    """One echo request; whether a reply came."""
+    cmd = ["ping", "-c", "1", "-W", "2"] + (["-I", src] if src else []) + [dst]
+    return nsx(n, *cmd).returncode == 0
+
+
+class Counters:
+    """Snapshots of all three namespaces; `step` checks the deltas."""
+
+    def __init__(self, t):
+        self.t = t
+        self.last = self.snap()
+
+    @staticmethod
+    def snap():
+        return {n: read_stats(n) for n in ("A", "B", None)}
+
+    def step(self, desc, want, check=None):
+        """want: {ns: {counter: delta or callable}} for the counters that
+        must move; every other counter of every namespace must not."""
+        now = self.snap()
+        delta = {n: {k: now[n][k] - self.last[n].get(k, 0) for k in now[n]} for n in now}
+        self.last = now
+        bad = []
+        for n in now:
+            w = want.get(n, {})
+            for k, d in delta[n].items():
+                exp = w.get(k, 0)
+                ok = exp(d) if callable(exp) else d == exp
+                if not ok:
+                    bad.append("%s %s moved by %d, want %s" % (
+                        n or "own ns", k, d, exp.__doc__ if callable(exp) else exp))
+            missing = set(w) - set(delta[n])
+            bad += ["%s: no counter %s" % (n, k) for k in sorted(missing)]
+        if check:
+            bad += check(delta)
+        self.t.test(not bad, desc, "\n".join(bad))
+        return delta
+
+
+def some(d):
+    """> 0"""
+    return d > 0
+
+
+def ping_counts(requests, replies):
+    """A's and B's counters for `requests` protected pings each answered
+    (`replies` of them) in both directions."""
+    return {
+        "A": {"out_success": requests, "esps_output": requests, "esps_obytes": some,
+              "esps_input": replies, "esps_ibytes": some if replies else 0,
+              "in_success": replies},
+        "B": {"esps_input": requests, "esps_ibytes": some, "in_success": requests,
+              "out_success": replies, "esps_output": replies,
+              "esps_obytes": some if replies else 0},
+    }
+
+
+def bytes_agree(delta):
+    """What one end sent as ESP payload, the other received."""
+    bad = []
+    for tx, rx in (("A", "B"), ("B", "A")):
+        if delta[tx]["esps_obytes"] != delta[rx]["esps_ibytes"]:
+            bad.append("%s sent %d ESP bytes, %s received %d" % (
+                tx, delta[tx]["esps_obytes"], rx, delta[rx]["esps_ibytes"]))
+    return bad
+
+
+# The capture helper, run in A: sends one echo request and prints the ESP
+# frame it went out in, as hex. `send` mode puts a frame on the wire.
+HELPER = r"""
+import socket, subprocess, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind(("va", 0))
+if sys.argv[1] == "send":
+    s.send(bytes.fromhex(sys.argv[2]))
+    sys.exit(0)
+subprocess.run(["ping", "-c", "1", "-W", "2", "192.0.2.2"], capture_output=True)
+s.settimeout(2)
+while True:
+    f, a = s.recvfrom(4096)
+    # Outgoing IPv4 ESP from .1 to .2.
+    if a[2] == 4 and f[12:14] == b"\x08\x00" and f[23] == 50 and \
+            f[26:34] == bytes([192, 0, 2, 1, 192, 0, 2, 2]):
+        print(f.hex())
+        break
+"""
+
+
+def capture(n):
+    r = nsx(n, sys.executable, "-c", HELPER, "capture")
+    return bytes.fromhex(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip() else None
+
+
+def send_frame(n, frame):
+    return nsx(n, sys.executable, "-c", HELPER, "send", frame.hex()).returncode == 0
+
+
+def ip_checksum(h):
+    s = sum(struct.unpack("!%dH" % (len(h) // 2), h))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def truncated(frame, esp_len):
+    """The frame's IPv4 ESP packet cut to `esp_len` bytes of ESP, its
+    header's length and checksum fixed."""
+    ihl = (frame[14] & 0x0f) * 4
+    ip = bytearray(frame[14:14 + ihl])
+    ip[2:4] = struct.pack("!H", ihl + esp_len)
+    ip[10:12] = b"\0\0"
+    ip[10:12] = struct.pack("!H", ip_checksum(bytes(ip)))
+    return frame[:14] + bytes(ip) + frame[14 + ihl:14 + ihl + esp_len]
+
+
+# Writes argv[2] to file argv[1]; prints the errno's name if that fails.
+WRITER = r"""
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, sys.argv[2].encode())
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"""
+
+
+def proc_write(n, f, text, drop_cap=False):
+    """Writes text to a stats file of n (as root without CAP_NET_ADMIN if
+    drop_cap); the errno's name, or '' if the write succeeded."""
+    pre = ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin"] if drop_cap else []
+    r = nsx(n, *pre, sys.executable, "-c", WRITER, "%s/%s" % (PROC, f), text)
+    return (r.stdout + r.stderr).strip()
+
+
+def plural(n, what):
+    """n and what as netstat words them: "1 packet", "2 packets"."""
+    return "%d %s%s" % (n, what, "" if n == 1 else "s")
+
+
+def main():
+    t = Ktap(25)
+    for tool in (SETKEY, IPSECSTAT):
+        if not os.access(tool, os.X_OK):
+            print("# %s is missing: make tools" % tool)
+            return 1
+    try:
+        topology()
+        c = Counters(t)
+        names = set(c.last["A"])
+        t.test(all(os.path.exists(f"{PROC}/{f}") for f in FILES) and
+               {"in_success", "esps_input", "ahs_input"} <= names and
+               all(v == 0 for n in c.last for v in c.last[n].values()),
+               "the three files exist in every namespace, all counters at 0",
+               c.last)
+
+        ok = ping("A", "192.0.2.2")
+        t.test(ok, "v4 ping through ESP transport")
+        c.step("v4 ping: esps_input/output, bytes, in/out_success on both ends",
+               ping_counts(1, 1), bytes_agree)
+
+        ok = ping("A", "2001:db8::2")
+        t.test(ok, "v6 ping through ESP transport")
+        c.step("v6 ping: the same counters", ping_counts(1, 1), bytes_agree)
+
+        ping("A", "192.0.2.3")
+        c.step("discard policy: out_polvio", {"A": {"out_polvio": 1}})
+
+        ping("A", "192.0.2.4")
+        c.step("require with no SA: out_nosa", {"A": {"out_nosa": 1}})
+
+        ping("A", "192.0.2.12", src="192.0.2.11")
+        c.step("keys differ: esps_badauth at the receiver",
+               {"A": {"out_success": 1, "esps_output": 1, "esps_obytes": some},
+                "B": {"esps_input": 1, "esps_badauth": 1}})
+
+        sh("B", "sysctl -qw net.inet.esp.enable=0")
+        ping("A", "192.0.2.2")
+        sh("B", "sysctl -qw net.inet.esp.enable=1")
+        c.step("net.inet.esp.enable=0 at the receiver: esps_pdrops",
+               {"A": {"out_success": 1, "esps_output": 1, "esps_obytes": some},
+                "B": {"esps_input": 1, "esps_pdrops": 1}})
+
+        sh("A", "sysctl -qw net.inet.esp.enable=0")
+        ping("A", "192.0.2.2")
+        sh("A", "sysctl -qw net.inet.esp.enable=1")
+        c.step("net.inet.esp.enable=0 at the sender: esps_pdrops, nothing sent",
+               {"A": {"esps_pdrops": 1}})
+
+        ping("B", "192.0.2.1", src="192.0.2.12")
+        c.step("cleartext where a require in-policy applies: in_polvio",
+               {"A": {"in_polvio": 1}})
+
+        frame = capture("A")
+        t.test(frame is not None, "an ESP frame captured on A's veth")
+        c.step("the captured ping counted as any other", ping_counts(1, 1), bytes_agree)
+
+        if frame:
+            send_frame("A", frame)
+            c.step("the same ESP frame again: esps_replay", {"B": {"esps_input": 1, "esps_replay": 1}})
+            # ESP header, 8 bytes of IV and 4 of data: short of GCM's ICV.
+            send_frame("A", truncated(frame, 20))
+            c.step("a truncated ESP packet: esps_hdrops", {"B": {"esps_input": 1, "esps_hdrops": 1}})
+        else:
+            t.skip("the same ESP frame again: esps_replay", "no frame captured")
+            t.skip("a truncated ESP packet: esps_hdrops", "no frame captured")
+
+        # The tool against the files.
+        r = nsx("B", IPSECSTAT, "-p", "esp")
+        b = read_stats("B")
+        want = ["esp:", "\t%s in" % plural(b["esps_input"], "packet"),
+                "\t%s dropped; replay" % plural(b["esps_replay"], "packet"),
+                "\t%s shorter than header shows" % plural(b["esps_hdrops"], "packet"),
+                "\t%s in" % plural(b["esps_ibytes"], "byte")]
+        lines = r.stdout.splitlines()
+        unknown = [l for l in lines[1:] if l.split()[-1] in b]
+        t.test(r.returncode == 0 and all(w in lines for w in want) and not unknown and
+               len(lines) == 1 + sum(1 for k in b if k.startswith("esps_")),
+               "ipsecstat -p esp prints a sentence for every espstat counter",
+               r.stdout + r.stderr)
+
+        # Resets.
+        err = proc_write("B", "espstat", "0", drop_cap=True)
+        t.test(err == "EPERM" and read_stats("B") == b,
+               "a reset without CAP_NET_ADMIN fails with EPERM, changes nothing", err)
+        err = proc_write("B", "espstat", "1")
+        t.test(err == "EINVAL" and read_stats("B") == b,
+               "writing anything but 0 fails with EINVAL", err)
+        err = proc_write("B", "espstat", "0\n")
+        now = read_stats("B")
+        t.test(not err and all(v == 0 for k, v in now.items() if k.startswith("esps_")) and
+               all(now[k] == b[k] for k in now if not k.startswith("esps_")) and
+               any(b[k] for k in b if not k.startswith("esps_")) and
+               read_stats("A") == c.last["A"],
+               "echo 0 > espstat resets B's ESP counters only", err or now)
+        r = nsx("A", IPSECSTAT, "-z")
+        t.test(r.returncode == 0 and "\t1 inbound packet violated security policy" in r.stdout and
+               all(v == 0 for v in read_stats("A").values()),
+               "ipsecstat -z prints A's counters, then all read 0", r.stdout + r.stderr)
+        c.last = c.snap()
+        ok = ping("A", "192.0.2.2")
+        c.step("after the resets, a ping counts from 0 again", ping_counts(1, 1), bytes_agree)
+        # Many packets on both vCPUs: every one counted once, at each end.
+        r = nsx("A", "ping", "-f", "-q", "-c", "1000", "192.0.2.2")
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
+        sent, got = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+
+        def flood(delta):
+            a, b = delta["A"], delta["B"]
+            pairs = [("A out_success", a["out_success"], sent),
+                     ("A esps_output", a["esps_output"], sent),
+                     ("B esps_input", b["esps_input"], a["esps_output"]),
+                     ("B esps_output", b["esps_output"], b["in_success"]),
+                     ("A esps_input", a["esps_input"], b["esps_output"]),
+                     ("A in_success", a["in_success"], got)]
+            return ["%s %d, want %d" % p for p in pairs if p[1] != p[2]] + bytes_agree(delta)
+        c.step("ping -f -c 1000: each packet counted once at each end", {
+            "A": {k: some for k in ("out_success", "esps_output", "esps_obytes",
+                                    "esps_input", "esps_ibytes", "in_success")},
+            "B": {k: some for k in ("out_success", "esps_output", "esps_obytes",
+                                    "esps_input", "esps_ibytes", "in_success")},
+        }, flood)
+        t.test(all(v == 0 for v in c.last[None].values()),
+               "the test's own namespace counted nothing", c.last[None])
+        t.skip("AH counters move", "the AH data path is not there yet")
+
+        # Unloading with a file open: the reader gets EIO, not freed memory.
+        fd = os.open(f"{PROC}/espstat", os.O_RDONLY)
+        first = os.read(fd, 4096)
+        if subprocess.run(["rmmod", "kame_ipsec"], capture_output=True).returncode == 0:
+            # (lseek fails too, with EINVAL: procfs's answer for a
+            # removed entry.)
+            try:
+                after = os.read(fd, 4096)
+            except OSError as e:
+                after = errno.errorcode.get(e.errno, e.errno)
+            os.close(fd)
+            subprocess.run(["insmod", KO], check=True)
+            t.test(first.startswith(b"esps_input ") and after == "EIO",
+                   "rmmod with a stats file open: a later read fails with EIO", after)
+        else:
+            os.close(fd)
+            t.skip("rmmod with a stats file open", "the module is in use")
+    finally:
+        for n in NS.values():
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(run_in_netns(main))

@@ -41,6 +41,7 @@ AUTH_KEY, ENC_KEY = bytes(range(1, 21)), bytes(range(0x40, 0x50))
 # One echo request or reply as the SA counts it: ICMP header and 56 bytes.
 ICMP_BYTES = 64
 PATIENCE = 15.0
+PROC = "/proc/net/kame_ipsec"
 
 
 def sh(*cmd):
@@ -121,6 +122,17 @@ def kind(m):
     return "hard" if EXT_LT_HARD in m[1] else "soft"
 
 
+def counter(name):
+    """One statistics counter of this namespace (stats.rst)."""
+    for f in ("ipsecstat", "espstat"):
+        with open(os.path.join(PROC, f)) as fh:
+            for line in fh:
+                n, v = line.split()
+                if n == name:
+                    return int(v)
+    return None
+
+
 def ping():
     """One echo request and its reply; True if the reply came."""
     return subprocess.run(["ping", "-q", "-c", "1", "-W", "2", B],
@@ -155,7 +167,7 @@ class Expires:
 
 
 def main():
-    k = Ktap(24)
+    k = Ktap(26)
     try:
         setup()
         return run(k)
@@ -199,7 +211,10 @@ def run(k):
     g = ask(s, sa_ref(GET, 0x1000, A, B))
     k.test(g and state_of(g) == DYING, "GET shows the SA dying", g)
     k.test(ping(), "the 5th packet still passes on the dying SA")
+    expired = counter("out_expired")
     k.test(not ping(), "the 6th packet, at the hard limit, is dropped")
+    k.test(counter("out_expired") == expired + 1, "and counted in out_expired",
+           (expired, counter("out_expired")))
     m = ex.wait_for(0x1000, "hard")
     k.test(m and state_of(m) == DEAD and current(m)[:2] == (5, 5 * ICMP_BYTES) and
            m[2] == [EXT_SA, EXT_LT_HARD, EXT_LT_CUR, EXT_SRC, EXT_DST, EXT_PROXY, EXT_SA2],
@@ -227,7 +242,10 @@ def run(k):
            "the 5th reply finds 256 bytes: soft EXPIRE, it passes", (ok, m))
     ok = [ping() for _ in range(2)]
     k.test(all(ok), "the 6th and 7th replies pass on the dying SA", ok)
+    invalid = counter("esps_invalid")
     k.test(not ping(), "the 8th reply finds 448 bytes, past the hard limit: dropped")
+    k.test(counter("esps_invalid") == invalid + 1, "and counted in esps_invalid",
+           (invalid, counter("esps_invalid")))
     m = ex.wait_for(0x2001, "hard")
     k.test(m and state_of(m) == DEAD and current(m)[:2] == (7, 7 * ICMP_BYTES),
            "a hard EXPIRE with 7 replies' bytes counted", m and current(m))

@@ -58,47 +58,44 @@ AKEY2 = "0x" + "42" * 32
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
-# The SAs and policies of each end: the main pairs for v4 and v6 (the v4
-# one with a replay window: manual SAs have none unless asked); a v4
-# pair whose keys differ (A's key at A, another at B); require-in at A for
-# cleartext from .12; discard and require-without-SA out of A.
-CONF = {
-    "A": f"""
+# The SAs both ends hold: the main pairs for v4 and v6 (the v4 one with a
+# replay window: manual SAs have none unless asked) and the AH pair.
+SAS = f"""
 add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
 add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
 add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
 add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
-add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
-spdadd 192.0.2.1 192.0.2.2 any -P out ipsec esp/transport//require ;
-spdadd 192.0.2.2 192.0.2.1 any -P in ipsec esp/transport//require ;
-spdadd 2001:db8::1 2001:db8::2 any -P out ipsec esp/transport//require ;
-spdadd 2001:db8::2 2001:db8::1 any -P in ipsec esp/transport//require ;
-spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
-spdadd 192.0.2.12 192.0.2.1 any -P in ipsec esp/transport//require ;
 add 192.0.2.21 192.0.2.22 ah 0x3001 -m transport -A hmac-sha256 {AKEY1} ;
 add 192.0.2.22 192.0.2.21 ah 0x3002 -m transport -A hmac-sha256 {AKEY2} ;
+"""
+
+
+def policies(me, peer, proto):
+    """`require` out to peer and in from it, for proto."""
+    return (f"spdadd {me} {peer} any -P out ipsec {proto}/transport//require ;\n"
+            f"spdadd {peer} {me} any -P in ipsec {proto}/transport//require ;\n")
+
+
+# Each end's own: the policies of the shared SAs; an ESP and an AH SA whose
+# keys differ (one key at A, another at B) with A's out policy; require-in
+# at A for cleartext from .12; discard and require-without-SA out of A.
+CONF = {
+    "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
+    policies("2001:db8::1", "2001:db8::2", "esp") +
+    policies("192.0.2.21", "192.0.2.22", "ah") + f"""
+add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
-spdadd 192.0.2.21 192.0.2.22 any -P out ipsec ah/transport//require ;
-spdadd 192.0.2.22 192.0.2.21 any -P in ipsec ah/transport//require ;
+spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
 spdadd 192.0.2.31 192.0.2.32 any -P out ipsec ah/transport//require ;
+spdadd 192.0.2.12 192.0.2.1 any -P in ipsec esp/transport//require ;
 spdadd 192.0.2.1 192.0.2.3 any -P out discard ;
 spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
 """,
-    "B": f"""
-add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
-add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
-add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
-add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
+    "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
+    policies("2001:db8::2", "2001:db8::1", "esp") +
+    policies("192.0.2.22", "192.0.2.21", "ah") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
-add 192.0.2.21 192.0.2.22 ah 0x3001 -m transport -A hmac-sha256 {AKEY1} ;
-add 192.0.2.22 192.0.2.21 ah 0x3002 -m transport -A hmac-sha256 {AKEY2} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
-spdadd 192.0.2.2 192.0.2.1 any -P out ipsec esp/transport//require ;
-spdadd 192.0.2.1 192.0.2.2 any -P in ipsec esp/transport//require ;
-spdadd 192.0.2.22 192.0.2.21 any -P out ipsec ah/transport//require ;
-spdadd 192.0.2.21 192.0.2.22 any -P in ipsec ah/transport//require ;
-spdadd 2001:db8::2 2001:db8::1 any -P out ipsec esp/transport//require ;
-spdadd 2001:db8::1 2001:db8::2 any -P in ipsec esp/transport//require ;
 """,
 }
 

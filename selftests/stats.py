@@ -8,6 +8,8 @@ the same values.
     ns A                                       ns B
     192.0.2.1  (SAs 0x1001/0x1002) ---------- 192.0.2.2
     192.0.2.11 (SA 0x2001, keys differ) ----- 192.0.2.12
+    192.0.2.21 (AH SAs 0x3001/0x3002) ------- 192.0.2.22
+    192.0.2.31 (AH SA 0x3101, keys differ) -- 192.0.2.32
     2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
           veth A ========================= veth B
 
@@ -25,6 +27,7 @@ the same values.
 | replay        | an ESP frame A sent, sent again             | esps_replay (B) |
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
+| AH            | ping through AH; keys differ; ah.enable=0   | ahs_input/output, bytes, badauth, pdrops |
 | flood         | ping -f -c 1000                             | each end's counts agree |
 | rmmod         | a file held open across rmmod               | read fails, EIO |
 
@@ -50,39 +53,49 @@ KEY1 = "0x0102030405060708090a0b0c0d0e0f1011121314"
 KEY2 = "0x1112131415161718191a1b1c1d1e1f2021222324"
 KEY3 = "0x2122232425262728292a2b2c2d2e2f3031323334"
 KEY4 = "0x3132333435363738393a3b3c3d3e3f4041424344"
+AKEY1 = "0x" + "41" * 32
+AKEY2 = "0x" + "42" * 32
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
-# The SAs and policies of each end: the main pairs for v4 and v6 (the v4
-# one with a replay window: manual SAs have none unless asked); a v4
-# pair whose keys differ (A's key at A, another at B); require-in at A for
-# cleartext from .12; discard and require-without-SA out of A.
-CONF = {
-    "A": f"""
+# The SAs both ends hold: the main pairs for v4 and v6 (the v4 one with a
+# replay window: manual SAs have none unless asked) and the AH pair.
+SAS = f"""
 add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
 add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
 add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
 add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
+add 192.0.2.21 192.0.2.22 ah 0x3001 -m transport -A hmac-sha256 {AKEY1} ;
+add 192.0.2.22 192.0.2.21 ah 0x3002 -m transport -A hmac-sha256 {AKEY2} ;
+"""
+
+
+def policies(me, peer, proto):
+    """`require` out to peer and in from it, for proto."""
+    return (f"spdadd {me} {peer} any -P out ipsec {proto}/transport//require ;\n"
+            f"spdadd {peer} {me} any -P in ipsec {proto}/transport//require ;\n")
+
+
+# Each end's own: the policies of the shared SAs; an ESP and an AH SA whose
+# keys differ (one key at A, another at B) with A's out policy; require-in
+# at A for cleartext from .12; discard and require-without-SA out of A.
+CONF = {
+    "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
+    policies("2001:db8::1", "2001:db8::2", "esp") +
+    policies("192.0.2.21", "192.0.2.22", "ah") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
-spdadd 192.0.2.1 192.0.2.2 any -P out ipsec esp/transport//require ;
-spdadd 192.0.2.2 192.0.2.1 any -P in ipsec esp/transport//require ;
-spdadd 2001:db8::1 2001:db8::2 any -P out ipsec esp/transport//require ;
-spdadd 2001:db8::2 2001:db8::1 any -P in ipsec esp/transport//require ;
+add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
 spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
+spdadd 192.0.2.31 192.0.2.32 any -P out ipsec ah/transport//require ;
 spdadd 192.0.2.12 192.0.2.1 any -P in ipsec esp/transport//require ;
 spdadd 192.0.2.1 192.0.2.3 any -P out discard ;
 spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
 """,
-    "B": f"""
-add 192.0.2.1 192.0.2.2 esp 0x1001 -m transport -r 32 -E aes-gcm-16 {KEY1} ;
-add 192.0.2.2 192.0.2.1 esp 0x1002 -m transport -r 32 -E aes-gcm-16 {KEY2} ;
-add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
-add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
+    "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
+    policies("2001:db8::2", "2001:db8::1", "esp") +
+    policies("192.0.2.22", "192.0.2.21", "ah") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
-spdadd 192.0.2.2 192.0.2.1 any -P out ipsec esp/transport//require ;
-spdadd 192.0.2.1 192.0.2.2 any -P in ipsec esp/transport//require ;
-spdadd 2001:db8::2 2001:db8::1 any -P out ipsec esp/transport//require ;
-spdadd 2001:db8::1 2001:db8::2 any -P in ipsec esp/transport//require ;
+add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
 """,
 }
 
@@ -105,8 +118,8 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.1/24", "192.0.2.11/24"], "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.2/24", "192.0.2.12/24"], "2001:db8::2/64")}
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31)], "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32)], "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
             sh(n, f"ip addr add {a} dev {dev}")
@@ -194,14 +207,20 @@ def ping_counts(requests, replies):
     }
 
 
-def bytes_agree(delta):
-    """What one end sent as ESP payload, the other received."""
+def bytes_agree(delta, p="esps"):
+    """What one end sent as ESP (AH: p="ahs") payload, the other received."""
     bad = []
     for tx, rx in (("A", "B"), ("B", "A")):
-        if delta[tx]["esps_obytes"] != delta[rx]["esps_ibytes"]:
-            bad.append("%s sent %d ESP bytes, %s received %d" % (
-                tx, delta[tx]["esps_obytes"], rx, delta[rx]["esps_ibytes"]))
+        if delta[tx][p + "_obytes"] != delta[rx][p + "_ibytes"]:
+            bad.append("%s sent %d %s bytes, %s received %d" % (
+                tx, delta[tx][p + "_obytes"], p, rx, delta[rx][p + "_ibytes"]))
     return bad
+
+
+def ah_ping_counts():
+    """ping_counts(1, 1) for AH."""
+    w = ping_counts(1, 1)
+    return {n: {k.replace("esps_", "ahs_"): v for k, v in w[n].items()} for n in w}
 
 
 # The capture helper, run in A: sends one echo request and prints the ESP
@@ -277,7 +296,7 @@ def plural(n, what):
 
 
 def main():
-    t = Ktap(25)
+    t = Ktap(28)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -315,9 +334,9 @@ def main():
         sh("B", "sysctl -qw net.inet.esp.enable=0")
         ping("A", "192.0.2.2")
         sh("B", "sysctl -qw net.inet.esp.enable=1")
-        c.step("net.inet.esp.enable=0 at the receiver: esps_pdrops",
+        c.step("net.inet.esp.enable=0 at the receiver: esps_pdrops only",
                {"A": {"out_success": 1, "esps_output": 1, "esps_obytes": some},
-                "B": {"esps_input": 1, "esps_pdrops": 1}})
+                "B": {"esps_pdrops": 1}})
 
         sh("A", "sysctl -qw net.inet.esp.enable=0")
         ping("A", "192.0.2.2")
@@ -343,18 +362,36 @@ def main():
             t.skip("the same ESP frame again: esps_replay", "no frame captured")
             t.skip("a truncated ESP packet: esps_hdrops", "no frame captured")
 
-        # The tool against the files.
-        r = nsx("B", IPSECSTAT, "-p", "esp")
+        # AH: a protected ping, keys that differ, ah.enable=0.
+        ok = ping("A", "192.0.2.22", src="192.0.2.21")
+        t.test(ok, "v4 ping through AH transport")
+        c.step("AH ping: ahs_input/output, bytes, in/out_success on both ends",
+               ah_ping_counts(), lambda d: bytes_agree(d, "ahs"))
+        ping("A", "192.0.2.32", src="192.0.2.31")
+        c.step("AH keys differ: ahs_badauth at the receiver",
+               {"A": {"out_success": 1, "ahs_output": 1, "ahs_obytes": some},
+                "B": {"ahs_input": 1, "ahs_badauth": 1}})
+        sh("B", "sysctl -qw net.inet.ah.enable=0")
+        ping("A", "192.0.2.22", src="192.0.2.21")
+        sh("B", "sysctl -qw net.inet.ah.enable=1")
+        c.step("net.inet.ah.enable=0 at the receiver: ahs_pdrops",
+               {"A": {"out_success": 1, "ahs_output": 1, "ahs_obytes": some},
+                "B": {"ahs_pdrops": 1}})
+
+        # The tool against the files: a sentence for every counter.
+        r = nsx("B", IPSECSTAT)
         b = read_stats("B")
-        want = ["esp:", "\t%s in" % plural(b["esps_input"], "packet"),
+        want = ["ipsec:", "esp:", "ah:",
+                "\t%s in" % plural(b["esps_input"], "packet"),
                 "\t%s dropped; replay" % plural(b["esps_replay"], "packet"),
                 "\t%s shorter than header shows" % plural(b["esps_hdrops"], "packet"),
-                "\t%s in" % plural(b["esps_ibytes"], "byte")]
+                "\t%s in" % plural(b["esps_ibytes"], "byte"),
+                "\t%s dropped; bad authentication" % plural(b["ahs_badauth"], "packet")]
         lines = r.stdout.splitlines()
-        unknown = [l for l in lines[1:] if l.split()[-1] in b]
+        unknown = [l for l in lines if l.split()[-1] in b]
         t.test(r.returncode == 0 and all(w in lines for w in want) and not unknown and
-               len(lines) == 1 + sum(1 for k in b if k.startswith("esps_")),
-               "ipsecstat -p esp prints a sentence for every espstat counter",
+               len(lines) == 3 + len(b),
+               "ipsecstat prints a sentence for every counter of the three files",
                r.stdout + r.stderr)
 
         # Resets.
@@ -400,7 +437,6 @@ def main():
         }, flood)
         t.test(all(v == 0 for v in c.last[None].values()),
                "the test's own namespace counted nothing", c.last[None])
-        t.skip("AH counters move", "the AH data path is not there yet")
 
         # Unloading with a file open: the reader gets EIO, not freed memory.
         fd = os.open(f"{PROC}/espstat", os.O_RDONLY)

@@ -40,6 +40,10 @@ pub const SECTIONS: [Section; 3] = [
             ("out_nosa", "{} outbound packet{s} with no SA available"),
             ("out_inval", "{} invalid outbound packet{s}"),
             (
+                "out_toobig",
+                "{} forwarded packet{s} too big once protected",
+            ),
+            (
                 "out_expired",
                 "{} outbound packet{s} refused; SA past its hard lifetime",
             ),
@@ -83,6 +87,7 @@ pub const SECTIONS: [Section; 3] = [
             ("ahs_hdrops", "{} packet{s} shorter than header shows"),
             ("ahs_replay", "{} packet{s} dropped; replay"),
             ("ahs_badauth", "{} packet{s} dropped; bad authentication"),
+            ("ahs_badenc", "{} packet{s} dropped; bad header"),
             ("ahs_pdrops", "{} packet{s} dropped; AH disabled"),
             ("ahs_wrap", "{} packet{s} not sent; sequence number wrapped"),
             (
@@ -162,7 +167,7 @@ mod tests {
     fn sections_and_sentences() {
         // How many counters each section of rust/stats.rs has; that the
         // names agree with the module's files, selftests/stats.py checks.
-        let names = [("ipsec", 7), ("esp", 12), ("ah", 11)];
+        let names = [("ipsec", 8), ("esp", 12), ("ah", 12)];
         for (p, n) in names {
             let sec = section(p).unwrap();
             assert_eq!(sec.lines.len(), n, "{p}");

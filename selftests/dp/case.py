@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The scenario matrix and one case: a fresh Topology, the scenario
+installed at each IPsec peer by the implementation asked for, traffic while
+tcpdump watches the wire, one KTAP line per check:
+
+  ping a>b, ping b>a   ping_sizes() each way, two echoes per size
+  tcp                  KAME_DP_MIB MiB (default 8; 64 for the full run)
+                       a to b, SHA-256 equal at both ends
+  udp                  datagrams of UDP_SIZES echoed back
+  wire                 wire.check(): only ESP/AH, SPIs, sequence numbers
+  decode               wire.decode(), where tcpdump can decrypt the ESP
+"""
+import os
+
+from dp import algs, sa, traffic, wire
+from dp.sa import Scenario
+from dp.topo import Topology
+
+MIB = int(os.environ.get("KAME_DP_MIB", "8"))
+GCM, CBC = ("aes-gcm-16", None), ("aes-cbc", "hmac-sha256")
+CHECKS = ["ping a>b", "ping b>a", "tcp", "udp", "wire"]
+
+
+def matrix():
+    """Every algorithm for ESP transport IPv4; both modes and all families
+    for AES-GCM and AES-CBC/HMAC-SHA-256; AH; ESP+AH; three namespaces."""
+    m = [Scenario(esp=(e, None)) for e in ("aes-gcm-16", "aes-gcm-12", "aes-gcm-8",
+                                            "null_aes_gmac")]
+    m += [Scenario(esp=(e, "hmac-sha256")) for e in ("aes-cbc", "aes-ctr", "3des-cbc",
+                                                      "des-cbc", "null")]
+    m += [Scenario(esp=("aes-cbc", a)) for a in ("hmac-md5", "hmac-sha1", "hmac-sha384",
+                                                  "hmac-sha512", "aes-xcbc-mac")]
+    for esp in (GCM, CBC):
+        m.append(Scenario(esp=esp, fam="v6"))
+        m += [Scenario(esp=esp, mode="tunnel", fam=f) for f in sa.FAMS]
+    m += [Scenario(esp=("aes-cbc", "hmac-sha1"), mode="tunnel"),
+          Scenario(esp=("3des-cbc", "hmac-md5"), fam="v6")]
+    m += [Scenario(ah="hmac-sha1"), Scenario(ah="aes-xcbc-mac")]
+    m += [Scenario(ah="hmac-sha256", mode=mo, fam=f) for mo in ("transport", "tunnel")
+          for f in ("v4", "v6")]
+    m += [Scenario(esp=("aes-cbc", "hmac-sha1"), ah="hmac-sha256", mode=mo, fam=f)
+          for mo in ("transport", "tunnel") for f in ("v4", "v6")]
+    m += [Scenario(esp=GCM, topo="routed"), Scenario(esp=GCM, mode="tunnel", fam="v6-in-v4",
+                                                     topo="routed"),
+          Scenario(esp=GCM, mode="tunnel", topo="gateway"),
+          Scenario(esp=CBC, mode="tunnel", fam="v6", topo="gateway")]
+    return m
+
+
+def decodable(sc):
+    """Whether tcpdump -E can decrypt the scenario's ESP."""
+    return bool(sc.esp) and algs.tcpdump_name(
+        algs.get(sc.esp[0]), algs.get(sc.esp[1]) if sc.esp[1] else None) is not None
+
+
+def checks(sc):
+    return CHECKS + (["decode"] if decodable(sc) else [])
+
+
+def exercise(topo, cfg, mib=MIB):
+    """Runs the traffic under a capture: {check: (ok, diagnostics)} and the
+    capture (its file removed by the caller)."""
+    inner = sa.FAMS[cfg.sc.fam][0]
+    a, b = topo.addr("a", inner), topo.addr("b", inner)
+    sizes = traffic.ping_sizes(topo.mtu, inner)
+    res = {}
+    with wire.Capture(topo) as cap:
+        res["ping a>b"] = traffic.ping_sweep(topo, "a", b, sizes)
+        res["ping b>a"] = traffic.ping_sweep(topo, "b", a, sizes)
+        res["tcp"] = traffic.tcp_transfer(topo, "a", "b", b, mib << 20)
+        res["udp"] = traffic.udp_exchange(topo, "a", "b", b)
+    ok, diag = wire.check(cap.packets(), cfg)
+    if cap.dropped():
+        ok, diag = False, "tcpdump dropped %d packets\n%s" % (cap.dropped(), diag)
+    res["wire"] = (ok, diag)
+    if decodable(cfg.sc):
+        res["decode"] = wire.decode(cap, cfg)
+    return res, cap
+
+
+def run_case(k, sc, impls=("xfrm", "xfrm")):
+    """One scenario's KTAP lines, `impls` configuring sc.peers in order."""
+    label = "%s %s: " % ("/".join(impls), sc.name)
+    names = checks(sc)
+    try:
+        with Topology(sc.topo) as topo:
+            cfg = sa.Config(sc, topo)
+            for node, impl in zip(sc.peers, impls):
+                cfg.install(node, impl)
+            res, cap = exercise(topo, cfg)
+            cap.remove()
+    except Exception as e:  # setup or harness failure: every line fails
+        res = {n: (False, "%s: %s" % (type(e).__name__, e)) for n in names}
+    for n in names:
+        k.test(*res[n][:1], label + n, res[n][1])
+
+
+def skip_case(k, sc, impls, why):
+    for n in checks(sc):
+        k.skip("%s %s: %s" % ("/".join(impls), sc.name, n), why)

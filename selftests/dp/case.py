@@ -11,6 +11,8 @@ tcpdump watches the wire, one KTAP line per check:
   decode               wire.decode(), where tcpdump can decrypt the ESP
 """
 import os
+import re
+import time
 
 from dp import algs, sa, traffic, wire
 from dp.sa import Scenario
@@ -47,6 +49,13 @@ def matrix():
     return m
 
 
+def selected():
+    """The matrix, or the cases whose name the regular expression in
+    KAME_DP_ONLY finds something in."""
+    only = re.compile(os.environ.get("KAME_DP_ONLY", ""))
+    return [sc for sc in matrix() if only.search(sc.name)]
+
+
 def decodable(sc):
     """Whether tcpdump -E can decrypt the scenario's ESP."""
     return bool(sc.esp) and algs.tcpdump_name(
@@ -58,37 +67,47 @@ def checks(sc):
 
 
 def exercise(topo, cfg, mib=MIB):
-    """Runs the traffic under a capture: {check: (ok, diagnostics)} and the
-    capture (its file removed by the caller)."""
+    """Runs the traffic under a capture: {check: (ok, diagnostics)}, the
+    seconds each took, and the capture (its files removed by the caller)."""
     inner = sa.FAMS[cfg.sc.fam][0]
     a, b = topo.addr("a", inner), topo.addr("b", inner)
     sizes = traffic.ping_sizes(topo.mtu, inner)
-    res = {}
-    with wire.Capture(topo) as cap:
-        res["ping a>b"] = traffic.ping_sweep(topo, "a", b, sizes)
-        res["ping b>a"] = traffic.ping_sweep(topo, "b", a, sizes)
-        res["tcp"] = traffic.tcp_transfer(topo, "a", "b", b, mib << 20)
-        res["udp"] = traffic.udp_exchange(topo, "a", "b", b)
-    ok, diag = wire.check(cap.packets(), cfg)
+    res, secs = {}, {}
+
+    def timed(name, fn, *args):
+        t = time.monotonic()
+        res[name] = fn(*args)
+        secs[name] = time.monotonic() - t
+
+    with wire.Capture(topo, cfg.sc.peers) as cap:
+        timed("ping a>b", traffic.ping_sweep, topo, "a", b, sizes)
+        timed("ping b>a", traffic.ping_sweep, topo, "b", a, sizes)
+        timed("tcp", traffic.tcp_transfer, topo, "a", "b", b, mib << 20)
+        timed("udp", traffic.udp_exchange, topo, "a", "b", b)
+    timed("wire", wire.check, cap.packets(), cfg)
     if cap.dropped():
-        ok, diag = False, "tcpdump dropped %d packets\n%s" % (cap.dropped(), diag)
-    res["wire"] = (ok, diag)
+        res["wire"] = (False, "tcpdump dropped %d packets\n%s" % (cap.dropped(),
+                                                                  res["wire"][1]))
     if decodable(cfg.sc):
-        res["decode"] = wire.decode(cap, cfg)
-    return res, cap
+        timed("decode", wire.decode, cap, cfg)
+    return res, secs, cap
 
 
 def run_case(k, sc, impls=("xfrm", "xfrm")):
     """One scenario's KTAP lines, `impls` configuring sc.peers in order."""
     label = "%s %s: " % ("/".join(impls), sc.name)
     names = checks(sc)
+    t0 = time.monotonic()
     try:
         with Topology(sc.topo) as topo:
             cfg = sa.Config(sc, topo)
             for node, impl in zip(sc.peers, impls):
                 cfg.install(node, impl)
-            res, cap = exercise(topo, cfg)
+            t = time.monotonic()
+            res, secs, cap = exercise(topo, cfg)
             cap.remove()
+        print("# seconds: setup %.1f, %s" % (t - t0, ", ".join(
+            "%s %.1f" % kv for kv in secs.items())), flush=True)
     except Exception as e:  # setup or harness failure: every line fails
         res = {n: (False, "%s: %s" % (type(e).__name__, e)) for n in names}
     for n in names:

@@ -179,8 +179,9 @@ class Config:
     def install(self, node, impl, policies=True):
         """Configures `node` as `impl` ("xfrm" or "kame")."""
         if impl == "xfrm":
-            for c in self.xfrm(node, policies):
-                self.topo.run(node, "ip", "xfrm", *c)
+            self.topo.run(node, "ip", "-batch", "-", input="".join(
+                "xfrm " + " ".join(a if a else '""' for a in c) + "\n"
+                for c in self.xfrm(node, policies)))
         else:
             r = self.topo.run(node, SETKEY, "-c", input=self.setkey(node, policies),
                               check=False)

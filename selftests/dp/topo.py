@@ -67,9 +67,9 @@ class Topology:
         """The prefix of the network `node` is on (r: the one facing b)."""
         return prefix_of(LINKS[self.kind][node][-1][1], fam)
 
-    def wire(self):
-        """(node, ifname) where the protected traffic crosses."""
-        return ("b", "veth0") if self.kind == "pair" else ("r", "veth2")
+    def uplink(self, node):
+        """The interface of `node` that faces b (b's own: its only one)."""
+        return LINKS[self.kind][node][-1][0]
 
     def run(self, node, *cmd, check=True, timeout=120, input=None):
         """Runs cmd in `node`'s namespace; the CompletedProcess (text)."""
@@ -100,34 +100,33 @@ class Topology:
     def _build(self):
         for n in self.nodes:
             subprocess.run(["ip", "netns", "add", self.ns(n)], check=True)
-            self.run(n, "ip", "link", "set", "lo", "up")
-            for k in ("net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
-                      "net.ipv4.ip_forward=%d" % (n == "r"),
-                      "net.ipv6.conf.all.forwarding=%d" % (n == "r")):
-                self.run(n, "sysctl", "-qw", k)
+            self.run(n, "sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0",
+                     "net.ipv6.conf.default.accept_ra=0", "net.ipv4.ip_forward=%d" % (n == "r"),
+                     "net.ipv6.conf.all.forwarding=%d" % (n == "r"))
         for (n1, i1), (n2, i2) in PEERS[self.kind]:
             subprocess.run(["ip", "link", "add", "tmp-%d" % os.getpid(), "netns", self.ns(n1),
                             "type", "veth", "peer", "name", i2, "netns", self.ns(n2)], check=True)
             self.run(n1, "ip", "link", "set", "tmp-%d" % os.getpid(), "name", i1)
+        batch = {n: ["link set lo up"] for n in self.nodes}
         for n, links in LINKS[self.kind].items():
             for ifname, net, host in links:
-                self.run(n, "ip", "link", "set", ifname, "address", self.mac(n, ifname),
-                         "mtu", str(self.mtu), "up")
-                self.run(n, "ip", "addr", "add", "%s/%d" % (host_addr(net, host, 4),
-                                                          NETS[net][2]), "dev", ifname)
-                self.run(n, "ip", "addr", "add", "%s/%d" % (host_addr(net, host, 6),
-                                                          NETS[net][3]), "dev", ifname, "nodad")
+                batch[n] += ["link set %s address %s mtu %d up" % (ifname, self.mac(n, ifname),
+                                                                   self.mtu),
+                             "addr add %s/%d dev %s" % (host_addr(net, host, 4), NETS[net][2],
+                                                        ifname),
+                             "addr add %s/%d dev %s nodad" % (host_addr(net, host, 6),
+                                                              NETS[net][3], ifname)]
         for ends in PEERS[self.kind]:
             for (n, ifname), (peer, pif) in (ends, ends[::-1]):
                 net, host = [(net, h) for i, net, h in LINKS[self.kind][peer] if i == pif][0]
-                for fam in (4, 6):
-                    self.run(n, "ip", "neigh", "replace", host_addr(net, host, fam), "lladdr",
-                             self.mac(peer, pif), "dev", ifname, "nud", "permanent")
+                batch[n] += ["neigh replace %s lladdr %s dev %s nud permanent" % (
+                    host_addr(net, host, fam), self.mac(peer, pif), ifname) for fam in (4, 6)]
         if self.kind != "pair":
             for n, net in (("a", 1), ("b", 2)):
-                for fam in (4, 6):
-                    self.run(n, "ip", "-%d" % fam, "route", "add", "default", "via",
-                             host_addr(net, 254, fam))
+                batch[n] += ["route add default via %s" % host_addr(net, 254, fam)
+                             for fam in (4, 6)]
+        for n, cmds in batch.items():
+            self.run(n, "ip", "-batch", "-", input="\n".join(cmds) + "\n")
 
     def __exit__(self, *exc):
         for p in self.procs:

@@ -28,12 +28,15 @@ def ping_sizes(mtu, fam):
 
 
 def ping_sweep(topo, src, dst_addr, sizes):
+    """Two echoes of each size, the sizes at once."""
+    pings = [(size, topo.popen(src, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "3", "-s",
+                               str(size), dst_addr, stdout=subprocess.PIPE, text=True))
+             for size in sizes]
     bad = []
-    for size in sizes:
-        r = topo.run(src, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "3", "-s", str(size),
-                     dst_addr, check=False, timeout=60)
-        if r.returncode != 0:
-            bad.append("size %d: %s" % (size, (r.stdout.strip().splitlines() or ["?"])[-1]))
+    for size, p in pings:
+        out = p.communicate(timeout=60)[0]
+        if p.returncode != 0:
+            bad.append("size %d: %s" % (size, (out.strip().splitlines() or ["?"])[-1]))
     return not bad, "\n".join(bad)
 
 
@@ -63,7 +66,9 @@ def udp_exchange(topo, src, dst, dst_addr, port=5301):
     r = topo.run(src, PY, ME, "udp-client", dst_addr, str(port), check=False, timeout=120)
     server.kill()
     server.wait()
-    return r.returncode == 0, (r.stdout + r.stderr).strip()
+    out = (r.stdout + r.stderr).strip()
+    print("# " + out, flush=True)
+    return r.returncode == 0, out
 
 
 def family(addr):
@@ -111,7 +116,7 @@ def udp_echo(addr, port):
 def udp_client(addr, port):
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
     s.settimeout(2)
-    bad = []
+    bad, resent = [], 0
     for i, size in enumerate(UDP_SIZES):
         b = bytes([i]) * size
         for _ in range(3):
@@ -120,10 +125,11 @@ def udp_client(addr, port):
                 if s.recvfrom(65535)[0] == b:
                     break
             except socket.timeout:
-                pass
+                resent += 1
         else:
             bad.append(size)
-    print("udp sizes %s: %s" % (UDP_SIZES, "no echo of %s" % bad if bad else "all echoed"))
+    print("udp sizes %s: %s, %d resent" % (UDP_SIZES, "no echo of %s" % bad if bad else
+                                          "all echoed", resent))
     sys.exit(1 if bad else 0)
 
 

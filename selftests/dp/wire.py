@@ -143,15 +143,15 @@ def check(packets, cfg):
         if pair not in seen:
             bad.append("nothing protected %s > %s" % pair)
     late = 0
+    seqs.pop(None, None)
     for spi, s in seqs.items():
-        if spi is not None and sorted(s) != list(range(1, len(s) + 1)):
+        if sorted(s) != list(range(1, len(s) + 1)):
             bad.append("SPI 0x%08x: sequence numbers not each of 1..%d once: %s" %
                        (spi, len(s), gaps(sorted(s))))
         late += sum(x < y for x, y in zip(s[1:], s))
-    n = sum(len(s) for spi, s in seqs.items() if spi is not None)
+    n = sum(len(s) for s in seqs.values())
     summary = "%d packets, %d ESP/AH headers (%d behind a higher number), SPIs %s" % (
-        len(packets), n, late, ", ".join("0x%08x: %d" % (k, len(v)) for k, v in seqs.items()
-                                   if k is not None))
+        len(packets), n, late, ", ".join("0x%08x: %d" % (k, len(v)) for k, v in seqs.items()))
     more = ["(%d more)" % (len(bad) - 12)] if len(bad) > 12 else []
     return not bad, "\n".join(bad[:12] + more + [summary])
 

@@ -23,7 +23,7 @@ is shown to fail when it should. kame_ipsec is not loaded.
   cleanup       every namespace created is gone
 
 KAME_DP_ONLY=REGEX runs only the matrix cases whose name it matches;
-KAME_DP_MIB sets the TCP transfer (MiB, default 8; 64 for the full run).
+KAME_DP_MIB sets the TCP transfer (MiB, default 4; 64 for the full run).
 """
 import os
 import sys

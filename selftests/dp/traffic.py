@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-"""Traffic between two nodes of a Topology, each function returning
-(ok, diagnostics): a ping sweep of sizes around the MTU, a TCP transfer
-whose SHA-256 is computed by both ends, a UDP echo exchange.
+"""Traffic between two nodes of a Topology, each result (ok, diagnostics):
+a ping sweep of sizes around the MTU; a TCP transfer whose SHA-256 is
+computed by both ends, then a UDP echo exchange.
 
-Run as a script, it is the far end (tcp-server, tcp-client, udp-echo,
-udp-client) inside a namespace; it uses the standard library only.
+Run as a script, it is one end (server, client) inside a namespace; it
+uses the standard library only.
 """
 import hashlib
 import os
@@ -13,11 +13,13 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 
 PY = "/usr/bin/python3"
 ME = os.path.abspath(__file__)
 CHUNK = 1 << 20
 UDP_SIZES = [1, 100, 1400, 3000, 8000]
+TCP_PORT, UDP_PORT = 5201, 5301
 
 
 def ping_sizes(mtu, fam):
@@ -40,43 +42,38 @@ def ping_sweep(topo, src, dst_addr, sizes):
     return not bad, "\n".join(bad)
 
 
-def tcp_transfer(topo, src, dst, dst_addr, nbytes, port=5201, timeout=900):
-    """src sends nbytes of seeded random data to dst; both hash it."""
-    server = topo.popen(dst, PY, ME, "tcp-server", dst_addr, str(port),
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def tcp_and_udp(topo, src, dst, dst_addr, nbytes, timeout=900):
+    """src sends nbytes of seeded random data to dst over TCP, both ends
+    hashing it, then UDP_SIZES datagrams that dst echoes: the two results.
+    One helper process at each end (Python starts slowly under TCG)."""
+    server = topo.popen(dst, PY, "-S", ME, "server", dst_addr, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True)
     if server.stdout.readline().strip() != "ready":
-        return False, "server did not start: " + server.stdout.read()
-    client = topo.run(src, PY, ME, "tcp-client", dst_addr, str(port), str(nbytes), "1",
-                      check=False, timeout=timeout)
-    try:
-        got = server.communicate(timeout=60)[0].strip()
-    except subprocess.TimeoutExpired:
-        server.kill()
-        got = "(server still reading)"
-    sent = client.stdout.strip()
-    ok = client.returncode == 0 and sent == got and sent.startswith("%d " % nbytes)
-    return ok, "sent: %s %s\nreceived: %s" % (sent, client.stderr.strip(), got)
-
-
-def udp_exchange(topo, src, dst, dst_addr, port=5301):
-    server = topo.popen(dst, PY, ME, "udp-echo", dst_addr, str(port),
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if server.stdout.readline().strip() != "ready":
-        return False, "server did not start: " + server.stdout.read()
-    r = topo.run(src, PY, ME, "udp-client", dst_addr, str(port), check=False, timeout=120)
+        fail = (False, "server did not start: " + server.stdout.read())
+        return fail, fail
+    client = topo.run(src, PY, "-S", ME, "client", dst_addr, str(nbytes), check=False,
+                      timeout=timeout)
     server.kill()
-    server.wait()
-    out = (r.stdout + r.stderr).strip()
-    print("# " + out, flush=True)
-    return r.returncode == 0, out
+    got = server.communicate()[0].strip()
+    out = dict(line.split(" ", 1) for line in client.stdout.splitlines() if " " in line)
+    sent = out.get("tcp", "")
+    tcp = (sent == got and sent.startswith("%d " % nbytes),
+           "sent: %s\nreceived: %s\n%s" % (sent, got, client.stderr.strip()))
+    udp = (out.get("udp", "").startswith("all echoed"), out.get("udp", client.stderr.strip()))
+    return tcp, udp
 
 
 def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def tcp_server(addr, port):
-    srv = socket.create_server((addr, port), family=family(addr))
+def server(addr):
+    """Echoes UDP (a thread, until killed); takes one TCP connection and
+    prints its length and SHA-256."""
+    u = socket.socket(family(addr), socket.SOCK_DGRAM)
+    u.bind((addr, UDP_PORT))
+    threading.Thread(target=udp_echo, args=(u,), daemon=True).start()
+    srv = socket.create_server((addr, TCP_PORT), family=family(addr))
     print("ready", flush=True)
     srv.settimeout(600)
     conn, _ = srv.accept()
@@ -87,53 +84,51 @@ def tcp_server(addr, port):
             break
         h.update(b)
         n += len(b)
-    print(n, h.hexdigest())
+    conn.close()
+    print(n, h.hexdigest(), flush=True)
+    threading.Event().wait()
 
 
-def tcp_client(addr, port, nbytes, seed):
-    rnd = random.Random(seed)
-    s = socket.create_connection((addr, port), timeout=120)
-    h, left = hashlib.sha256(), nbytes
-    while left:
-        b = rnd.randbytes(min(CHUNK, left))
-        s.sendall(b)
-        h.update(b)
-        left -= len(b)
-    s.shutdown(socket.SHUT_WR)
-    s.recv(1)
-    print(nbytes, h.hexdigest())
-
-
-def udp_echo(addr, port):
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
-    s.bind((addr, port))
-    print("ready", flush=True)
+def udp_echo(u):
     while True:
-        b, peer = s.recvfrom(65535)
-        s.sendto(b, peer)
+        b, peer = u.recvfrom(65535)
+        u.sendto(b, peer)
 
 
-def udp_client(addr, port):
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
-    s.settimeout(2)
+def client(addr, nbytes):
+    """Prints "tcp LENGTH SHA256" of what it sent, then "udp ..."."""
+    rnd = random.Random(1)
+    try:
+        s = socket.create_connection((addr, TCP_PORT), timeout=120)
+        h, left = hashlib.sha256(), nbytes
+        while left:
+            b = rnd.randbytes(min(CHUNK, left))
+            s.sendall(b)
+            h.update(b)
+            left -= len(b)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(1)
+        print("tcp", nbytes, h.hexdigest(), flush=True)
+    except OSError as e:
+        print("tcp failed:", e, flush=True)
+    u = socket.socket(family(addr), socket.SOCK_DGRAM)
+    u.settimeout(2)
     bad, resent = [], 0
     for i, size in enumerate(UDP_SIZES):
         b = bytes([i]) * size
         for _ in range(3):
-            s.sendto(b, (addr, port))
+            u.sendto(b, (addr, UDP_PORT))
             try:
-                if s.recvfrom(65535)[0] == b:
+                if u.recvfrom(65535)[0] == b:
                     break
             except socket.timeout:
                 resent += 1
         else:
             bad.append(size)
-    print("udp sizes %s: %s, %d resent" % (UDP_SIZES, "no echo of %s" % bad if bad else
-                                          "all echoed", resent))
-    sys.exit(1 if bad else 0)
+    print("udp", "no echo of %s" % bad if bad else "all echoed", "(sizes %s, %d resent)" %
+          (UDP_SIZES, resent))
 
 
 if __name__ == "__main__":
-    cmd, addr, port, *rest = sys.argv[1:]
-    {"tcp-server": tcp_server, "tcp-client": tcp_client, "udp-echo": udp_echo,
-     "udp-client": udp_client}[cmd](addr, int(port), *map(int, rest))
+    cmd, addr, *rest = sys.argv[1:]
+    {"server": server, "client": client}[cmd](addr, *map(int, rest))

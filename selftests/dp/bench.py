@@ -74,7 +74,8 @@ def setup(sc, impl, n):
 
 def iperf(t):
     addr = t.addr("b", 4)
-    server = t.popen("b", "iperf3", "-s", "-1", "--forceflush", "-B", addr, stdout=subprocess.PIPE, text=True)
+    server = t.popen("b", "iperf3", "-s", "-1", "--forceflush", "-B", addr,
+                     stdout=subprocess.PIPE, text=True)
     while "listening" not in server.stdout.readline():
         pass
     r = t.run("a", "iperf3", "-c", addr, "-t", str(SECS), "-J", check=False,

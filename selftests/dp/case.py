@@ -111,7 +111,7 @@ def run_case(k, sc, impls=("xfrm", "xfrm")):
     except Exception as e:  # setup or harness failure: every line fails
         res = {n: (False, "%s: %s" % (type(e).__name__, e)) for n in names}
     for n in names:
-        k.test(*res[n][:1], label + n, res[n][1])
+        k.test(res[n][0], label + n, res[n][1])
 
 
 def skip_case(k, sc, impls, why):

@@ -14,7 +14,7 @@ is shown to fail when it should. kame_ipsec is not loaded.
                 ends, UDP echo, wire check, tcpdump -E decode (dp/case.py)
   keys          keys differing between the ends: ping, TCP, UDP all fail
   nopolicy      SAs but no policy: ping passes, the wire check finds the
-                cleartext
+                cleartext, the decode check is not fooled by it
   control       the same scenario configured fully passes every check
   decode        tcpdump -E with a wrong key decodes no ping
   spi           the wire check refuses SPIs other than the configured ones
@@ -34,7 +34,7 @@ from dp import case, wire  # noqa: E402
 from dp.sa import Config, Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
 
-NEGATIVES = 9
+NEGATIVES = 10
 SC = Scenario(esp=("aes-cbc", "hmac-sha1"))
 
 
@@ -58,6 +58,9 @@ def negatives(k):
     ok, diag = res["wire"]
     k.test(not ok and "unexpected" in diag and "ICMP" in diag,
            "nopolicy: the wire check finds cleartext ICMP", diag)
+    ok, diag = res["decode"]
+    k.test(not ok, "nopolicy: the decode check does not take cleartext pings for decrypted "
+           "ones", diag)
 
     with Topology() as t:
         cfg = Config(SC, t)

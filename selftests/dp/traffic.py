@@ -99,7 +99,7 @@ def client(addr, nbytes):
     """Prints "tcp LENGTH SHA256" of what it sent, then "udp ..."."""
     rnd = random.Random(1)
     try:
-        s = socket.create_connection((addr, TCP_PORT), timeout=120)
+        s = socket.create_connection((addr, TCP_PORT), timeout=30)
         h, left = hashlib.sha256(), nbytes
         while left:
             b = rnd.randbytes(min(CHUNK, left))

@@ -20,6 +20,7 @@ import signal
 import struct
 import subprocess
 import tempfile
+import time
 
 from dp import algs, topo as topomod
 
@@ -43,7 +44,8 @@ class Capture:
             os.close(fd)
             self.paths.append(path)
             p = self.topo.popen(node, "tcpdump", "-i", self.topo.uplink(node), "-Q", "out",
-                                "-n", "-s", "256", "-U", "-B", "32768", "-w", path,
+                                "--immediate-mode", "-n", "-s", "256", "-U", "-B", "32768",
+                                "-w", path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             self.procs.append(p)
             line = p.stderr.readline()
@@ -52,6 +54,10 @@ class Capture:
         return self
 
     def __exit__(self, *exc):
+        # Without --immediate-mode libpcap hands packets over a block at a
+        # time, and what the last block held was lost at SIGINT; a second
+        # lets tcpdump write what it has read.
+        time.sleep(1)
         self.stats = ""
         for p in self.procs:
             p.send_signal(signal.SIGINT)

@@ -24,7 +24,7 @@ KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz bench
+	lint fmt tools fuzz bench bench-dp
 
 all: module tools
 
@@ -68,6 +68,11 @@ fuzz:
 bench: module tools
 	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) KAME_BENCH_REPS=$(BENCH_REPS) \
 		selftests/bench_pfkey.sh
+
+# Figures, not a test: selftests/bench_dataplane.sh in the VM (iperf3
+# through ESP, kame_ipsec against XFRM; KAME_BENCH_N, _REPS, _SECS).
+bench-dp: module tools
+	KERNEL=$(KERNEL) scripts/vm-run selftests/bench_dataplane.sh
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra and the modprobe configuration.

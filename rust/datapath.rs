@@ -15,7 +15,7 @@ use crate::{
     },
     kapi::{net::Net, netdev::NetDev},
     keydb::KeyDb,
-    stats::Stats,
+    stats::{Stat, Stats},
     sysctl::{Setting, Sysctls},
 };
 use kernel::{prelude::*, sync::Arc};
@@ -128,12 +128,18 @@ impl Datapath {
         self.sysctls.get(s) != 0
     }
 
-    /// Whether `net.inet.esp.enable`/`net.inet.ah.enable` lets `proto` run.
-    pub(crate) fn proto_enabled(&self, proto: u8) -> bool {
-        match proto {
-            IPPROTO_ESP => self.sysctls.get(Setting::EspEnable) != 0,
-            IPPROTO_AH => self.sysctls.get(Setting::AhEnable) != 0,
-            _ => true,
+    /// Whether `net.inet.esp.enable`/`net.inet.ah.enable` (OpenBSD) stops
+    /// `proto` now; if so the drop is counted.
+    pub(crate) fn proto_disabled(&self, proto: u8) -> bool {
+        let (setting, stat) = match proto {
+            IPPROTO_ESP => (Setting::EspEnable, Stat::EspDisabled),
+            IPPROTO_AH => (Setting::AhEnable, Stat::AhDisabled),
+            _ => return false,
+        };
+        let off = self.sysctls.get(setting) == 0;
+        if off {
+            self.stats.inc(stat);
         }
+        off
     }
 }

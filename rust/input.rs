@@ -74,13 +74,7 @@ impl IpsecInput for Input {
             stats: dp.stats.clone(),
             events: dp.keys.use_events.clone(),
         };
-        if !dp.proto_enabled(proto) {
-            let s = if proto == IPPROTO_AH {
-                Stat::AhDisabled
-            } else {
-                Stat::EspDisabled
-            };
-            dp.stats.inc(s);
+        if dp.proto_disabled(proto) {
             return Ok(());
         }
         start_layer(skb, v6, flow, sa, ctx, History::default());

@@ -106,17 +106,13 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     }
     // OpenBSD's `net.inet.esp.enable`/`net.inet.ah.enable` 0: none
     // leaves either.
-    for sa in bundle.sas.iter().flatten() {
-        let proto = sa.rec.id.proto;
-        if !dp.proto_enabled(proto) {
-            let s = if proto == IPPROTO_AH {
-                Stat::AhDisabled
-            } else {
-                Stat::EspDisabled
-            };
-            dp.stats.inc(s);
-            return Verdict::Drop(skb);
-        }
+    if bundle
+        .sas
+        .iter()
+        .flatten()
+        .any(|sa| dp.proto_disabled(sa.rec.id.proto))
+    {
+        return Verdict::Drop(skb);
     }
     let mut skb = skb;
     if let SizeCheck::TooBig = pmtu::check_out(&mut skb, v6, &flow, &bundle) {

@@ -157,8 +157,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     if aead.authsize() != icvlen {
         return Err(Errno::EINVAL);
     }
-    let window = ReplayWindow::new(u32::from(rec.replay), false).map_err(|_| Errno::EINVAL)?;
-    let replay = KBox::pin_init(new_spinlock!(window), GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    let replay = replay_window(rec, esn)?;
     let block = aead.blocksize() as usize;
     Ok(EspTransform {
         geom: Geometry {

@@ -265,3 +265,19 @@ fn counter_esn() {
     assert_eq!(seq_hi(0x1234_5678_9abc_def0), 0x1234_5678);
     assert_eq!(seq_lo(0x1234_5678_9abc_def0), 0x9abc_def0);
 }
+
+#[test]
+fn esn_sender_crossing_2_32_from_a_fresh_window() {
+    // An XFRM sender started at 0xfffffff8 (ip xfrm state ... replay-oseq).
+    let mut w = Window::<4>::new(32, true).unwrap();
+    for lo in 0xffff_fff9u32..=0xffff_ffff {
+        let s = w.check(lo).unwrap();
+        assert_eq!(s, u64::from(lo));
+        w.update(s).unwrap();
+    }
+    for lo in 0u32..8 {
+        let s = w.check(lo).unwrap();
+        assert_eq!(s, (1u64 << 32) | u64::from(lo));
+        w.update(s).unwrap();
+    }
+}

@@ -60,14 +60,15 @@ pub(crate) const ACQUIRE_WORK: u64 = 1;
 /// The key state of one namespace.
 #[pin_data]
 pub(crate) struct KeyDb {
-    /// The SA lifetime timer. First, so that it is cancelled (and a
-    /// running handler waited for) before the state goes.
-    #[pin]
-    pub(crate) timer: DelayedWork<KeyDb>,
-    /// Sends the ACQUIREs the packet path queued; also cancelled before
-    /// the state goes.
+    /// Sends the ACQUIREs the packet path queued. First: its handler may
+    /// set the timer, so it is cancelled (and waited for) before the
+    /// timer is.
     #[pin]
     pub(crate) acquire_work: DelayedWork<KeyDb, ACQUIRE_WORK>,
+    /// The SA lifetime timer, cancelled (and a running handler waited
+    /// for) before the state goes.
+    #[pin]
+    pub(crate) timer: DelayedWork<KeyDb>,
     #[pin]
     state: Mutex<KeyState>,
     /// ACQUIRE requests from the packet path, for `acquire_work`.
@@ -80,7 +81,7 @@ pub(crate) struct KeyDb {
 }
 
 // SAFETY: `OFFSET` is that of the `timer` field, declared before `state`,
-// the only field `run` uses.
+// the only field `run` uses (besides `timer` itself, to set it again).
 unsafe impl HasDelayedWork for KeyDb {
     const OFFSET: usize = core::mem::offset_of!(KeyDb, timer);
 
@@ -90,7 +91,7 @@ unsafe impl HasDelayedWork for KeyDb {
 }
 
 // SAFETY: `OFFSET` is that of the `acquire_work` field, declared before
-// `state` and `acquires`, the fields `run` uses.
+// `timer`, `state` and `acquires`, the fields `run` uses.
 unsafe impl HasDelayedWork<ACQUIRE_WORK> for KeyDb {
     const OFFSET: usize = core::mem::offset_of!(KeyDb, acquire_work);
 
@@ -106,8 +107,8 @@ impl KeyDb {
         let (spd, spd_reader) = SpdTable::new(random_u32())?;
         KBox::pin_init(
             pin_init!(KeyDb {
-                timer <- DelayedWork::new(),
                 acquire_work <- DelayedWork::new(),
+                timer <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad,

@@ -32,8 +32,8 @@ impl MsgSkb {
     /// rounding gives the rest as room too); ENOBUFS if memory is short.
     pub(crate) fn new(size: u32, gfp: Gfp) -> Result<Self> {
         // SAFETY: plain allocation.
-        let skb = NonNull::new(unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) })
-            .ok_or(ENOBUFS)?;
+        let skb =
+            NonNull::new(unsafe { bindings::kame_alloc_skb(size, gfp.to_raw()) }).ok_or(ENOBUFS)?;
         // SAFETY: a valid buffer we just allocated.
         let room = unsafe { bindings::kame_skb_tailroom(skb.as_ptr()) };
         // INVARIANT: a new linear buffer, owned by us alone, empty, with

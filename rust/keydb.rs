@@ -65,18 +65,19 @@ pub(crate) const USE_WORK: u64 = 2;
 /// The key state of one namespace.
 #[pin_data]
 pub(crate) struct KeyDb {
-    /// The SA lifetime timer. First, so that it is cancelled (and a
-    /// running handler waited for) before the state goes.
-    #[pin]
-    pub(crate) timer: DelayedWork<KeyDb>,
-    /// Sends the ACQUIREs the packet path queued; also cancelled before
-    /// the state goes.
+    /// Sends the ACQUIREs the packet path queued. First: its handler may
+    /// set the timer, so it is cancelled (and waited for) before the
+    /// timer is.
     #[pin]
     pub(crate) acquire_work: DelayedWork<KeyDb, ACQUIRE_WORK>,
-    /// Carries out the packet path's lifetime events; also cancelled
-    /// before the state goes.
+    /// Carries out the packet path's lifetime events. Before the timer
+    /// too: its handler re-arms the timer at an SA's first use.
     #[pin]
     pub(crate) use_work: DelayedWork<KeyDb, USE_WORK>,
+    /// The SA lifetime timer, cancelled (and a running handler waited
+    /// for) before the state goes.
+    #[pin]
+    pub(crate) timer: DelayedWork<KeyDb>,
     #[pin]
     state: Mutex<KeyState>,
     /// ACQUIRE requests from the packet path, for `acquire_work`.
@@ -92,7 +93,7 @@ pub(crate) struct KeyDb {
 }
 
 // SAFETY: `OFFSET` is that of the `timer` field, declared before `state`,
-// the only field `run` uses.
+// the only field `run` uses (besides `timer` itself, to set it again).
 unsafe impl HasDelayedWork for KeyDb {
     const OFFSET: usize = core::mem::offset_of!(KeyDb, timer);
 
@@ -102,7 +103,7 @@ unsafe impl HasDelayedWork for KeyDb {
 }
 
 // SAFETY: `OFFSET` is that of the `acquire_work` field, declared before
-// `state` and `acquires`, the fields `run` uses.
+// `timer`, `state` and `acquires`, the fields `run` uses.
 unsafe impl HasDelayedWork<ACQUIRE_WORK> for KeyDb {
     const OFFSET: usize = core::mem::offset_of!(KeyDb, acquire_work);
 
@@ -112,7 +113,7 @@ unsafe impl HasDelayedWork<ACQUIRE_WORK> for KeyDb {
 }
 
 // SAFETY: `OFFSET` is that of the `use_work` field, declared before
-// `state` and `use_events`, the fields `run` uses.
+// `timer`, `state` and `use_events`, the fields `run` uses.
 unsafe impl HasDelayedWork<USE_WORK> for KeyDb {
     const OFFSET: usize = core::mem::offset_of!(KeyDb, use_work);
 
@@ -139,9 +140,9 @@ impl KeyDb {
         let use_events = UseEvents::new()?;
         KBox::pin_init(
             pin_init!(KeyDb {
-                timer <- DelayedWork::new(),
                 acquire_work <- DelayedWork::new(),
                 use_work <- DelayedWork::new(),
+                timer <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad,

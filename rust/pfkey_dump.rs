@@ -6,10 +6,11 @@
 //! As af_key: each message is held back until the next one exists, so the
 //! last can carry `sadb_msg_seq` 0 (the others count 1, 2, ...); messages
 //! are queued only while the receive buffer is below [`FILL_LIMIT`], and
-//! `recvmsg` resumes the dump. The position is the dump order of the last
-//! entry sent, so entries added or removed meanwhile never repeat one.
-//! Messages are built under the key mutex into kernel memory; copies to
-//! user space happen in `recvmsg`, without it.
+//! `recvmsg` resumes the dump once it has drained to half that. The
+//! position is the dump order of the last entry sent, so entries added or
+//! removed meanwhile never repeat one. Messages are built under the key
+//! mutex straight into socket buffers; copies to user space happen in
+//! `recvmsg`, without it.
 
 #![forbid(unsafe_code)]
 

@@ -50,9 +50,12 @@ def matrix():
 
 
 # What the suite runs by default (a few minutes): one case per mode,
-# family mix, bundle and topology. KAME_DP_FULL=1 runs the whole matrix.
+# family mix, bundle and topology, and the two the KAME manual's BUGS
+# section says KAME refuses (an AH tunnel; ESP tunnel inside AH
+# transport). KAME_DP_FULL=1 runs the whole matrix.
 SUITE = ("^pair transport v4 esp aes-gcm-16$|^pair tunnel v6-in-v4 esp aes-cbc/hmac-sha256$"
          "|^pair transport v6 esp aes-cbc/hmac-sha1 ah|^pair tunnel v4 ah hmac-sha256$"
+         "|^pair tunnel v4 esp aes-cbc/hmac-sha1 ah hmac-sha256$"
          "|^gateway tunnel v4 esp aes-gcm-16$")
 
 

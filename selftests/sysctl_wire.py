@@ -59,7 +59,7 @@ STATS = "/proc/net/kame_ipsec"
 
 A4, B4, A6, B6 = "192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2"
 IA4, IB4, IA6, IB6 = "10.1.0.1", "10.2.0.1", "fd01::1", "fd02::1"
-PORT = 4500 + 17  # anything but a well-known port
+PORT = 4517  # the datagrams' destination port: not a well-known one
 
 KGCM = "0x0102030405060708090a0b0c0d0e0f1011121314"
 KSHA1 = "0x000102030405060708090a0b0c0d0e0f10111213"
@@ -124,8 +124,7 @@ def topology():
         sh("ip netns add %s" % n)
         sh("ip -n %s link set lo up" % n)
     sh("ip link add va netns a type veth peer name vb netns b")
-    for n, v, a4, a6, i4, i6, p4, p6 in (("a", "va", A4, A6, IA4, IA6, IB4, IB6),
-                                         ("b", "vb", B4, B6, IB4, IB6, IA4, IA6)):
+    for n, v, a4, a6, i4, i6 in (("a", "va", A4, A6, IA4, IA6), ("b", "vb", B4, B6, IB4, IB6)):
         sh("ip -n %s addr add %s/24 dev %s" % (n, a4, v))
         sh("ip -n %s -6 addr add %s/64 dev %s nodad" % (n, a6, v))
         sh("ip -n %s link set %s up" % (n, v))

@@ -63,11 +63,13 @@ impl IpsecInput for Input {
         let ctx = Ctx {
             sad: dp.keys.sad.clone(),
             spd: dp.keys.spd.clone(),
-            levels: dp.levels(v6),
+            // The inner packet is judged by its own family's settings,
+            // whatever the tunnel's family (KAME).
+            levels: [dp.levels(false), dp.levels(true)],
             ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
             ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
             ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
-            debug: dp.debug(v6),
+            debug: [dp.debug(false), dp.debug(true)],
             wire_len: skb.len(),
             dev_mtu: skb.dev_mtu(),
             dev: dp.decap.hold(),
@@ -102,13 +104,14 @@ fn our_sa(sad: &SadReader, skb: &Skb, proto: u8) -> Option<(Flow, Arc<SaEntry>)>
 pub(crate) struct Ctx {
     sad: SadReader,
     spd: SpdReader,
-    levels: Levels,
+    /// The policy settings of IPv4 and IPv6.
+    levels: [Levels; 2],
     /// `ecn` of the outer family.
     ecn: i32,
     pub(crate) ah_cleartos: i32,
     pub(crate) ah_offsetmask: i32,
     /// Policy failures are logged.
-    debug: bool,
+    debug: [bool; 2],
     /// The packet's length as received (from its IP header) and the MTU
     /// of the device it came in on: the reverse path, for the SYN clamp.
     wire_len: usize,
@@ -206,9 +209,10 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         }
     }
     // TODO[B]: forwarded inner packets' `fwd` policy.
-    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels, DIR_IN, &inner, &hist) {
+    let fam = usize::from(inner_v6);
+    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels[fam], DIR_IN, &inner, &hist) {
         let spi = Some(u.rec.id.spi);
-        policy_log::violation(ctx.debug, DIR_IN, &inner, spi, r.reason());
+        policy_log::violation(ctx.debug[fam], DIR_IN, &inner, spi, r.reason());
         return Err(Stat::InPolicyViolation);
     }
     if inner.proto == IPPROTO_TCP {

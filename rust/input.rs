@@ -16,8 +16,7 @@ use crate::{
     esp_input::EspIn,
     kame_core::{
         flow::{
-            self, Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
-            IPV6_HDR_LEN,
+            Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
         },
         sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
         spd::DIR_IN,
@@ -26,7 +25,7 @@ use crate::{
     },
     kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, skb::Skb},
     netns::Netns,
-    output::{read_flow, SELECTOR_BYTES},
+    output::read_flow,
     pmtu,
     policy_in::{self, History, Layer},
     policy_log,
@@ -52,7 +51,7 @@ impl IpsecInput for Input {
             return Err(skb);
         }
         let dp = ns.dp();
-        let Some((flow, sa)) = our_sa(&dp.keys.sad, &skb, proto) else {
+        let Some((flow, sa)) = read_flow(&skb).and_then(|f| our_sa(&dp.keys.sad, f, proto)) else {
             let _ = skb.pull(nh);
             return Err(skb);
         };
@@ -86,10 +85,9 @@ impl IpsecInput for Input {
     }
 }
 
-/// The SA of the ESP/AH packet at `data` (its IP header), if it is ours
+/// The SA of the ESP/AH packet whose selectors are `flow`, if it is ours
 /// and usable.
-fn our_sa(sad: &SadReader, skb: &Skb, proto: u8) -> Option<(Flow, Arc<SaEntry>)> {
-    let flow = read_flow(skb)?;
+fn our_sa(sad: &SadReader, flow: Flow, proto: u8) -> Option<(Flow, Arc<SaEntry>)> {
     let id = SaId {
         dst: flow.dst,
         spi: flow.spi?,
@@ -197,13 +195,10 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         set_transport_next(skb.bytes(), u.v6, hl, u.next).ok_or(bad)?;
         u.v6
     };
-    let mut buf = [0u8; SELECTOR_BYTES];
-    let n = skb.len().min(SELECTOR_BYTES);
-    skb.copy_out(0, &mut buf[..n]).map_err(|_| bad)?;
-    let inner = flow::parse(&buf[..n]).map_err(|_| bad)?;
+    let inner = read_flow(&skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
     if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
-        if let Some((f, sa)) = our_sa(&ctx.sad, &skb, inner.proto) {
+        if let Some((f, sa)) = our_sa(&ctx.sad, inner, inner.proto) {
             start_layer(skb, inner_v6, f, sa, ctx, hist);
             return Ok(());
         }

@@ -314,7 +314,7 @@ def ah_flips(k, bench):
                 bad = inject.edit(frame, lambda f: fn(f, 14))
             else:
                 name = AH_FLIPS[j - len(edits)]
-                off = inject.ah_regions(frame)[name]
+                off = inject.ah_regions(frame, algs.get(auth).icv // 8)[name]
                 bad = inject.flip(frame, off, 0 if name in ("seq low bit", "icv last",
                                                             "ah payload length",
                                                             "ah next header") else None)

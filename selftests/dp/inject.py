@@ -184,15 +184,16 @@ def esp_regions(frame, iv_len, icv_len):
     }
 
 
-def ah_regions(frame):
+def ah_regions(frame, icv_len):
     """{name: byte offset} of the fields of a frame's AH header and the
-    payload after it."""
+    payload after it. The ICV is `icv_len` bytes; padding after it (IPv6
+    aligns AH to 8 bytes) is not named."""
     _, _, off, _ = locate(frame)
     total = (frame[off + 1] + 2) * 4
     return {
         "ah next header": off, "ah payload length": off + 1, "ah reserved": off + 2,
         "spi": off + 4, "seq high bit": off + 8, "seq low bit": off + 11,
-        "icv first": off + 12, "icv last": off + total - 1,
+        "icv first": off + 12, "icv last": off + 12 + icv_len - 1,
         "payload first": off + total, "payload last": len(frame) - 1,
     }
 

@@ -178,11 +178,11 @@ class Bench:
         if esn:
             st += " flag esn"
         if e and e.kind == "aead":
-            st += " aead '%s' 0x%s %d" % (e.xfrm, ek.hex(), e.icv)
+            st += " aead %s 0x%s %d" % (e.xfrm, ek.hex(), e.icv)
         elif e:
-            st += " enc '%s' 0x%s" % (e.xfrm, ek.hex())
+            st += " enc %s 0x%s" % (e.xfrm, ek.hex())
         if h:
-            st += " auth-trunc '%s' 0x%s %d" % (h.xfrm, hk.hex(), h.icv)
+            st += " auth-trunc %s 0x%s %d" % (h.xfrm, hk.hex(), h.icv)
         x.append(st)
         x.append("policy add src %s dst %s dir out tmpl src %s dst %s proto %s mode %s" % (
             a, b, a, b, proto, mode))
@@ -486,7 +486,7 @@ def exhaustion(k, topo):
             topo.run("b", "ip", "-batch", "-", input="".join("xfrm %s\n" % c for c in [
                 "state flush", "policy flush",
                 "state add src %s dst %s proto esp spi 0x%08x mode transport replay-window %d "
-                "%sreplay-seq 0x%x aead '%s' 0x%s %d" % (
+                "%sreplay-seq 0x%x aead %s 0x%s %d" % (
                     a, b, spi, WINDOW, "flag esn " if esn else "", START, gcm.xfrm, ek.hex(),
                     gcm.icv),
                 "policy add src %s dst %s dir in tmpl proto esp mode transport" % (a, b)]))

@@ -43,12 +43,12 @@ MAC. So the test decides which sequence numbers b has seen.
               4 (top - 32) dropped; 37 then delivered. ESP, ESP with ESN,
               AH. With ESN, 4 is taken for 2^32 + 4 (RFC 4303 A2.2, as
               XFRM): its ICV fails, esps_badauth, not esps_replay.
-  exhaustion  kame_ipsec in a sends, XFRM in b receives. The SA is added
+  exhaustion  kame_ipsec in a sends, XFRM in b receives. An ESP (AH) SA is added
               over PF_KEY with SADB_X_EXT_SA2's sequence 0xfffffffd (the
               last number sent, FreeBSD's field), a REGISTERed socket
               listening: GET reports it; 0xfffffffe and 0xffffffff go out
               and are delivered, GET reports 0xffffffff, the next datagram
-              is not sent (esps_wrap +1), one hard SADB_EXPIRE, the SA is
+              is not sent (esps_wrap, ahs_wrap +1), one hard SADB_EXPIRE, the SA is
               gone from DUMP. With ESN (XFRM: flag esn, replay-seq
               0xfffffffd) four datagrams go out as 0xfffffffe, 0xffffffff,
               0, 1 and are delivered, no EXPIRE, GET reports 1.
@@ -66,9 +66,9 @@ from dp import algs, inject  # noqa: E402
 from dp.inject import AH, ESP, Counters, Port, Rx, Tx  # noqa: E402
 from dp.sa import SETKEY, key  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
-from pfkey_msg import (ADD, DUMP, EXPIRE, EXT_DST, EXT_KEY_ENC, EXT_LT_HARD, EXT_LT_SOFT,  # noqa: E402
-                       EXT_SA, EXT_SA2, EXT_SRC, GET, REGISTER, SATYPE_ESP, address, msg, parse,
-                       sa, sa2, sa_fields)
+from pfkey_msg import (ADD, DUMP, EXPIRE, EXT_DST, EXT_KEY_AUTH, EXT_KEY_ENC,  # noqa: E402
+                       EXT_LT_HARD, EXT_LT_SOFT, EXT_SA, EXT_SA2, EXT_SRC, GET, REGISTER,
+                       SATYPE_AH, SATYPE_ESP, address, msg, parse, sa, sa2, sa_fields)
 from pfkey_msg import key as keyext  # noqa: E402
 from pfkey_probe import open_pfkey, read_reply  # noqa: E402
 
@@ -137,7 +137,7 @@ def plan():
     esp = len(ESP_CASES) * len(ESP_FLIPS)
     ah = sum(len(ip_edits(fam)) + len(AH_FLIPS) for _, fam in AH_CASES)
     replay = 3 * 7
-    exhaustion = 7 + 4
+    exhaustion = sum(4 if esn else 7 for _, esn in EXHAUSTION)
     return esp + ah + replay + exhaustion + 1
 
 
@@ -405,16 +405,18 @@ def replays(k, bench):
 # ---- Sequence numbers running out ------------------------------------------
 
 START = 0xfffffffd
+# (protocol, ESN) of each exhaustion case; AH has no ESN here.
+EXHAUSTION = [("esp", False), ("esp", True), ("ah", False)]
 
 
 class Keys:
-    """A PF_KEY socket in a, REGISTERed for ESP: replies and EXPIREs."""
+    """A PF_KEY socket in a, REGISTERed for `satype`: replies and EXPIREs."""
 
-    def __init__(self, ns):
+    def __init__(self, ns, satype):
         self.s = inject.in_ns(ns, open_pfkey)
-        self.n = 100
+        self.n, self.satype = 100, satype
         self.expires = []
-        self.ask(msg(REGISTER, satype=SATYPE_ESP, seq=1, pid=os.getpid()), REGISTER)
+        self.ask(msg(REGISTER, satype=satype, seq=1, pid=os.getpid()), REGISTER)
 
     def ask(self, m, mtype):
         """Sends m; the parsed reply of type mtype to it (EXPIREs seen on
@@ -442,7 +444,7 @@ class Keys:
     def sa_ref(self, mtype, spi, a, b):
         self.n += 1
         return msg(mtype, [sa(spi), address(EXT_SRC, a), address(EXT_DST, b)],
-                   satype=SATYPE_ESP, seq=self.n, pid=os.getpid())
+                   satype=self.satype, seq=self.n, pid=os.getpid())
 
     def sequence(self, spi, a, b):
         """The SA2 sequence GET reports, or None."""
@@ -453,7 +455,7 @@ class Keys:
 
     def dump_spis(self):
         self.n += 1
-        self.s.send(msg(DUMP, satype=SATYPE_ESP, seq=self.n, pid=os.getpid()))
+        self.s.send(msg(DUMP, satype=self.satype, seq=self.n, pid=os.getpid()))
         out = []
         while True:
             r = read_reply(self.s, 3.0)
@@ -476,33 +478,40 @@ def exhaustion(k, topo):
     a, b = topo.addr("a", 4), topo.addr("b", 4)
     topo.run("b", "nft", "delete", "table", "inet", "tamper")
     topo.run("b", SETKEY, "-c", input="flush;\nspdflush;\n")
-    gcm = algs.get("aes-gcm-16")
     port = Port(topo.ns("a"), "veth0")
     rx, tx = Rx(topo.ns("b"), b, PORT + 1), Tx(topo.ns("a"), a)
     ca = Counters(topo.ns("a"))
-    for esn in (False, True):
-        spi = 0x7f000100 + esn
-        label = "exhaustion%s" % (" esn" if esn else "")
-        ek = key(spi, gcm.key)
+    for i, (proto, esn) in enumerate(EXHAUSTION):
+        spi = 0x7f000100 + i
+        label = "exhaustion %s%s" % (proto, " esn" if esn else "")
+        alg = algs.get("aes-gcm-16" if proto == "esp" else "hmac-sha256")
+        ak = key(spi, alg.key)
+        satype = SATYPE_ESP if proto == "esp" else SATYPE_AH
         n = 4 if esn else 3
         try:
             topo.run("a", "ip", "-batch", "-", input="xfrm state flush\nxfrm policy flush\n")
             r = topo.run("a", SETKEY, "-c", input="flush;\nspdflush;\nspdadd %s %s any -P out "
-                         "ipsec esp/transport//require;\n" % (a, b), check=False)
+                         "ipsec %s/transport//require;\n" % (a, b, proto), check=False)
             if r.returncode or r.stdout.strip() or r.stderr.strip():
                 raise RuntimeError("setkey: " + r.stdout + r.stderr)
             topo.run("b", "ip", "-batch", "-", input="".join("xfrm %s\n" % c for c in [
                 "state flush", "policy flush",
-                "state add src %s dst %s proto esp spi 0x%08x mode transport replay-window %d "
-                "%sreplay-seq 0x%x aead %s 0x%s %d" % (
-                    a, b, spi, WINDOW, "flag esn " if esn else "", START, gcm.xfrm, ek.hex(),
-                    gcm.icv),
-                "policy add src %s dst %s dir in tmpl proto esp mode transport" % (a, b)]))
-            keys = Keys(topo.ns("a"))
-            add = msg(ADD, [sa(spi, enc=20, replay=WINDOW, flags=ESN_FLAG if esn else 0),
-                            address(EXT_SRC, a), address(EXT_DST, b),
-                            keyext(EXT_KEY_ENC, ek), sa2(1, 0, START)],
-                      satype=SATYPE_ESP, seq=2, pid=os.getpid())
+                "state add src %s dst %s proto %s spi 0x%08x mode transport replay-window %d "
+                "%sreplay-seq 0x%x %s %s 0x%s %d" % (
+                    a, b, proto, spi, WINDOW, "flag esn " if esn else "", START,
+                    "aead" if proto == "esp" else "auth-trunc", alg.xfrm, ak.hex(), alg.icv),
+                "policy add src %s dst %s dir in tmpl proto %s mode transport" % (a, b, proto)]))
+            keys = Keys(topo.ns("a"), satype)
+            if proto == "esp":
+                algo = dict(enc=20)
+                kx = keyext(EXT_KEY_ENC, ak)
+            else:
+                algo = dict(auth=5)
+                kx = keyext(EXT_KEY_AUTH, ak)
+            add = msg(ADD, [sa(spi, replay=WINDOW, flags=ESN_FLAG if esn else 0, **algo),
+                            address(EXT_SRC, a), address(EXT_DST, b), kx,
+                            sa2(1, 0, START)],
+                      satype=satype, seq=2, pid=os.getpid())
             r = keys.ask(add, ADD)
             if r is None or r[0]["errno"]:
                 raise RuntimeError("ADD: %s" % (r and r[0]))
@@ -521,7 +530,7 @@ def exhaustion(k, topo):
             markers.append(m)
             port.drain()
             tx.send(b, PORT + 1, m)
-            fs = port.outgoing(inject.is_ipsec(ESP, spi))
+            fs = port.outgoing(inject.is_ipsec(ESP if proto == "esp" else AH, spi))
             wire.append([inject.spi_seq(f)[1] for f in fs])
             if not esn and i == 1:
                 after2 = keys.sequence(spi, a, b)
@@ -538,8 +547,9 @@ def exhaustion(k, topo):
                 markers[:2]), "%s: 0xfffffffe and 0xffffffff sent and delivered" % label, info)
             say(k, after2 == 0xffffffff, "%s: GET then reports 0xffffffff" % label,
                 "GET: %s" % (hex(after2) if after2 is not None else None))
-            say(k, wire[2] == [] and markers[2] not in got and delta.get("esps_wrap") == 1,
-                "%s: the next datagram not sent, esps_wrap +1" % label, info)
+            wrap = "esps_wrap" if proto == "esp" else "ahs_wrap"
+            say(k, wire[2] == [] and markers[2] not in got and delta.get(wrap) == 1,
+                "%s: the next datagram not sent, %s +1" % (label, wrap), info)
             say(k, len(hard) == 1 and not soft, "%s: exactly one hard SADB_EXPIRE" % label,
                 info)
             left = keys.dump_spis()

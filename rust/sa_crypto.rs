@@ -28,7 +28,10 @@ use crate::{
 use kernel::{
     new_spinlock,
     prelude::*,
-    sync::{atomic::Atomic, Arc, SpinLock},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, SpinLock,
+    },
 };
 
 /// The replay window an SA's `sadb_sa_replay` (packets, at most 255)
@@ -103,6 +106,15 @@ impl SaTransform {
         }
     }
 
+    /// The last sequence number sent (none for IPcomp).
+    pub(crate) fn last_seq(&self) -> Option<u64> {
+        match self {
+            SaTransform::Esp(e) => Some(e.seq.load(Relaxed)),
+            SaTransform::Ah(a) => Some(a.seq.load(Relaxed)),
+            SaTransform::None => None,
+        }
+    }
+
     /// Allocates and keys the transform `rec` needs. The errnos are
     /// af_key's: ENOSYS for an algorithm the kernel lacks (af_key's table
     /// lookup asks the crypto API whether it has it, which is also much
@@ -167,7 +179,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
             icv_len: icvlen as usize,
         },
         aead,
-        seq: Atomic::new(0),
+        seq: Atomic::new(rec.out_seq),
         replay,
         usage: SaUse::new(),
         esn,
@@ -189,7 +201,7 @@ fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
     Ok(AhTransform {
         hash,
         icvlen,
-        seq: Atomic::new(0),
+        seq: Atomic::new(rec.out_seq),
         replay: replay_window(rec, false)?,
         usage: SaUse::new(),
     })

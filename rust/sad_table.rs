@@ -59,11 +59,15 @@ impl SaEntry {
     }
 
     /// The record as PF_KEY reports it: with the current lifetime's
-    /// allocations, bytes and first use as counted so far.
+    /// allocations, bytes and first use as counted so far, and the last
+    /// sequence number sent (FreeBSD's `sadb_x_sa2_sequence`).
     pub(crate) fn report(&self) -> SaRecord {
         let mut rec = self.rec.clone();
         if let Some(u) = self.usage() {
             rec.apply_usage(&u.usage());
+        }
+        if let Some(s) = self.xform.as_ref().and_then(|x| x.last_seq()) {
+            rec.out_seq = s;
         }
         rec
     }

@@ -102,7 +102,7 @@ def m(mtype, exts=(), satype=0, seq=None):
 
 def sa_exts(spi, satype=SATYPE_ESP, src="10.0.0.1", dst="10.0.0.2", auth=(0, 0), enc=(0, 0),
             replay=32, flags=0, mode=None, reqid=0, lifetimes=None, proxy=None, natt=None,
-            extra=(), akey=None, ekey=None, salt=None):
+            extra=(), akey=None, ekey=None, salt=None, sequence=0):
     """The extensions of an ADD/UPDATE; auth and enc are (alg id, key bits)
     and a key extension goes with each non-zero id (ESP always gets one)."""
     salt = spi if salt is None else salt
@@ -121,7 +121,7 @@ def sa_exts(spi, satype=SATYPE_ESP, src="10.0.0.1", dst="10.0.0.2", auth=(0, 0),
     if enc[0] or satype == SATYPE_ESP or ekey is not None:
         e.append(ekey if ekey is not None else key(EXT_KEY_ENC, keybytes(enc[1], salt + 1), enc[1]))
     if mode is not None:
-        e.append(sa2(mode, reqid))
+        e.append(sa2(mode, reqid, sequence))
     if natt:
         ntype, sport, dport = natt
         e.append(ext(EXT_NAT_T_TYPE, struct.pack("=B3x", ntype)))
@@ -262,6 +262,18 @@ def tunnel_sas(r):
            "GET with src v4 and dst v6 -> EINVAL")
     r.send(m(DUMP, satype=0), "DUMP all")
     r.send(ref(DELETE, 0x3003, src="2001:db8::1", dst="2001:db8::2"), "DELETE v6")
+
+
+@scenario("SA2 sequence (FreeBSD: the last outbound sequence number) on ADD, read back by GET "
+          "and DUMP", intended=("sa2_sequence",))
+def sa2_sequence(r):
+    r.send(add(0x3100, enc=(12, 128), auth=(5, 256), mode=TRANSPORT, sequence=0xfffffffd),
+           "ADD with SA2 sequence 0xfffffffd")
+    r.send(add(0x3101, enc=(12, 128), auth=(5, 256), mode=TRANSPORT, sequence=0),
+           "ADD with SA2 sequence 0")
+    r.send(ref(GET, 0x3100), "GET: af_key 0, kame_ipsec 0xfffffffd")
+    r.send(m(DUMP, satype=SATYPE_ESP), "DUMP")
+    r.send(m(FLUSH, satype=SATYPE_ESP), "FLUSH (setkey -D below does not print it)")
 
 
 @scenario("lifetimes: HARD and SOFT together, one alone, on ADD, GET, UPDATE of a mature SA")
@@ -875,6 +887,9 @@ INTENDED.update({
     "use_tunnel_out": Rule(
         "step", "SPDADD outbound with a use-level tunnel request", _error(X_SPDADD, EINVAL),
         _accepted(X_SPDADD), "EINVAL", "accepts it"),
+    "sa2_sequence": Rule(
+        "field", "SA2 sequence of an SA added with 0xfffffffd (FreeBSD's outbound counter)",
+        0, 0xfffffffd, match=lambda t, p: p == "X_SA2.sequence"),
     "replay_cap": Rule(
         "field", "SA replay window of 64", 32, 64,
         match=lambda t, p: p == "SA.replay"),

@@ -16,9 +16,8 @@ allocations lets N packets through, and a byte limit stops the packet after
 the one that carried the count past it. Bytes are the payload: here the
 ICMP message, 64 bytes for `ping -s 56`.
 
-Sequence-number exhaustion (2^32 packets) cannot be reached here: PF_KEY
-has no way to start an SA's counter near the end; the core's host tests
-cover the decision.
+Sequence-number exhaustion is dp_tamper.py's: it starts an SA's counter
+near the end with SADB_X_EXT_SA2's sequence (pfkey.rst).
 """
 import os
 import socket

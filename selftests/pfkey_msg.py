@@ -48,8 +48,8 @@ def key(ext_type, data, bits=None):
     return ext(ext_type, struct.pack("=HH", bits, 0) + data)
 
 
-def sa2(mode=0, reqid=0):
-    return ext(EXT_SA2, struct.pack("=BBHII", mode, 0, 0, 0, reqid))
+def sa2(mode=0, reqid=0, sequence=0):
+    return ext(EXT_SA2, struct.pack("=BBHII", mode, 0, 0, sequence, reqid))
 
 
 def spirange(lo, hi):

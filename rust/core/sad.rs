@@ -226,6 +226,11 @@ pub struct SaRecord {
     pub natt: Option<NatT>,
     /// `sadb_msg_seq` of the message that made it (matches ACQUIRE/GETSPI).
     pub seq: u32,
+    /// The last outbound sequence number sent: what `sadb_x_sa2_sequence`
+    /// of the ADD (or of the UPDATE completing a larval SA) gave, where
+    /// the counter starts; in a reply, the counter as the data path left
+    /// it. FreeBSD reports it there; af_key ignores the field and sends 0.
+    pub out_seq: u64,
 }
 
 /// FreeBSD's `SADB_X_SAFLAGS_ESN` (setkey `-f esn`): 64-bit extended
@@ -311,9 +316,13 @@ impl SaRecord {
             return Err(Errno::EINVAL);
         }
         check_algorithms(hdr.satype, &sa, auth_key.as_ref(), enc_key.as_ref())?;
-        let (mode, reqid) = match exts.get(et::X_SA2).map(Sa2::decode) {
-            Some(s) => (canonical_mode(s.mode).ok_or(Errno::EINVAL)?, s.reqid),
-            None => (MODE_TRANSPORT, 0),
+        let (mode, reqid, out_seq) = match exts.get(et::X_SA2).map(Sa2::decode) {
+            Some(s) => (
+                canonical_mode(s.mode).ok_or(Errno::EINVAL)?,
+                s.reqid,
+                s.sequence,
+            ),
+            None => (MODE_TRANSPORT, 0, 0),
         };
         if proto == PROTO_ANY {
             return Err(Errno::EPROTONOSUPPORT);
@@ -381,6 +390,7 @@ impl SaRecord {
             proxy,
             natt,
             seq: hdr.seq,
+            out_seq: u64::from(out_seq),
         })
     }
 
@@ -429,6 +439,7 @@ impl SaRecord {
             proxy: None,
             natt: None,
             seq,
+            out_seq: 0,
         }
     }
 
@@ -526,7 +537,9 @@ impl SaRecord {
             et::X_SA2,
             &Sa2 {
                 mode: self.mode,
-                sequence: 0,
+                // FreeBSD's key_setdumpsa(): the outbound counter, its low
+                // 32 bits (the field is 32 bits wide, also with ESN).
+                sequence: self.out_seq as u32,
                 reqid: self.reqid,
             },
         )?;

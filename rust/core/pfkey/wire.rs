@@ -522,7 +522,8 @@ impl ExtBody for SpiRange {
 pub struct Sa2 {
     /// `IPSEC_MODE_*`
     pub mode: u8,
-    /// Sequence (unused by Linux).
+    /// Sequence: an SA's last outbound sequence number (FreeBSD; af_key
+    /// ignores it).
     pub sequence: u32,
     /// Request id binding SAs to policies.
     pub reqid: u32,

@@ -333,3 +333,59 @@ fn larval_expire_has_no_proxy_a_completed_sa_a_wildcard_one() {
     r.encrypt = 12;
     assert!(proxy(&r));
 }
+
+/// FreeBSD's `sadb_x_sa2_sequence`: ADD gives the last sequence number
+/// sent (where the outbound counter starts), replies give the counter's
+/// low 32 bits; an ADD without SA2 starts at 0.
+#[test]
+fn sa2_sequence_starts_the_outbound_counter_and_reports_it() {
+    let with_seq = |sequence| {
+        move |e: &mut Encoder<'_, Vec<u8>>| {
+            e.ext(
+                et::X_SA2,
+                &Sa2 {
+                    mode: MODE_TUNNEL,
+                    sequence,
+                    reqid: 7,
+                },
+            )
+            .unwrap();
+        }
+    };
+    let reported = |r: &SaRecord| {
+        let mut b = Vec::new();
+        let mut e = Encoder::new(&mut b, &hdr(3)).unwrap();
+        r.encode(&mut e, false).unwrap();
+        e.finish().unwrap();
+        Sa2::decode(Exts::parse(&b).unwrap().get(et::X_SA2).unwrap())
+    };
+    // Numbered table: (case, SA2 sequence given or none, out_seq kept).
+    let cases: [(u32, Option<u32>, u64); 4] = [
+        (1, None, 0),
+        (2, Some(0), 0),
+        (3, Some(0xffff_fffd), 0xffff_fffd),
+        (4, Some(u32::MAX), u64::from(u32::MAX)),
+    ];
+    for (n, given, want) in cases {
+        let m = match given {
+            Some(s) => add(3, 0x1000, (5, 256), (12, 128), &with_seq(s)),
+            None => add(3, 0x1000, (5, 256), (12, 128), &none),
+        };
+        let r = build(&m).unwrap();
+        assert_eq!(r.out_seq, want, "case {n}");
+        assert_eq!(u64::from(reported(&r).sequence), want, "case {n}");
+    }
+    // Mode and reqid still come from the same extension.
+    let r = build(&add(3, 0x1000, (5, 256), (12, 128), &with_seq(5))).unwrap();
+    assert_eq!((r.mode, r.reqid), (MODE_TUNNEL, 7));
+    // The counter as the data path left it: past 2^32 with ESN, the
+    // 32-bit field carries the low half.
+    let mut r = r;
+    r.out_seq = 0x1_0000_0002;
+    assert_eq!(reported(&r).sequence, 2);
+    // After 0xfffffffd without ESN two numbers are left (0xfffffffe,
+    // 0xffffffff), then none.
+    assert!(!seq_exhausted(0xffff_fffd, false) && !seq_exhausted(0xffff_fffe, false));
+    assert!(seq_exhausted(0xffff_ffff, false));
+    assert!(!seq_exhausted(0xffff_ffff, true));
+}

@@ -202,7 +202,10 @@ fn sa_round_trip(req: &MsgHeader, exts: &Exts<'_>, rec: &SaRecord) {
         rec.enc_key.as_ref().map(|k| k.as_key())
     );
     let sa2 = Sa2::decode(x.get(et::X_SA2).expect("SA2 ext"));
-    assert_eq!((sa2.mode, sa2.reqid), (rec.mode, rec.reqid));
+    assert_eq!(
+        (sa2.mode, u64::from(sa2.sequence), sa2.reqid),
+        (rec.mode, rec.out_seq, rec.reqid)
+    );
     if let Some(p) = rec.proxy {
         assert_eq!(x.get(et::ADDRESS_PROXY).and_then(Address::decode), Some(p));
     }

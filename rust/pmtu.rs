@@ -90,8 +90,7 @@ pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -
         .sas
         .iter()
         .flatten()
-        .filter(|sa| sa.rec.mode == MODE_TUNNEL)
-        .last();
+        .rfind(|sa| sa.rec.mode == MODE_TUNNEL);
     let mtu = match outer {
         Some(sa) => match (&sa.rec.src, &sa.rec.id.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => skb.route_mtu(false, s, d),

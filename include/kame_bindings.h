@@ -37,6 +37,7 @@ const unsigned int KAME_MSG_CMSG_COMPAT = MSG_CMSG_COMPAT;
 const unsigned int KAME_NF_ACCEPT = NF_ACCEPT;
 const unsigned int KAME_NF_DROP = NF_DROP;
 const unsigned int KAME_NF_STOLEN = NF_STOLEN;
+const unsigned int KAME_NF_VERDICT_QBITS = NF_VERDICT_QBITS;
 const unsigned int KAME_NF_INET_POST_ROUTING = NF_INET_POST_ROUTING;
 const u32 KAME_CRYPTO_ALG_ASYNC = CRYPTO_ALG_ASYNC;
 const gfp_t KAME_GFP_ATOMIC = GFP_ATOMIC;

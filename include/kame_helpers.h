@@ -75,9 +75,15 @@ int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
 int kame_skb_local_out(struct sk_buff *skb, bool v6);
 struct net *kame_skb_dst_net(const struct sk_buff *skb);
 struct net *kame_skb_net(const struct sk_buff *skb);
-bool kame_skb_forwarded(const struct sk_buff *skb, bool v6);
 void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu);
 void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu);
+bool kame_skb_local_sender(const struct sk_buff *skb);
+unsigned int kame_route_mtu(struct net *net, bool v6, const void *saddr,
+			    const void *daddr, u32 mark);
+u32 kame_skb_mark(const struct sk_buff *skb);
+bool kame_skb_ignore_df(const struct sk_buff *skb);
+bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
+			       const void *addr);
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
 void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 

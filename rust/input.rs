@@ -18,8 +18,9 @@ use crate::{
         flow::{
             Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
         },
+        pfkey::wire::IpAddr,
         sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
-        spd::DIR_IN,
+        spd::{DIR_FWD, DIR_IN},
         sysctl::{Ipsec4, Ipsec6},
         tunnel::{decap_dsfield, ipv4_checksum, Decap, EcnMode},
     },
@@ -203,11 +204,17 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
             return Ok(());
         }
     }
-    // TODO[B]: forwarded inner packets' `fwd` policy.
+    // As XFRM: the `in` policy for what this host receives, `fwd` for
+    // what it forwards (setkey sends an `fwd` copy of each `in` policy).
+    let dir = if delivers_locally(&ctx.dev, &inner.dst) {
+        DIR_IN
+    } else {
+        DIR_FWD
+    };
     let fam = usize::from(inner_v6);
-    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels[fam], DIR_IN, &inner, &hist) {
+    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels[fam], dir, &inner, &hist) {
         let spi = Some(u.rec.id.spi);
-        policy_log::violation(ctx.debug[fam], DIR_IN, &inner, spi, r.reason());
+        policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
         return Err(Stat::InPolicyViolation);
     }
     if inner.proto == IPPROTO_TCP {
@@ -224,6 +231,15 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
     ctx.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);
     Ok(())
+}
+
+/// Whether the inner packet for `dst` will be delivered here rather than
+/// forwarded (the address is the namespace's, or broadcast, or multicast).
+fn delivers_locally(dev: &DevRef, dst: &IpAddr) -> bool {
+    match dst {
+        IpAddr::V4(a) => dev.delivers_locally(false, a),
+        IpAddr::V6(a, _) => dev.delivers_locally(true, a),
+    }
 }
 
 /// Rewrites the TOS / traffic class of the IP header at `b[0]` with what

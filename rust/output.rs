@@ -26,7 +26,10 @@ use crate::{
     stats::Stat,
     sysctl::Setting,
 };
-use kernel::sync::{rcu, Arc};
+use kernel::{
+    error::code::EMSGSIZE,
+    sync::{rcu, Arc},
+};
 
 /// Bytes of headers read to find a packet's selectors: an IPv6 header
 /// with a few extension headers, or IPv4 with options, and the ports.
@@ -117,7 +120,8 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     let mut skb = skb;
     if let SizeCheck::TooBig = pmtu::check_out(&mut skb, v6, &flow, &bundle) {
         dp.stats.inc(Stat::OutTooBig);
-        return Verdict::Drop(skb);
+        // A local sender's call fails as it would for its own route's MTU.
+        return Verdict::DropWith(skb, EMSGSIZE);
     }
     let settings = OutSettings {
         dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),

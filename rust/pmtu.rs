@@ -3,11 +3,12 @@
 //! Path MTU through a bundle. What ESP/AH add must not make packets too
 //! big for the path: TCP SYNs have their MSS clamped so neither end sends
 //! segments that need fragments once protected
-//! ([`crate::kame_core::tcp_mss`]); a forwarded packet with DF (or any
-//! forwarded IPv6 packet) too big after encapsulation is refused with ICMP
-//! "fragmentation needed"/"packet too big" giving the MTU that fits; a
-//! locally sent one in tunnel mode lowers the path MTU of its inner
-//! destination, so the socket's next packets fit.
+//! ([`crate::kame_core::tcp_mss`]); a packet with DF (any IPv6 packet)
+//! too big after encapsulation is refused with ICMP "fragmentation
+//! needed"/"packet too big" giving the MTU that fits, sent to its source:
+//! the forwarding host's, or in tunnel mode this host's own socket, which
+//! then learns the path MTU of its inner destination as from any router.
+//! [`crate::kame_core::pmtu`] has the rule.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ use crate::{
         esp::{Encap, Mode},
         flow::{Flow, IPPROTO_AH, IPPROTO_TCP, IPV4_HDR_LEN, IPV6_HDR_LEN},
         pfkey::wire::IpAddr,
+        pmtu::{decide, Action, Outbound, Sender},
         sad::MODE_TUNNEL,
         tcp_mss::{clamp_syn_mss, is_syn},
     },
@@ -73,37 +75,64 @@ pub(crate) fn bundle_mtu(bundle: &Bundle, hl: usize, mtu: usize) -> Option<usize
 pub(crate) enum SizeCheck {
     /// Go on.
     Fits,
-    /// Drop: the source was told the MTU.
+    /// Drop: the source was told the MTU (an ICMP error, to this host for
+    /// a local sender, whose output call fails with EMSGSIZE).
     TooBig,
 }
 
 /// Clamps a SYN's MSS and checks the packet's size against what fits
-/// through `bundle`.
+/// through `bundle` ([`crate::kame_core::pmtu::decide`]).
 pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -> SizeCheck {
-    let mtu = skb.dst_mtu();
-    let hl = flow.transport_offset;
-    let Some(max) = bundle_mtu(bundle, hl, mtu).filter(|_| mtu > 0) else {
-        return SizeCheck::Fits;
+    // The protected packet takes the route to the outermost tunnel's end
+    // (in transport mode, the packet's own): its MTU, not that of the
+    // packet's route, which may hold the path MTU learned from us.
+    let outer = bundle
+        .sas
+        .iter()
+        .flatten()
+        .rfind(|sa| sa.rec.mode == MODE_TUNNEL);
+    let mtu = match outer {
+        Some(sa) => match (&sa.rec.src, &sa.rec.id.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => skb.route_mtu(false, s, d),
+            (IpAddr::V6(s, _), IpAddr::V6(d, _)) => skb.route_mtu(true, s, d),
+            _ => 0,
+        },
+        None => skb.dst_mtu(),
     };
-    if flow.proto == IPPROTO_TCP {
+    let hl = flow.transport_offset;
+    let fits = bundle_mtu(bundle, hl, mtu).filter(|_| mtu > 0);
+    if let (Some(max), IPPROTO_TCP) = (fits, flow.proto) {
         clamp(skb, hl, max.saturating_sub(hl + TCP_HDR_LEN));
     }
-    if skb.is_gso() || skb.len() <= max || !(v6 || flow.df) {
-        return SizeCheck::Fits;
+    // A tunnel to another host than the destination: a path MTU recorded
+    // for the destination leaves the protected packets' path alone.
+    let tunnel = outer.is_some_and(|sa| sa.rec.id.dst != flow.dst);
+    let sender = if skb.local_sender() {
+        Sender::Local
+    } else {
+        Sender::Other
+    };
+    let p = Outbound {
+        len: skb.len(),
+        fits,
+        v6,
+        df: flow.df,
+        may_fragment: skb.ignore_df(),
+        gso: skb.is_gso(),
+        sender,
+        tunnel,
+    };
+    match decide(&p) {
+        Action::Send => SizeCheck::Fits,
+        Action::LearnAndSend(mtu) => {
+            skb.update_pmtu(mtu);
+            SizeCheck::Fits
+        }
+        Action::TellSource(mtu) => {
+            skb.icmp_too_big(v6, mtu);
+            SizeCheck::TooBig
+        }
     }
-    if skb.forwarded(v6) {
-        skb.icmp_too_big(v6, max);
-        return SizeCheck::TooBig;
-    }
-    // A local sender: in tunnel mode the inner destination's route learns
-    // the MTU (in transport mode it is the outer packet's too, which must
-    // keep the device's: only the SYN clamp helps there). This packet
-    // still goes, in fragments.
-    let outer = bundle.sas.iter().flatten().last();
-    if outer.is_some_and(|sa| sa.rec.mode == MODE_TUNNEL && sa.rec.id.dst != flow.dst) {
-        skb.update_pmtu(max);
-    }
-    SizeCheck::Fits
 }
 
 /// Lowers the MSS of the TCP SYN at offset `hl` to `max_mss`.

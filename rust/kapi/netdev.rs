@@ -73,6 +73,20 @@ unsafe impl Send for DevRef {}
 unsafe impl Sync for DevRef {}
 
 impl DevRef {
+    /// Whether a packet for `addr` (4 or 16 bytes, as `v6` says) is
+    /// delivered to this host in the device's namespace: one of its
+    /// addresses, a broadcast or a multicast address. False for an address
+    /// of the wrong length.
+    pub(crate) fn delivers_locally(&self, v6: bool, addr: &[u8]) -> bool {
+        if addr.len() != if v6 { 16 } else { 4 } {
+            return false;
+        }
+        // SAFETY: we hold a reference on the device (type invariant), so
+        // its namespace is live; `addr` holds the bytes the family needs,
+        // checked above, and is only read.
+        unsafe { bindings::kame_dev_delivers_locally(self.ptr.as_ptr(), v6, addr.as_ptr().cast()) }
+    }
+
     /// The raw device, for calls into C.
     pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
         self.ptr.as_ptr()

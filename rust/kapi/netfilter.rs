@@ -55,6 +55,9 @@ pub(crate) enum Verdict {
     Accept(Skb),
     /// `NF_DROP`: netfilter frees the packet.
     Drop(Skb),
+    /// `NF_DROP_ERR(err)`: as `Drop`, and a local sender's output call
+    /// fails with `err` rather than EPERM.
+    DropWith(Skb, Error),
     /// `NF_STOLEN`: the hook took the packet (sent, queued or freed it).
     Stolen,
 }
@@ -205,6 +208,12 @@ unsafe extern "C" fn hook_trampoline<H: PacketHook>(
         Verdict::Drop(s) => {
             let _ = s.into_raw();
             bindings::KAME_NF_DROP
+        }
+        Verdict::DropWith(s, e) => {
+            let _ = s.into_raw();
+            // An errno is below 4096: it fits above the verdict's bits.
+            (e.to_errno().unsigned_abs() << bindings::KAME_NF_VERDICT_QBITS)
+                | bindings::KAME_NF_DROP
         }
         Verdict::Stolen => bindings::KAME_NF_STOLEN,
     }

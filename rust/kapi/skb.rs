@@ -191,13 +191,6 @@ impl Skb {
         unsafe { bindings::kame_skb_dst_mtu(self.ptr.as_ptr()) as usize }
     }
 
-    /// Whether the packet is being forwarded (not sent by this host).
-    pub(crate) fn forwarded(&self, v6: bool) -> bool {
-        // SAFETY: the skb is valid; its control block is IP's at the hooks
-        // that call this.
-        unsafe { bindings::kame_skb_forwarded(self.ptr.as_ptr(), v6) }
-    }
-
     /// Tells the packet's source that at most `mtu` bytes fit (ICMP
     /// "fragmentation needed" / ICMPv6 "packet too big").
     pub(crate) fn icmp_too_big(&self, v6: bool, mtu: usize) {
@@ -213,6 +206,41 @@ impl Skb {
         let mtu = u32::try_from(mtu).unwrap_or(u32::MAX);
         // SAFETY: the skb is valid; without a route the helper does nothing.
         unsafe { bindings::kame_skb_update_pmtu(self.ptr.as_ptr(), mtu) };
+    }
+
+    /// The MTU of the route from `src` to `dst` (4 or 16 bytes each, as
+    /// `v6` says) in the namespace of the packet's route, with its mark:
+    /// the path a tunnel's outer packet will take. 0 without a route (or
+    /// without one for the packet).
+    pub(crate) fn route_mtu(&self, v6: bool, src: &[u8], dst: &[u8]) -> usize {
+        let want = if v6 { 16 } else { 4 };
+        if src.len() != want || dst.len() != want || self.dst_mtu() == 0 {
+            return 0;
+        }
+        // SAFETY: the skb is valid and has a route (checked above: a route
+        // has an MTU), whose device gives a live namespace; the addresses
+        // hold the bytes the family needs, checked above, and are only read.
+        let mtu = unsafe {
+            let p = self.ptr.as_ptr();
+            let net = bindings::kame_skb_dst_net(p);
+            let mark = bindings::kame_skb_mark(p);
+            bindings::kame_route_mtu(net, v6, src.as_ptr().cast(), dst.as_ptr().cast(), mark)
+        };
+        mtu as usize
+    }
+
+    /// Whether a socket of this host sent the packet (forwarded packets
+    /// and those the kernel makes without a socket have none).
+    pub(crate) fn local_sender(&self) -> bool {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_local_sender(self.ptr.as_ptr()) }
+    }
+
+    /// Whether the sender lets the stack fragment the packet
+    /// (`skb->ignore_df`).
+    pub(crate) fn ignore_df(&self) -> bool {
+        // SAFETY: the skb is valid.
+        unsafe { bindings::kame_skb_ignore_df(self.ptr.as_ptr()) }
     }
 
     /// The MTU of the device the packet is on (received on, or leaving

@@ -6,6 +6,7 @@
 #include <linux/netdevice.h>
 #include <net/dst.h>
 #include <net/ip.h>
+#include <net/addrconf.h>
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
 #include <net/icmp.h>
@@ -116,13 +117,6 @@ struct net *kame_skb_net(const struct sk_buff *skb)
 	return dev_net(skb->dev);
 }
 
-bool kame_skb_forwarded(const struct sk_buff *skb, bool v6)
-{
-	if (v6)
-		return IP6CB(skb)->flags & IP6SKB_FORWARDED;
-	return IPCB(skb)->flags & IPSKB_FORWARDED;
-}
-
 /* Tells the source of `skb` the largest packet that fits: ICMP "fragmentation
  * needed" or ICMPv6 "packet too big". */
 void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu)
@@ -141,4 +135,72 @@ void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu)
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb)
 {
 	return skb->dev ? READ_ONCE(skb->dev->mtu) : 0;
+}
+
+/* Whether a socket of this host sent `skb` (XFRM's test in
+ * xfrm4_tunnel_check_size()). */
+bool kame_skb_local_sender(const struct sk_buff *skb)
+{
+	return skb_to_full_sk(skb);
+}
+
+bool kame_skb_ignore_df(const struct sk_buff *skb)
+{
+	return skb->ignore_df;
+}
+
+/* Whether a packet for `addr`, in the namespace of `dev`, is delivered to this
+ * host: one of its addresses, a broadcast or a multicast address. */
+bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
+			       const void *addr)
+{
+	struct net *net = dev_net(dev);
+
+	if (v6)
+		return ipv6_addr_is_multicast(addr) ||
+		       ipv6_chk_addr(net, addr, NULL, 0);
+	switch (inet_addr_type(net, *(const __be32 *)addr)) {
+	case RTN_LOCAL:
+	case RTN_BROADCAST:
+	case RTN_MULTICAST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The MTU of the route from `saddr` to `daddr` in `net` (path MTU exceptions
+ * included); 0 without a route. */
+unsigned int kame_route_mtu(struct net *net, bool v6, const void *saddr,
+			    const void *daddr, u32 mark)
+{
+	unsigned int mtu;
+
+	if (v6) {
+		struct flowi6 fl6 = { .flowi6_mark = mark };
+		struct dst_entry *dst;
+
+		memcpy(&fl6.saddr, saddr, 16);
+		memcpy(&fl6.daddr, daddr, 16);
+		dst = ip6_route_output(net, NULL, &fl6);
+		mtu = dst->error ? 0 : dst_mtu(dst);
+		dst_release(dst);
+	} else {
+		struct flowi4 fl4 = { .flowi4_mark = mark };
+		struct rtable *rt;
+
+		memcpy(&fl4.saddr, saddr, 4);
+		memcpy(&fl4.daddr, daddr, 4);
+		rt = ip_route_output_key(net, &fl4);
+		if (IS_ERR(rt))
+			return 0;
+		mtu = dst_mtu(&rt->dst);
+		ip_rt_put(rt);
+	}
+	return mtu;
+}
+
+u32 kame_skb_mark(const struct sk_buff *skb)
+{
+	return skb->mark;
 }

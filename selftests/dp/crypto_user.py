@@ -3,10 +3,13 @@
 include/uapi/linux/cryptouser.h) from Python, and /proc/crypto.
 
 An asynchronous wrapper is put in front of an algorithm by asking for the
-template instance by name (CRYPTO_MSG_NEWALG with `cryptd(NAME)` or
-`pcrypt(NAME)` as driver name): the crypto manager builds it, and it
-registers under NAME itself with a higher priority (cryptd: +50, pcrypt:
-+100), so every later allocation of NAME (esp4's, ah4's, ours) gets it.
+template instance by driver name (CRYPTO_MSG_NEWALG with `cryptd(DRIVER)`
+or `pcrypt(DRIVER)`, DRIVER being what NAME resolves to now: the request
+waits for an algorithm of exactly that name, and the instance's driver
+name is the template's around its inner driver's, while its name is
+NAME): the crypto manager builds it, and it registers under NAME with a
+higher priority (cryptd: +50, pcrypt: +100), so every later allocation
+of NAME (esp4's, ah4's, ours) gets it.
 CRYPTO_MSG_DELALG removes it again once nothing uses it (EBUSY before).
 
 /proc/crypto shows each algorithm's name, driver, priority and refcnt:
@@ -104,13 +107,21 @@ def instances(template, name):
 
 
 def new_instance(template, name, kind):
-    """Instantiates `template(name)` (kind "aead" or "hash"); its driver
-    name. EEXIST-safe: an instance already there is returned."""
+    """Instantiates `template` around what `name` resolves to (kind "aead"
+    or "hash"); its driver name. An instance already there is returned."""
     have = instances(template, name)
     if have:
         return have[0]
     ty, mask = KINDS[kind]
-    _request(CRYPTO_MSG_NEWALG, "%s(%s)" % (template, name), ty=ty, mask=mask)
+    inner = resolve(name)
+    if inner is None:
+        # Not built yet (a template such as seqiv(...) is instantiated by
+        # its first user): have the crypto manager build it.
+        _request(CRYPTO_MSG_NEWALG, name, ty=ty, mask=mask)
+        inner = resolve(name)
+    if inner is None:
+        raise RuntimeError("%s: no such algorithm after NEWALG" % name)
+    _request(CRYPTO_MSG_NEWALG, "%s(%s)" % (template, inner["driver"]), ty=ty, mask=mask)
     have = instances(template, name)
     if not have:
         raise RuntimeError("%s(%s) created, but not listed in /proc/crypto" % (template, name))

@@ -69,6 +69,7 @@ struct sk_buff *kame_skb_list_pop(struct sk_buff **list);
 /* net/ip.h, net/ipv6.h, net/dst.h: the packet path (helpers/ipsec.c) */
 bool kame_skb_transformed(const struct sk_buff *skb, bool v6);
 void kame_skb_prepare_out(struct sk_buff *skb, bool v6);
+bool kame_skb_dst_force(struct sk_buff *skb);
 unsigned int kame_skb_dst_mtu(const struct sk_buff *skb);
 int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
 		   const void *saddr, const void *daddr);

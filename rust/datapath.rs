@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    inflight::Pending,
     kame_core::{
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
         spd::{Request, LEVEL_DEFAULT, LEVEL_REQUIRE, LEVEL_UNIQUE},
@@ -26,11 +27,13 @@ pub(crate) struct Datapath {
     pub(crate) keys: Pin<KBox<KeyDb>>,
     /// `net.inet.ipsec`, `net.inet6.ipsec6`, `net.inet.{esp,ah}`.
     pub(crate) sysctls: Sysctls,
-    /// Where decapsulated packets re-enter the stack (`ipsec0`). Dropped
-    /// before `stats`: its teardown waits for packets still in crypto.
+    /// Where decapsulated packets re-enter the stack (`ipsec0`); packets
+    /// in crypto hold a reference (its unregistration waits for them).
     pub(crate) decap: NetDev,
     /// What the packet path counted.
     pub(crate) stats: Arc<Stats>,
+    /// Packets in crypto: `drop` waits for them before anything goes.
+    pub(crate) pending: Arc<Pending>,
 }
 
 /// How strictly a request must be met, once `default` is resolved.
@@ -83,6 +86,14 @@ impl Levels {
     }
 }
 
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        // Completions still to come read the SAD/SPD, the device and the
+        // counters, and run this module's code: none may be left.
+        self.pending.close_and_wait();
+    }
+}
+
 impl Datapath {
     /// Sets up the state of `net`.
     pub(crate) fn new(net: &Net) -> Result<KBox<Datapath>> {
@@ -90,12 +101,14 @@ impl Datapath {
         let sysctls = Sysctls::register(net)?;
         let decap = NetDev::create(net, c"ipsec0")?;
         let stats = Stats::new()?;
+        let pending = Pending::new()?;
         Ok(KBox::new(
             Datapath {
                 keys,
                 sysctls,
                 decap,
                 stats,
+                pending,
             },
             GFP_KERNEL,
         )?)

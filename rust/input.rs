@@ -14,6 +14,7 @@ use crate::{
     ah_input::AhIn,
     datapath::Levels,
     esp_input::EspIn,
+    inflight::InFlight,
     kame_core::{
         flow::{
             Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
@@ -56,6 +57,12 @@ impl IpsecInput for Input {
             let _ = skb.pull(nh);
             return Err(skb);
         };
+        // The packet holds the namespace's teardown back until it is
+        // delivered or dropped.
+        let Some(inflight) = dp.pending.enter() else {
+            dp.stats.inc(Stat::ExitDrops);
+            return Ok(());
+        };
         let get = |k4, k6| {
             dp.sysctls
                 .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
@@ -75,6 +82,7 @@ impl IpsecInput for Input {
             dev: dp.decap.hold(),
             stats: dp.stats.clone(),
             events: dp.keys.use_events.clone(),
+            inflight,
         };
         if dp.proto_disabled(proto) {
             return Ok(());
@@ -119,6 +127,8 @@ pub(crate) struct Ctx {
     pub(crate) stats: Arc<Stats>,
     /// Where the SAs' lifetime events go.
     pub(crate) events: Arc<UseEvents>,
+    /// Holds the namespace's teardown back while the packet is in crypto.
+    inflight: InFlight,
 }
 
 /// Undoes one layer of ours; consumes the packet.
@@ -160,6 +170,10 @@ const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 /// packet: the next layer of ours, or the policy check and the stack.
 /// Returns the counter of what stopped the packet.
 pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -> Result<(), Stat> {
+    // After asynchronous crypto: the namespace may be going.
+    if ctx.inflight.closing() {
+        return Err(Stat::ExitDrops);
+    }
     let bad = if u.rec.id.proto == IPPROTO_AH {
         Stat::AhBadEncoding
     } else {

@@ -18,6 +18,7 @@ mod error;
 mod esp_input;
 mod esp_output;
 mod hooks;
+mod inflight;
 mod input;
 mod kapi;
 mod keydb;
@@ -69,11 +70,14 @@ struct KameIpsec {
     // PF_KEY socket can appear once the family is gone, then every namespace's
     // state (sysctls, hooks) is torn down. The per-socket policy route is
     // independent of both and goes first; the ESP/AH receive handlers read
-    // the namespaces' state, so they go before it.
+    // the namespaces' state, so they go before it. Each namespace's
+    // teardown waits for its packets in crypto; the last field then waits
+    // for their completions to return from this module's code.
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
     _input: kapi::ipproto::InputRegistration<input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
+    _returned: inflight::CompletionsReturned,
 }
 
 impl kernel::Module for KameIpsec {
@@ -98,6 +102,7 @@ impl kernel::Module for KameIpsec {
             _input: input,
             _pfkey: pfkey,
             _netns: netns,
+            _returned: inflight::CompletionsReturned,
         })
     }
 }

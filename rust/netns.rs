@@ -46,6 +46,12 @@ impl PernetState for Netns {
         &NET_ID
     }
 
+    fn pre_exit(&self) {
+        // Packets whose crypto completes from now on are dropped; the
+        // teardown (`Datapath`'s drop) waits for the last of them.
+        self.dp().pending.close();
+    }
+
     fn init(net: &Net) -> Result<Self> {
         let dp = Datapath::new(net)?;
         let stat_files = crate::stats_proc::register(net, &dp.stats)?;

@@ -5,11 +5,13 @@
 //! its header (after the IP header in transport mode; in tunnel mode under
 //! a new outer header, routed to the tunnel's far end), and when no SA is
 //! left the packet leaves through `ip_local_out()`, marked so our hooks do
-//! not take it again.
+//! not take it again. The chain holds its namespace's [`InFlight`]
+//! token throughout, and stops (counted) once the namespace is going.
 
 #![forbid(unsafe_code)]
 
 use crate::{
+    inflight::InFlight,
     kame_core::{
         flow::{Flow, IPPROTO_AH, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HDR_LEN, IPV6_HDR_LEN},
         pfkey::wire::IpAddr,
@@ -36,6 +38,8 @@ pub(crate) struct OutChain {
     pub(crate) stats: Arc<Stats>,
     /// Where the SAs' lifetime events go.
     pub(crate) events: Arc<UseEvents>,
+    /// Holds the namespace's teardown back while the packet is in crypto.
+    inflight: InFlight,
 }
 
 /// Where a step's header went.
@@ -52,13 +56,18 @@ pub(crate) struct Layout {
 impl OutChain {
     /// Sends `skb` through `bundle`; consumes it whatever happens.
     pub(crate) fn start(
-        skb: Skb,
+        mut skb: Skb,
         v6: bool,
         bundle: Bundle,
         settings: OutSettings,
         stats: Arc<Stats>,
         events: Arc<UseEvents>,
+        inflight: InFlight,
     ) {
+        // The route is used after the crypto, which may complete later.
+        if skb.keep_dst().is_err() {
+            return stats.inc(Stat::OutInvalid);
+        }
         OutChain {
             skb,
             v6,
@@ -67,12 +76,17 @@ impl OutChain {
             settings,
             stats,
             events,
+            inflight,
         }
         .advance();
     }
 
     /// Applies the next SA, or sends the packet when none is left.
     fn advance(mut self) {
+        // After asynchronous crypto: the namespace may be going.
+        if self.inflight.closing() {
+            return self.stats.inc(Stat::ExitDrops);
+        }
         while self.next < self.bundle.sas.len() && self.bundle.sas[self.next].is_none() {
             self.next += 1;
         }

@@ -130,19 +130,26 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
     };
-    let events = || dp.keys.use_events.clone();
+    let start = |s: Skb, b: Bundle| {
+        // Each packet holds the namespace's teardown back until it is
+        // sent or dropped.
+        let Some(inflight) = dp.pending.enter() else {
+            return dp.stats.inc(Stat::ExitDrops);
+        };
+        let (stats, events) = (dp.stats.clone(), dp.keys.use_events.clone());
+        OutChain::start(s, v6, b, settings, stats, events, inflight);
+    };
     if skb.is_gso() {
         match skb.segment() {
             Ok(segs) => {
                 for s in segs {
-                    let b = clone_bundle(&bundle);
-                    OutChain::start(s, v6, b, settings, dp.stats.clone(), events());
+                    start(s, clone_bundle(&bundle));
                 }
             }
             Err(_) => dp.stats.inc(Stat::OutInvalid),
         }
     } else {
-        OutChain::start(skb, v6, bundle, settings, dp.stats.clone(), events());
+        start(skb, bundle);
     }
     // The SAs' lifetime events the packets raised, if any.
     dp.keys.kick_use_events();

@@ -77,6 +77,9 @@ stats! {
     /// Outbound packets an SA refused: past its hard lifetime by bytes or
     /// allocations (XFRM's `XfrmOutStateExpired`).
     OutExpired = (Ipsec, "out_expired"),
+    /// Packets, either way, whose crypto completed (or that arrived) once
+    /// their namespace had started to go: dropped, not sent or delivered.
+    ExitDrops = (Ipsec, "exit_drops"),
     /// ESP packets received for our SAs (`esps_input`).
     EspInput = (Esp, "esps_input"),
     /// ESP packets sent (`esps_output`).

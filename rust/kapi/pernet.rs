@@ -38,6 +38,11 @@ pub(crate) trait PernetState: Sized + Send + Sync + 'static {
 
     /// Builds the state of a namespace that is being set up.
     fn init(net: &Net) -> Result<Self>;
+
+    /// The namespace starts to go (`pre_exit`): it is still whole, and
+    /// `Drop` follows after an RCU grace period and the teardown of its
+    /// devices.
+    fn pre_exit(&self) {}
 }
 
 /// A registered pernet subsystem; unregisters (dropping every namespace's
@@ -73,6 +78,7 @@ impl<T: PernetState> PernetRegistration<T> {
         let mut ops = KBox::new(
             bindings::pernet_operations {
                 init: Some(init_trampoline::<T>),
+                pre_exit: Some(pre_exit_trampoline::<T>),
                 exit: Some(exit_trampoline::<T>),
                 id: T::net_id().0.get(),
                 size: size_of::<T>(),
@@ -133,6 +139,17 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(
         };
         Ok(0)
     })
+}
+
+/// # Safety
+///
+/// Called by the kernel for a namespace starting to go whose `init`
+/// succeeded, before its `exit`.
+unsafe extern "C" fn pre_exit_trampoline<T: PernetState>(net: *mut bindings::net) {
+    // SAFETY: `init_trampoline` wrote a `T` in this slot, which only
+    // `exit_trampoline`, called later, drops.
+    let state = unsafe { &*bindings::kame_net_generic(net, T::net_id().get()).cast::<T>() };
+    state.pre_exit();
 }
 
 /// # Safety

@@ -93,6 +93,20 @@ impl Skb {
         kernel::error::to_result(unsafe { bindings::kame_skb_resolve_checksum(self.ptr.as_ptr()) })
     }
 
+    /// Takes a reference on the packet's route if it has none (a route
+    /// set without one is valid only in the RCU section it was set in,
+    /// and asynchronous crypto completes outside it, as XFRM's output
+    /// forces it too); EHOSTUNREACH if the packet has no route left.
+    pub(crate) fn keep_dst(&mut self) -> Result {
+        // SAFETY: the skb is valid and ours; the helper only converts or
+        // drops its route reference.
+        if unsafe { bindings::kame_skb_dst_force(self.ptr.as_ptr()) } {
+            Ok(())
+        } else {
+            Err(EHOSTUNREACH)
+        }
+    }
+
     /// Makes the packet linear and private, with at least `head` bytes of
     /// headroom and `tail` of tailroom, so [`Skb::bytes`] covers all of it
     /// and [`Skb::push`]/[`Skb::put`] of those amounts succeed.

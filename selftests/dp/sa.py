@@ -5,13 +5,15 @@ for Linux's XFRM and a setkey(8) configuration for kame_ipsec, so either
 end can be either.
 
   Scenario(esp=("aes-cbc", "hmac-sha256"), ah=None, mode="tunnel",
-           fam="v6-in-v4", topo="pair")
+           fam="v6-in-v4", topo="pair", esn=False)
 
 `esp` is (cipher or AEAD, authenticator or None); `ah` an authenticator;
 with both, ESP is applied first and AH outside it (setkey's
 `esp/... ah/...`, XFRM's templates in the same order). In tunnel mode the
 first protocol tunnels and the second is transport between the outer
 addresses. fam is the inner family, then the outer one if it differs.
+esn gives every SA 64-bit sequence numbers and a 32-packet replay window
+(XFRM's `flag esn`, our setkey's `-f esn`).
 """
 import hashlib
 import os
@@ -33,6 +35,7 @@ class Scenario:
     mode: str = "transport"
     fam: str = "v4"
     topo: str = "pair"
+    esn: bool = False
 
     @property
     def name(self):
@@ -41,6 +44,8 @@ class Scenario:
             parts.append("esp " + "/".join(a for a in self.esp if a))
         if self.ah:
             parts.append("ah " + self.ah)
+        if self.esn:
+            parts.append("esn")
         return " ".join(parts)
 
     @property
@@ -131,8 +136,13 @@ class Config:
                 c += ["enc", sa.enc.xfrm, hexkey(sa.enc_key)]
             if sa.auth:
                 c += ["auth-trunc", sa.auth.xfrm, hexkey(sa.auth_key), str(sa.auth.icv)]
+            flags = ["esn"] if self.sc.esn else []
             if sa.mode == "tunnel" and FAMS[self.sc.fam][0] != FAMS[self.sc.fam][1]:
-                c += ["flag", "af-unspec"]
+                flags.append("af-unspec")
+            if self.sc.esn:
+                c += ["replay-window", "32"]
+            if flags:
+                c += ["flag"] + flags
             cmds.append(c)
         if not policies:
             return cmds
@@ -156,6 +166,8 @@ class Config:
         lines = []
         for sa in self.sas:
             s = "add %s %s %s 0x%08x -m %s" % (sa.src, sa.dst, sa.proto, sa.spi, sa.mode)
+            if self.sc.esn:
+                s += " -r 32 -f esn"
             if sa.enc:
                 s += " -E %s" % sa.enc.name + (" " + hexkey(sa.enc_key) if sa.enc.key else "")
             if sa.auth:

@@ -42,6 +42,17 @@ void kame_skb_prepare_out(struct sk_buff *skb, bool v6)
 	}
 }
 
+/*
+ * The packet keeps its route across asynchronous crypto: a route held
+ * without a reference (only valid in the RCU section it was set in)
+ * gets one, or is dropped if it is going.  Whether a route is left.
+ */
+bool kame_skb_dst_force(struct sk_buff *skb)
+{
+	skb_dst_force(skb);
+	return skb_dst(skb) != NULL;
+}
+
 unsigned int kame_skb_dst_mtu(const struct sk_buff *skb)
 {
 	const struct dst_entry *dst = skb_dst(skb);

@@ -47,6 +47,10 @@ pub const SECTIONS: [Section; 3] = [
                 "out_expired",
                 "{} outbound packet{s} refused; SA past its hard lifetime",
             ),
+            (
+                "exit_drops",
+                "{} packet{s} dropped; namespace going when crypto completed",
+            ),
         ],
     },
     Section {

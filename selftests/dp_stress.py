@@ -14,7 +14,7 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
   net.inet.ipsec.def_policy and net.inet6.ipsec6.def_policy are 0 at both
   ends, so a packet without a policy is dropped, never sent in the clear.
   Traffic (dp/flood.py): ping of mixed sizes on every flow both ways,
-  iperf3 --bidir TCP and UDP. Churn (dp/churn.py): rekeys make-before-
+  iperf3 --bidir TCP, UDP datagrams up to 8000 bytes. Churn (dp/churn.py): rekeys make-before-
   break and break-before-make, SAs with soft and hard limits by time,
   bytes and allocations, SPDUPDATE, SPDDELETE+SPDADD, FLUSH, SPDFLUSH.
 
@@ -26,12 +26,17 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
                       may have expired)
   soft/hard EXPIRE    the registered sockets got soft and hard EXPIREs for
                       each of time, bytes and allocations
+  EXPIRE timing       no SA got two soft or two hard EXPIREs, none
+                      without limits got one, and each with time limits
+                      that lived past its soft or hard time got that
+                      EXPIRE, not before it was due
   ACQUIRE             and ACQUIREs, at a and at b (break-before-make)
   loss paths          the churn made packets meet no SA (out_nosa), no
                       policy (out_polvio) and an SPI the receiver had
                       deleted (XFRM's XfrmInNoStates) both ways: the
                       equations below are not about an idle path
-  pings, iperf3       each ping and iperf3 direction got something through
+  pings, UDP, iperf3  each ping, UDP and iperf3 direction got something
+                      through
   accounting (x>y)    after the traffic stopped and settled, for x>y = a>b
                       and b>a (tally.py):
                       - out_success(x) = esps_output(x): one ESP SA per
@@ -75,7 +80,7 @@ from dp.topo import Topology, leftover  # noqa: E402
 
 SECS = int(os.environ.get("KAME_STRESS_SECS", "60"))
 SEED = int(os.environ.get("KAME_STRESS_SEED", "1"))
-PLAN = 9 + 2 * 6 + 4
+PLAN = 10 + 2 * 6 + 4
 SETTLE = 5  # s: past ipfrag_time, so a lost fragment is a ReasmFails by then
 
 
@@ -120,13 +125,15 @@ def stress(k, t):
     bad = ping_all(t)
     k.test(not bad, "flows before: a ping each way on each flow", bad)
 
-    fl = flood.Flood(t, churn.FLOWS)
+    fl = flood.Flood(t, churn.FLOWS, small=0.03, large=0.15)
     before = tally.read(t)
     fl.start_pings()
+    fl.start_udp(0.05)
     fl.start_iperfs(SECS)
     print("# churn for %d s, seed %d" % (SECS, SEED), flush=True)
     t0 = time.monotonic()
     ch.run(SECS, threading.Event())
+    churn_end = time.monotonic()
     print("# churn ended after %.0f s" % (time.monotonic() - t0), flush=True)
     iperfs = fl.wait_iperfs(SECS + 180)
     pings = fl.stop_pings()
@@ -139,22 +146,33 @@ def stress(k, t):
         report_counts("%s EXPIREs (kind, limit)" % n, keys[n].expires)
         print("# %s ACQUIREs %d, messages on the registered socket %d" % (
             n, keys[n].acquires, keys[n].listened))
+        lat = {}
+        for secs, what in keys[n].latency:
+            lat.setdefault(what, []).append(secs)
+        print("# %s PF_KEY request to reply, mean/max s: %s" % (n, ", ".join(
+            "%s %.3f/%.3f" % (w, sum(v) / len(v), max(v)) for w, v in sorted(lat.items()))))
     report_counts("counters moved", {k_: v for k_, v in d.items() if v})
 
     surprises = keys["a"].surprises + keys["b"].surprises
     k.test(not surprises, "churn replies: every PF_KEY reply had the expected errno",
            surprises[:20])
+    # Only the churn's SAs: an ACQUIRE's larval SA ends with a hard EXPIRE
+    # by time too (30 s).
+    ours = {n: [e for e in kc.expiries if (n, e[1]) in ch.life] for n, kc in keys.items()}
     for kind in ("soft", "hard"):
-        got = {lim: sum(keys[n].expires.get((kind, lim), 0) for n in "ab")
+        got = {lim: sum(1 for es in ours.values() for e in es if e[2:] == (kind, lim))
                for lim in churn.LIMITS}
         k.test(all(got.values()), "%s EXPIREs by time, bytes and allocations" % kind, got)
+    bad = churn.expiry_problems(ch, keys, churn_end)
+    k.test(not bad, "EXPIREs: at most one soft and one hard per SA; SAs with time limits "
+           "got each when due", bad[:20] + (["(%d in all)" % len(bad)] if len(bad) > 20 else []))
     k.test(keys["a"].acquires > 0 and keys["b"].acquires > 0, "ACQUIRE at a and at b",
            (keys["a"].acquires, keys["b"].acquires))
     paths = {"%s.%s" % (n, c): d.get("%s.%s" % (n, c), 0) for n in "ab"
              for c in ("ipsec.out_nosa", "ipsec.out_polvio", "xfrm.XfrmInNoStates")}
     k.test(all(paths.values()), "loss paths: no SA, no policy, a deleted SPI, both ways", paths)
     quiet = {lbl: r for lbl, r in pings.items() if not (isinstance(r, tuple) and r[1] > 0)}
-    k.test(not quiet, "pings: each of %d got replies" % len(pings), quiet)
+    k.test(not quiet, "pings and UDP: each of %d got something back" % len(pings), quiet)
     for lbl, r in pings.items():
         print("# ping %s: %s" % (lbl, r))
     short = {lbl: r for lbl, r in iperfs.items() if r[0] != 0 or not (r[1] > 0 and r[2] > 0)}

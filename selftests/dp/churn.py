@@ -21,8 +21,9 @@ never judged under a key it was not made with. The actions:
               at the sender (out_nosa, and an ACQUIRE to the registered
               socket), then a new pair after a while
   lifetime    a rekey whose new pair carries soft and hard limits by time,
-              bytes or allocations: EXPIREs fire while traffic runs, and
-              the hard one takes the SA away until the next action
+              bytes or allocations (in turn): EXPIREs fire while traffic
+              runs, and the hard one takes the SA away until the next
+              action, which waits until past the hard time limit
   spdupdate   X_SPDUPDATE of one policy at one end
   spdreplace  X_SPDDELETE then X_SPDADD of one policy (dropped meanwhile:
               def_policy is 0 at both ends)
@@ -70,9 +71,9 @@ FLOWS = [
 ]
 # Limits of the SAs an action "lifetime" adds, by kind:
 # (soft, hard) as (allocations, bytes, addtime).
-LIMITS = {"time": ((0, 0, 3), (0, 0, 6)),
-          "bytes": ((0, 150000, 0), (0, 300000, 0)),
-          "allocations": ((300, 0, 0), (600, 0, 0))}
+LIMITS = {"time": ((0, 0, 2), (0, 0, 4)),
+          "bytes": ((0, 40000, 0), (0, 80000, 0)),
+          "allocations": ((100, 0, 0), (200, 0, 0))}
 
 
 def spi(flow_index, gen, d):
@@ -95,6 +96,13 @@ class Churn:
         # Per flow: [(gen, limits kind or None)] whose SAs may be installed.
         self.live = [[] for _ in FLOWS]
         self.done = {}
+        # A flow given SAs with limits is left alone until then, so that
+        # they are reached (monotonic time per flow).
+        self.hold = [0.0] * len(FLOWS)
+        self.kinds = 0
+        # (node, SPI) -> [limits kind or None, added, removed or None]
+        # (monotonic times; removed by DELETE or FLUSH, not by expiry)
+        self.life = {}
 
     # ---- messages -------------------------------------------------------
 
@@ -113,11 +121,13 @@ class Churn:
             exts.append(key(EXT_KEY_AUTH, keybytes(s, alen)))
         exts += [key(EXT_KEY_ENC, keybytes(s + 1, elen)), sa2(mode=f.mode)]
         self.end[node].request("add", lambda seq: msg(ADD, exts, satype=SATYPE_ESP, seq=seq))
+        self.life[node, s] = [kind, time.monotonic(), None]
 
     def _delete(self, node, fi, gen, d, kind):
         f = FLOWS[fi]
         src, dst = f.outer if d == 0 else f.outer[::-1]
         exts = [sa(spi(fi, gen, d)), address(EXT_SRC, src), address(EXT_DST, dst)]
+        self._removed(node, spi(fi, gen, d))
         # An SA with limits may have gone by itself (hard EXPIRE).
         self.end[node].request("delete", lambda seq: msg(DELETE, exts, satype=SATYPE_ESP,
                                                          seq=seq),
@@ -138,6 +148,11 @@ class Churn:
                 policy(direction, requests=reqs)]
         what = {X_SPDADD: "spdadd", X_SPDUPDATE: "spdupdate", X_SPDDELETE: "spddelete"}[mtype]
         self.end[node].request(what, lambda seq: msg(mtype, exts, seq=seq))
+
+    def _removed(self, node, s):
+        life = self.life.get((node, s))
+        if life and life[2] is None:
+            life[2] = time.monotonic()
 
     # ---- building blocks ------------------------------------------------
 
@@ -194,6 +209,9 @@ class Churn:
     def flush(self):
         for node in ("b", "a"):
             self.end[node].request("flush", lambda seq: msg(FLUSH, satype=SATYPE_ESP, seq=seq))
+            for n, s in self.life:
+                if n == node:
+                    self._removed(n, s)
         self.live = [[] for _ in FLOWS]
         time.sleep(0.5)
         for fi in range(len(FLOWS)):
@@ -214,14 +232,20 @@ class Churn:
         if now >= self.next_spdflush:
             self.next_spdflush = now + 70
             return self._did("spdflush", self.spdflush)
-        fi = self.rnd.randrange(len(FLOWS))
+        free = [fi for fi in range(len(FLOWS)) if self.hold[fi] <= time.monotonic()]
+        if not free:
+            return None
+        fi = self.rnd.choice(free)
         r = self.rnd.random()
         if r < 0.35:
             return self._did("rekey", self.rekey, fi)
         if r < 0.50:
             return self._did("break", self.brk, fi)
         if r < 0.70:
-            kind = self.rnd.choice(sorted(LIMITS))
+            # Each kind in turn; the flow kept past the hard time limit.
+            kind = sorted(LIMITS)[self.kinds % len(LIMITS)]
+            self.kinds += 1
+            self.hold[fi] = time.monotonic() + LIMITS["time"][1][2] + 2
             return self._did("lifetime " + kind, self.rekey, fi, kind)
         if r < 0.85:
             return self._did("spdupdate", self.spdupdate, fi)
@@ -244,3 +268,35 @@ class Churn:
             self.add_pair(fi)
             time.sleep(0.3)
             self.delete_old(fi, keep=1)
+
+
+def expiry_problems(churn, keys, until):
+    """What is wrong with the EXPIREs the registered sockets got, held
+    against each SA's life (added, removed by DELETE or FLUSH, or still
+    there at `until`): an SA got two soft or two hard EXPIREs; an SA with
+    time limits that lived well past its soft (hard) time got no soft
+    (hard) EXPIRE, or got one too early; an SA without limits got one.
+    Times are whole seconds in the kernel: one second of slack each way."""
+    got = {}
+    for node, kc in keys.items():
+        for when, s, kind, _ in kc.expiries:
+            got.setdefault((node, s, kind), []).append(when)
+    bad = []
+    for (node, s), (kind, added, removed) in sorted(churn.life.items()):
+        lived = (removed or until) - added
+        soft, hard = got.get((node, s, "soft"), []), got.get((node, s, "hard"), [])
+        what = "%s SA 0x%08x (%s, lived %.1f s)" % (node, s, kind or "no limits", lived)
+        if len(soft) > 1 or len(hard) > 1:
+            bad.append("%s: %d soft and %d hard EXPIREs" % (what, len(soft), len(hard)))
+        if kind is None and (soft or hard):
+            bad.append("%s: an EXPIRE" % what)
+        if kind != "time":
+            continue
+        limits = {"soft": LIMITS["time"][0][2], "hard": LIMITS["time"][1][2]}
+        for k, times in (("soft", soft), ("hard", hard)):
+            if lived >= limits[k] + 1.5 and not times:
+                bad.append("%s: no %s EXPIRE" % (what, k))
+            for t in times:
+                if t - added < limits[k] - 1.5:
+                    bad.append("%s: %s EXPIRE after %.1f s" % (what, k, t - added))
+    return bad

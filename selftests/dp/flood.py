@@ -8,20 +8,35 @@ together, each tool's own account of what it got:
   protected, or before) every `large` seconds; SIGINT ends them and their
   summary gives transmitted and received;
 - iperf3 --bidir: TCP (GSO-sized segments from veth's TSO) over transport
-  IPv4 and over the IPv6 tunnel, UDP datagrams of 2500 bytes over the
-  IPv4 tunnel, at a capped rate so that the churn keeps a CPU.
+  IPv4 and over the IPv6 tunnel, at a capped rate so that the churn keeps
+  a CPU;
+- UDP both ways over the IPv4 tunnel, datagrams of UDP_SIZES, from this
+  file run as a script (iperf3 gives up at the first EPERM, which is what
+  a send meets while a policy drops it); SIGINT ends both ends, which print
+  what they sent and got.
+
+As a script: `flood.py udp SRC DST PORT INTERVAL` sends to DST and counts
+what arrives on SRC:PORT until SIGINT.
 """
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
 
 # flow name -> large echo size
 LARGE = {"transport v4": 1472, "transport v6": 3000, "tunnel v4": 3000, "tunnel v6": 1452}
 # (flow name, port, extra iperf3 arguments)
-IPERF = [("transport v4", 5201, ["-b", "4M"]), ("tunnel v6", 5202, ["-b", "4M"]),
-         ("tunnel v4", 5203, ["-u", "-b", "1M", "-l", "2500"])]
+IPERF = [("transport v4", 5201, ["-b", "4M"]), ("tunnel v6", 5202, ["-b", "4M"])]
+UDP_FLOW, UDP_PORT = "tunnel v4", 5301
+# Datagram sizes the UDP senders cycle through: one fragment, fragmented
+# before protection (the whole datagram reaches our hook), several times.
+UDP_SIZES = [200, 1400, 2500, 8000]
+PY = "/usr/bin/python3"
+ME = os.path.abspath(__file__)
 
 
 class Flood:
@@ -59,6 +74,15 @@ class Flood:
                                   stderr=subprocess.STDOUT, text=True)
             self.iperfs.append(("%s %s" % (name, "UDP" if "-u" in extra else "TCP"), srv, cli))
 
+    def start_udp(self, every=0.02):
+        """A sender and receiver at each end of UDP_FLOW."""
+        f = self.flows[UDP_FLOW]
+        for node, (src, dst) in (("a", f.sel), ("b", f.sel[::-1])):
+            p = self.topo.popen(node, PY, "-S", ME, "udp", src, dst, str(UDP_PORT), str(every),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            p.stdout.readline()  # "ready": bound, so the peer's first datagrams count
+            self.pings.append(("%s UDP %s>%s" % (UDP_FLOW, node, "ba"[node == "b"]), p))
+
     def stop_pings(self, timeout=30):
         """{label: (transmitted, received) or the tool's last words}."""
         out = {}
@@ -71,7 +95,7 @@ class Flood:
             except subprocess.TimeoutExpired:
                 p.kill()
                 text = "did not stop on SIGINT: " + p.communicate()[0]
-            m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
+            m = re.search(r"(\d+) (?:packets|datagrams) transmitted, (\d+) received", text)
             out[label] = (int(m[1]), int(m[2])) if m else text.strip()[-200:]
         self.pings = []
         return out
@@ -115,3 +139,39 @@ def received(text):
     fwd, rev = end.get("sum", {}), end.get("sum_bidir_reverse", {})
     return rev.get("bytes", 0), fwd.get("bytes", 0), "lost %s%% / %s%%" % (
         fwd.get("lost_percent"), rev.get("lost_percent"))
+
+
+def udp(src, dst, port, every):
+    """Sends UDP_SIZES in turn to dst:port every `every` seconds, counts
+    datagrams arriving on src:port; on SIGINT prints both as ping does.
+    A failed send (EPERM while a policy drops) is counted, not fatal."""
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((src, int(port)))
+    s.settimeout(float(every))
+    print("ready", flush=True)
+    sent = got = failed = i = 0
+    try:
+        while True:
+            try:
+                s.sendto(bytes(UDP_SIZES[i % len(UDP_SIZES)]), (dst, int(port)))
+                sent += 1
+            except OSError:
+                failed += 1
+            i += 1
+            end = time.monotonic() + float(every)
+            while time.monotonic() < end:
+                try:
+                    s.recv(65536)
+                    got += 1
+                except socket.timeout:
+                    break
+    except KeyboardInterrupt:
+        pass
+    print("%d datagrams transmitted, %d received, %d sends refused" % (sent, got, failed),
+          flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "udp":
+        udp(*sys.argv[2:])

@@ -6,8 +6,8 @@ kame_ipsec SAD and SPD while traffic runs (dp_stress.py):
   sequence number, the errno held against those the caller allows; every
   outcome is tallied (`ops`), every unexpected one kept (`surprises`);
 - a second socket, REGISTERed for ESP, read by a thread that counts the
-  ACQUIREs and keeps the EXPIREs (soft or hard, and which limit: time,
-  bytes or allocations) while the namespace's SAs come and go.
+  ACQUIREs and keeps the EXPIREs (when, which SA, soft or hard, and which
+  limit: time, bytes or allocations) while the namespace's SAs come and go.
 
 The sockets are made inside the namespace (setns on this thread only), so
 they speak to that namespace's SAD and SPD.
@@ -20,8 +20,8 @@ import struct
 import threading
 import time
 
-from pfkey_msg import (ACQUIRE, EXPIRE, EXT_LT_CUR, EXT_LT_HARD, EXT_LT_SOFT, REGISTER,
-                       SATYPE_ESP, msg, parse)
+from pfkey_msg import (ACQUIRE, EXPIRE, EXT_LT_CUR, EXT_LT_HARD, EXT_LT_SOFT, EXT_SA,
+                       REGISTER, SATYPE_ESP, msg, parse, sa_fields)
 from pfkey_probe import open_pfkey
 
 CLONE_NEWNET = 0x40000000
@@ -66,35 +66,43 @@ class KeyCtl:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.seq = 100
         self.ops, self.surprises = {}, []
+        self.latency = []  # seconds each request took to be answered
         self.acquires, self.expires, self.listened = 0, {}, 0
+        # (monotonic time, SPI, "soft"/"hard", limit) of each EXPIRE
+        self.expiries = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # The first REGISTER in a boot probes the crypto API for every
+        # algorithm (modprobe runs): seconds under TCG.
         self.request("register", msg(REGISTER, satype=SATYPE_ESP, seq=1), sock=self.reg,
-                     seq=1)
+                     seq=1, patience=120)
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
 
-    def request(self, what, m=None, ok=(0,), sock=None, seq=None):
+    def request(self, what, m=None, ok=(0,), sock=None, seq=None, patience=10):
         """Sends m (built by the caller with sequence number `seq`, or by
-        `m(seq)` if m is callable) and waits for the reply carrying that
-        sequence number; returns its errno (None if none came)."""
+        `m(seq)` if m is callable) and waits up to `patience` seconds for
+        the reply carrying that sequence number; returns its errno (None
+        if none came)."""
         sock = sock or self.ctl
         if seq is None:
             self.seq += 1
             seq = self.seq
         buf = m(seq) if callable(m) else m
         mtype = buf[1]
+        t0 = time.monotonic()
         try:
             sock.send(buf)
         except OSError as e:
             return self._outcome(what, e.errno, ok)
-        end = time.monotonic() + 10
+        end = t0 + patience
         while time.monotonic() < end:
             r, _, _ = select.select([sock], [], [], max(0, end - time.monotonic()))
             if not r:
                 break
             hdr, _, _ = parse(sock.recv(1 << 16))
             if hdr["seq"] == seq and hdr["type"] == mtype:
+                self.latency.append((time.monotonic() - t0, what))
                 return self._outcome(what, hdr["errno"], ok)
         return self._outcome(what, None, ok)
 
@@ -122,6 +130,7 @@ class KeyCtl:
                 elif m[0]["type"] == EXPIRE and EXT_LT_CUR in m[1]:
                     k = expire_kind(m)
                     self.expires[k] = self.expires.get(k, 0) + 1
+                    self.expiries.append((time.monotonic(), sa_fields(m[1][EXT_SA])["spi"]) + k)
 
     def close(self):
         """Stops the listener and closes both sockets."""

@@ -32,7 +32,8 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
                       EXPIRE, not before it was due
   ACQUIRE             and ACQUIREs, at a and at b (break-before-make)
   loss paths          the churn made packets meet no SA (out_nosa), no
-                      policy (out_polvio) and an SPI the receiver had
+                      policy (out_polvio; in_polvio for decapsulated ones)
+                      and an SPI the receiver had
                       deleted (XFRM's XfrmInNoStates) both ways: the
                       equations below are not about an idle path
   pings, UDP, iperf3  each ping, UDP and iperf3 direction got something
@@ -169,8 +170,10 @@ def stress(k, t):
     k.test(keys["a"].acquires > 0 and keys["b"].acquires > 0, "ACQUIRE at a and at b",
            (keys["a"].acquires, keys["b"].acquires))
     paths = {"%s.%s" % (n, c): d.get("%s.%s" % (n, c), 0) for n in "ab"
-             for c in ("ipsec.out_nosa", "ipsec.out_polvio", "xfrm.XfrmInNoStates")}
-    k.test(all(paths.values()), "loss paths: no SA, no policy, a deleted SPI, both ways", paths)
+             for c in ("ipsec.out_nosa", "ipsec.out_polvio", "ipsec.in_polvio",
+                       "xfrm.XfrmInNoStates")}
+    k.test(all(paths.values()), "loss paths: no SA, no policy out and in, a deleted SPI, "
+           "both ways", paths)
     quiet = {lbl: r for lbl, r in pings.items() if not (isinstance(r, tuple) and r[1] > 0)}
     k.test(not quiet, "pings and UDP: each of %d got something back" % len(pings), quiet)
     for lbl, r in pings.items():

@@ -16,7 +16,6 @@ that arrive on veth0 and are not ESP (nor an IPv6 fragment of ESP), and
 "decap" counts what re-enters on ipsec0 (decapsulated by us).
 """
 import json
-import subprocess
 
 TEST_V4 = "192.0.2.1, 192.0.2.2, 10.1.0.1, 10.2.0.1"
 TEST_V6 = "fd00:1::1, fd00:1::2, fd00:a::1, fd00:b::1"

@@ -21,7 +21,8 @@ never judged under a key it was not made with. The actions:
               at the sender (out_nosa, and an ACQUIRE to the registered
               socket), then a new pair after a while
   lifetime    a rekey whose new pair carries soft and hard limits by time,
-              bytes or allocations (in turn): EXPIREs fire while traffic
+              bytes or allocations (in turn, each kind first of all):
+              EXPIREs fire while traffic
               runs, and the hard one takes the SA away until the next
               action, which waits until past the hard time limit
   spdupdate   X_SPDUPDATE of one policy at one end
@@ -236,7 +237,9 @@ class Churn:
         if not free:
             return None
         fi = self.rnd.choice(free)
-        r = self.rnd.random()
+        # The first actions give each kind of limits a flow, so that even
+        # a short or slow run sees every kind of EXPIRE.
+        r = self.rnd.random() if self.kinds >= len(LIMITS) else 0.6
         if r < 0.35:
             return self._did("rekey", self.rekey, fi)
         if r < 0.50:

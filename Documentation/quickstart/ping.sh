@@ -7,6 +7,8 @@
 # namespaces standing for two hosts.
 set -ex
 cd "$(dirname "$0")"
+# Where `make install` puts setkey and ipsecstat (the VM's PATH lacks it).
+export PATH="/usr/local/sbin:$PATH"
 
 # [load]
 modprobe kame_ipsec

@@ -13,18 +13,24 @@ KERNEL ?= normal
 BENCH_N ?= 100000
 BENCH_REPS ?= 3
 KAME_CACHE ?= /var/lib/kame-ipsec
-KDIR := $(shell scripts/kernel-dir $(KERNEL))
+# KDIR, BUILD and BINDGEN may be given on the command line (dkms.conf does).
+KDIR ?= $(shell scripts/kernel-dir $(KERNEL))
 KVER := 7.3.4
-BINDGEN := $(KAME_CACHE)/tools/bin/bindgen
+BINDGEN ?= $(KAME_CACHE)/tools/bin/bindgen
 # Each flavour builds into its own directory, so both can be used at once.
-BUILD := $(CURDIR)/build/$(KERNEL)
-KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 RUSTC=/usr/bin/rustc \
+BUILD ?= $(CURDIR)/build/$(KERNEL)
+TOOLS := rust/tools/target/release
+PREFIX ?= /usr/local
+# CC and LD are what LLVM=-19 picks, named again because DKMS appends
+# CC=clang LD=ld.lld (unversioned names Debian's LLVM 19 does not install).
+KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 CC=clang-19 LD=ld.lld-19 \
+	RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz bench bench-dp
+	lint fmt tools fuzz bench bench-dp kbuild dkms-check doc-check
 
 all: module tools
 
@@ -35,6 +41,11 @@ kernel: setup
 	scripts/build-kernel $(KERNEL) >/dev/null
 
 module: kernel
+	$(MAKE) kbuild
+
+# The module alone, against KDIR as it is: no packages, no kernel build.
+# DKMS builds through this target (dkms.conf).
+kbuild:
 	@mkdir -p $(BUILD)
 	$(KMAKE) modules
 
@@ -75,12 +86,28 @@ bench-dp: module tools
 	KERNEL=$(KERNEL) scripts/vm-run selftests/bench_dataplane.sh
 
 # Installs what `make` built (building it first if there is nothing): the
-# module under /lib/modules/7.3.4/extra and the modprobe configuration.
+# module under /lib/modules/7.3.4/extra, the modprobe configuration, setkey
+# and ipsecstat in $(PREFIX)/sbin and their man pages.
 install:
 	@test -f $(BUILD)/kame_ipsec.ko || $(MAKE) module
+	@test -x $(TOOLS)/setkey -a -x $(TOOLS)/ipsecstat || $(MAKE) tools
 	$(KMAKE) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
 	install -D -m 0644 scripts/modprobe.d/kame-ipsec.conf \
 		$(DESTDIR)/etc/modprobe.d/kame-ipsec.conf
+	install -D -m 0755 -t $(DESTDIR)$(PREFIX)/sbin $(TOOLS)/setkey $(TOOLS)/ipsecstat
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man4 Documentation/man/kame_ipsec.4
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man8 \
+		Documentation/man/setkey.8 Documentation/man/ipsecstat.8
+
+# The man pages format without a warning; the quick start is valid
+# reStructuredText (scripts/doc-check).
+doc-check:
+	scripts/doc-check
+
+# dkms.conf tested: dkms add, build, install for the test kernel, modprobe
+# in the VM, dkms remove (scripts/dkms-check; root, one VM boot).
+dkms-check: module tools
+	scripts/dkms-check
 
 clean:
 	rm -rf build

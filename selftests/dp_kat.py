@@ -43,7 +43,6 @@ Vectors (data, copied with their source):
 Not included: draft-mcgrew-gcm-test (an Internet-Draft, never an RFC; its
 packets were not found verbatim), RFC 4231/2202/4868 (HMAC only, no packets).
 """
-import ctypes
 import os
 import select
 import socket
@@ -55,6 +54,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ktap import TOP, Ktap, run_in_netns  # noqa: E402
 import pfkey_msg as pk  # noqa: E402
+from dp.netns import in_ns  # noqa: E402
 from pfkey_probe import read_reply  # noqa: E402
 
 SETKEY = os.path.join(TOP, "rust", "tools", "target", "release", "setkey")
@@ -69,8 +69,6 @@ IPSEC_MODE = {"transport": 1, "tunnel": 2}
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 PACKET_OUTGOING = 4
 
-libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
 
 
 def h(s):
@@ -159,20 +157,6 @@ def sh(*cmd, input=None):
     if r.returncode:
         raise RuntimeError("%s: %s%s" % (" ".join(cmd), r.stdout, r.stderr))
     return r.stdout
-
-
-def in_ns(n, fn):
-    """Runs fn() with this thread in netns n (sockets made there stay)."""
-    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-    fd = os.open("/run/netns/" + n, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns " + n)
-        return fn()
-    finally:
-        libc.setns(orig, CLONE_NEWNET)
-        os.close(fd)
-        os.close(orig)
 
 
 def topology():

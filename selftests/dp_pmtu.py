@@ -59,7 +59,6 @@ there, as a reference.
                            ESP packet; XFRM: EMSGSIZE)
   cleanup                  every namespace created is gone
 """
-import ctypes
 import os
 import re
 import select
@@ -74,9 +73,8 @@ from ktap import Ktap, run_in_netns  # noqa: E402
 from dp import algs, sa  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
+from dp.netns import in_ns  # noqa: E402
 
-libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL, PACKET_OUTGOING = 0x0003, 4
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO, IP_RECVERR, IP_MTU = 10, 0, 2, 11, 14
 IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, IPV6_RECVERR, IPV6_MTU, IPV6_DONTFRAG = 23, 2, 25, 24, 62
@@ -120,25 +118,11 @@ def fit(sc, link_mtu, outer_fam):
     return n
 
 
-def in_ns(topo, node, fn):
-    """Runs fn() with this thread in `node`'s namespace (sockets stay there)."""
-    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-    fd = os.open("/run/netns/" + topo.ns(node), os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns " + node)
-        return fn()
-    finally:
-        libc.setns(orig, CLONE_NEWNET)
-        os.close(fd)
-        os.close(orig)
-
-
 def ipsecstat(topo, node):
     def rd():
         with open("/proc/net/kame_ipsec/ipsecstat") as f:
             return {k: int(v) for k, v in (line.split() for line in f)}
-    return in_ns(topo, node, rd)
+    return in_ns(topo.ns(node), rd)
 
 
 def udp(topo, node, fam, bind=None, df=None, connect=None):
@@ -163,7 +147,7 @@ def udp(topo, node, fam, bind=None, df=None, connect=None):
             s.connect((connect, PORT))
         s.setblocking(False)
         return s
-    return in_ns(topo, node, mk)
+    return in_ns(topo.ns(node), mk)
 
 
 def recv(s, wait=SETTLE):
@@ -225,7 +209,7 @@ class Sniffer:
             s.bind((ifname, 0))
             s.setblocking(False)
             return s
-        self.s = in_ns(topo, node, mk)
+        self.s = in_ns(topo.ns(node), mk)
 
     def drain(self):
         while True:

@@ -41,7 +41,6 @@ cleartext copy on the wire is recognised by its payload.
                     works; 1 restores
     debug           1 logs a policy failure (rate-limited); 0 does not
 """
-import ctypes
 import os
 import re
 import select
@@ -52,6 +51,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dp.netns import in_ns  # noqa: E402
 from ktap import TOP, Ktap, run_in_netns  # noqa: E402
 
 SETKEY = os.path.join(TOP, "rust", "tools", "target", "release", "setkey")
@@ -75,8 +75,6 @@ SETTLE = 2.0 if os.environ.get("KERNEL") == "debug" else 0.6
 # How long to go on listening once what was expected has arrived.
 GRACE = 0.15
 
-libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO = 10, 0, 2
@@ -102,20 +100,6 @@ def sysctl(n, name, value):
         with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
             f.write("%d\n" % value)
     in_ns(n, w)
-
-
-def in_ns(n, fn):
-    """Runs fn() with this thread in netns n (sockets made there stay)."""
-    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-    fd = os.open("/run/netns/" + n, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns " + n)
-        return fn()
-    finally:
-        libc.setns(orig, CLONE_NEWNET)
-        os.close(fd)
-        os.close(orig)
 
 
 def topology():

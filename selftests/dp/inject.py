@@ -15,35 +15,19 @@
 Sockets are made inside a namespace with setns(2) and stay there; the
 calling thread goes back to its own namespace at once.
 """
-import ctypes
 import os
 import select
 import socket
 import struct
 import time
+from dp.netns import in_ns
 
-libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 ESP, AH = 50, 51
 # How long a packet may take to cross and be handled (crypto under TCG),
 # which is also how long a check waits before it calls a packet dropped.
 SETTLE = 2.0 if os.environ.get("KERNEL") == "debug" else 0.8
-
-
-def in_ns(ns, fn):
-    """fn() run with this thread in namespace `ns` (what it opens stays there)."""
-    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns " + ns)
-        return fn()
-    finally:
-        libc.setns(orig, CLONE_NEWNET)
-        os.close(fd)
-        os.close(orig)
 
 
 class Port:

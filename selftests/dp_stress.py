@@ -32,10 +32,11 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
                       EXPIRE, not before it was due
   ACQUIRE             and ACQUIREs, at a and at b (break-before-make)
   loss paths          the churn made packets meet no SA (out_nosa), no
-                      policy (out_polvio; in_polvio for decapsulated ones)
-                      and an SPI the receiver had
-                      deleted (XFRM's XfrmInNoStates) both ways: the
-                      equations below are not about an idle path
+                      policy (out_polvio), and an SPI the receiver had
+                      deleted (XFRM's XfrmInNoStates) both ways, and a
+                      decapsulated packet no policy took (in_polvio) at
+                      one end at least: the equations below are not about
+                      an idle path
   pings, UDP, iperf3  each ping, UDP and iperf3 direction got something
                       through
   accounting (x>y)    after the traffic stopped and settled, for x>y = a>b
@@ -172,8 +173,13 @@ def stress(k, t):
     paths = {"%s.%s" % (n, c): d.get("%s.%s" % (n, c), 0) for n in "ab"
              for c in ("ipsec.out_nosa", "ipsec.out_polvio", "ipsec.in_polvio",
                        "xfrm.XfrmInNoStates")}
-    k.test(all(paths.values()), "loss paths: no SA, no policy out and in, a deleted SPI, "
-           "both ways", paths)
+    # An inbound refusal needs a policy replaced while a packet for it is
+    # between the wire and ipsec0, which a short run meets at one end or
+    # the other, not always at both: in_polvio is asked of either end.
+    either = paths["a.ipsec.in_polvio"] + paths["b.ipsec.in_polvio"]
+    both = {c: v for c, v in paths.items() if not c.endswith("in_polvio")}
+    k.test(all(both.values()) and either > 0, "loss paths: no SA, no policy out (both ways) "
+           "and in (either way), a deleted SPI (both ways)", paths)
     quiet = {lbl: r for lbl, r in pings.items() if not (isinstance(r, tuple) and r[1] > 0)}
     k.test(not quiet, "pings and UDP: each of %d got something back" % len(pings), quiet)
     for lbl, r in pings.items():

@@ -13,8 +13,10 @@ packets are still queued there.
   Name                         Description
   ALG: sync                    negative control: without an instance the
                                name resolves to a synchronous driver, whose
-                               refcnt our two SAs raise by 2 (the measurement
-                               below would show a wrapper that is not used)
+                               refcnt our two SAs raise (by 2, or 4 where an
+                               ahash is built over an shash) and flush gives
+                               back (the measurement below would show a
+                               wrapper that is not used)
   ALG: TMPL instance           NETLINK_CRYPTO NEWALG TMPL(NAME); NAME now
                                resolves to it in /proc/crypto
   IMPLS ALG: SAs use it        adding kame_ipsec's SAs raises the instance's
@@ -26,8 +28,9 @@ packets are still queued there.
                                the wire, esps_input/ahs_input and in_success
                                the packets with its inbound SPI; no crypto,
                                ICV, replay, layout or exit drop
-  IMPLS ALG: freed on delete   deleting the SAs (SADB_FLUSH) brings the
-                               refcnt back
+  IMPLS ALG: freed on delete   deleting our SAs (SADB_FLUSH), before XFRM's
+                               states go, lowers the refcnt by what they
+                               hold
   ALG: TMPL instance deleted   DELALG succeeds: nothing holds it any more
   teardown WHAT: ...           kame_ipsec at both ends, ESP AES-GCM inside AH
                                HMAC-SHA-256 through cryptd, ping floods both
@@ -165,7 +168,11 @@ def negative_control(k, tmpl, sc, name):
             added = cu.refcnt(driver)
             setkey(topo, "a", "flush;\n")
             after = wait_refcnt(driver, before)
-        ok = (not driver.startswith(("cryptd(", "pcrypt(")) and added == before + 2 and
+        # Each SA's transform holds the driver once, twice where an ahash
+        # is built over an shash (crypto_init_ahash_using_shash() takes
+        # its own reference): a positive, even rise for our two SAs.
+        rise = added - before
+        ok = (not driver.startswith(("cryptd(", "pcrypt(")) and rise > 0 and rise % 2 == 0 and
               after == before)
         k.test(ok, desc + " (%s)" % driver, "%s: refcnt %s, with our 2 SAs %s, after flush %s"
                % (driver, before, added, after))
@@ -233,17 +240,18 @@ def run_impl(k, tmpl, sc, impls, driver):
             res.update(traffic)
             res["stats add up"] = stats_add_up(topo, cfg, impls, cap.packets())
             cap.remove()
+            # Our SAs go first, while XFRM's states (and the bundles that
+            # keep them, freed lazily) still hold theirs: the fall is ours.
+            mid = cu.refcnt(driver)
+            for n in kame:
+                setkey(topo, n, "flush;\n")
+            after = wait_refcnt(driver, mid - want)
+            res["freed on delete"] = (after == mid - want,
+                                      "refcnt %s with our %d SAs, %s after SADB_FLUSH (want %s)"
+                                      % (mid, want, after, mid - want))
             for n, i in zip(sc.peers, impls):
                 if i == "xfrm":
                     topo.run(n, "ip", "xfrm", "state", "flush")
-            # XFRM frees its states' transforms from a work item.
-            mid = wait_refcnt(driver, added)
-            for n in kame:
-                setkey(topo, n, "flush;\n")
-            after = wait_refcnt(driver, before)
-            res["freed on delete"] = (mid == added and after == before,
-                                      "refcnt %s with our SAs, %s after SADB_FLUSH (want %s)"
-                                      % (mid, after, before))
     except Exception as ex:
         res = {n: (False, "%s: %s" % (type(ex).__name__, ex)) for n in PER_IMPL}
     for n in PER_IMPL:

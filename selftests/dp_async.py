@@ -227,7 +227,9 @@ def run_impl(k, tmpl, sc, impls, driver):
             cfg = Config(sc, topo)
             kame = [n for n, i in zip(sc.peers, impls) if i == "kame"]
             want = 2 * len(sc.protos) * len(kame)
-            before = cu.refcnt(driver)
+            # The previous pair's XFRM transforms go with its bundles,
+            # lazily: wait until only the registration holds the instance.
+            before = wait_refcnt(driver, 1, secs=30)
             for n in kame:
                 cfg.install(n, "kame")
             added = cu.refcnt(driver)

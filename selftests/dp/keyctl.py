@@ -12,8 +12,6 @@ kame_ipsec SAD and SPD while traffic runs (dp_stress.py):
 The sockets are made inside the namespace (setns on this thread only), so
 they speak to that namespace's SAD and SPD.
 """
-import ctypes
-import os
 import select
 import socket
 import struct
@@ -23,23 +21,7 @@ import time
 from pfkey_msg import (ACQUIRE, EXPIRE, EXT_LT_CUR, EXT_LT_HARD, EXT_LT_SOFT, EXT_SA,
                        REGISTER, SATYPE_ESP, msg, parse, sa_fields)
 from pfkey_probe import open_pfkey
-
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(name, fn):
-    """fn() run with this thread in the named namespace (/run/netns)."""
-    orig = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    fd = os.open("/run/netns/" + name, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), "setns " + name)
-        return fn()
-    finally:
-        _libc.setns(orig, CLONE_NEWNET)
-        os.close(fd)
-        os.close(orig)
+from dp.netns import in_ns
 
 
 def lifetime_of(ext):
@@ -60,8 +42,8 @@ def expire_kind(m):
 class KeyCtl:
     def __init__(self, netns, label):
         self.label = label
-        self.ctl = in_netns(netns, open_pfkey)
-        self.reg = in_netns(netns, open_pfkey)
+        self.ctl = in_ns(netns, open_pfkey)
+        self.reg = in_ns(netns, open_pfkey)
         for s in (self.ctl, self.reg):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.seq = 100

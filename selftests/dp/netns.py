@@ -12,7 +12,8 @@ CLONE_NEWNET = 0x40000000
 def in_ns(name, fn):
     """fn() run with this thread in namespace `name`; back where it was
     after, whatever fn does."""
-    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
+    # This thread's own namespace (setns moves one thread only).
+    orig = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     fd = os.open("/run/netns/" + name, os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET):

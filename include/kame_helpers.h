@@ -121,6 +121,20 @@ unsigned short kame_sk_family(const struct sock *sk);
 void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,
 				 u8 action);
 
+/* Per-socket policy tags (helpers/sk_policy.c) */
+#define KAME_SKPOL_NONE 0
+#define KAME_SKPOL_OURS 1
+#define KAME_SKPOL_STALE 2
+void kame_xfrm_policy_set_tag(struct xfrm_policy *xp, u32 cookie, u32 id);
+int kame_sk_policy_tag(const struct sock *sk, int dir, u32 cookie, u32 *id,
+		       u32 *index);
+int kame_skb_sk_policy_tag(struct sk_buff *skb, int dir, u32 cookie, u32 *id,
+			   u32 *index);
+int kame_sk_lookup_policy_tag(const struct net_device *dev, bool v6, u8 proto,
+			      const u8 *saddr, __be16 sport, const u8 *daddr,
+			      __be16 dport, int dir, u32 cookie, u32 *id,
+			      u32 *index);
+
 
 /* linux/percpu.h: u64 counters (helpers/percpu.c) */
 void *kame_percpu_u64_alloc(unsigned int n);

@@ -46,8 +46,13 @@ pub(crate) fn request(st: &mut KeyState, req: &AcquireRequest, now: u64) {
     if st.sad.covers(&tmpl) {
         return;
     }
-    let Some(priority) = st.spd.get_by_id(req.policy_id).map(|p| p.priority) else {
-        return;
+    let priority = if req.socket {
+        0
+    } else {
+        match st.spd.get_by_id(req.policy_id) {
+            Some(p) => p.priority,
+            None => return,
+        }
     };
     if let Raised::Send(seq) = st.acq.raise(&tmpl, now) {
         let acq = Acquire {

@@ -19,8 +19,11 @@ use kernel::prelude::*;
 #[derive(Clone, Debug)]
 #[expect(dead_code, reason = "read by the ACQUIRE engine (being written)")]
 pub(crate) struct AcquireRequest {
-    /// The policy whose request has no SA.
+    /// The policy whose request has no SA: the SPD's id, or the kernel's
+    /// index of a socket's policy.
     pub(crate) policy_id: u32,
+    /// The policy is a socket's (not in the SPD; priority 0).
+    pub(crate) socket: bool,
     /// Index of that request in the policy's bundle.
     pub(crate) request: u8,
     /// `IPPROTO_ESP` or `IPPROTO_AH`.

@@ -16,6 +16,7 @@ use crate::{
     },
     kapi::{net::Net, netdev::NetDev},
     keydb::KeyDb,
+    sock_policy::SockPolicies,
     stats::{Stat, Stats},
     sysctl::{Setting, Sysctls},
 };
@@ -34,6 +35,8 @@ pub(crate) struct Datapath {
     pub(crate) stats: Arc<Stats>,
     /// Packets in crypto: `drop` waits for them before anything goes.
     pub(crate) pending: Arc<Pending>,
+    /// The policies sockets of the namespace were given.
+    pub(crate) sock_policies: Arc<SockPolicies>,
 }
 
 /// How strictly a request must be met, once `default` is resolved.
@@ -102,6 +105,7 @@ impl Datapath {
         let decap = NetDev::create(net, c"ipsec0")?;
         let stats = Stats::new()?;
         let pending = Pending::new()?;
+        let sock_policies = Arc::new(SockPolicies::new()?, GFP_KERNEL)?;
         Ok(KBox::new(
             Datapath {
                 keys,
@@ -109,6 +113,7 @@ impl Datapath {
                 decap,
                 stats,
                 pending,
+                sock_policies,
             },
             GFP_KERNEL,
         )?)

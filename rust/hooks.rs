@@ -17,11 +17,12 @@ use crate::{
     kapi::{
         net::Net,
         netfilter::{Family, HookSpec, HookState, NfHooks, PacketHook, Point, Verdict},
+        sk_policy,
         skb::Skb,
     },
     output,
     policy_in::{self, History},
-    policy_log,
+    policy_log, sock_policy,
     stats::Stat,
 };
 use kernel::prelude::*;
@@ -80,13 +81,20 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
     if flow.proto == IPPROTO_ESP || flow.proto == IPPROTO_AH {
         return Verdict::Accept(skb);
     }
-    match policy_in::check(
-        &dp.keys.spd,
-        &dp.levels(st.v6),
-        dir,
-        &flow,
-        &History::default(),
-    ) {
+    let levels = dp.levels(st.v6);
+    let hist = History::default();
+    // A local socket's own policy first (only once some socket has one).
+    let by_socket = if dir == DIR_IN && dp.sock_policies.inbound_in_use() {
+        sock_policy::receiver(&flow).and_then(|r| {
+            let rule = dp.sock_policies.rule(sk_policy::of_receiver_at(st, &r));
+            policy_in::check_socket(rule, &levels, &hist)
+        })
+    } else {
+        None
+    };
+    let verdict =
+        by_socket.unwrap_or_else(|| policy_in::check(&dp.keys.spd, &levels, dir, &flow, &hist));
+    match verdict {
         Ok(()) => Verdict::Accept(skb),
         Err(r) => {
             dp.stats.inc(Stat::InPolicyViolation);

@@ -25,13 +25,14 @@ use crate::{
         sysctl::{Ipsec4, Ipsec6},
         tunnel::{decap_dsfield, ipv4_checksum, Decap, EcnMode},
     },
-    kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, skb::Skb},
+    kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, sk_policy, skb::Skb},
     netns::Netns,
     output::read_flow,
     pmtu,
     policy_in::{self, History, Layer},
     policy_log,
     sad_table::{SaEntry, SadReader},
+    sock_policy::{self, SockPolicies},
     spd_table::SpdReader,
     stats::{Stat, Stats},
     sysctl::Setting,
@@ -83,6 +84,10 @@ impl IpsecInput for Input {
             stats: dp.stats.clone(),
             events: dp.keys.use_events.clone(),
             inflight,
+            sock_policies: dp
+                .sock_policies
+                .inbound_in_use()
+                .then(|| dp.sock_policies.clone()),
         };
         if dp.proto_disabled(proto) {
             return Ok(());
@@ -129,6 +134,9 @@ pub(crate) struct Ctx {
     pub(crate) events: Arc<UseEvents>,
     /// Holds the namespace's teardown back while the packet is in crypto.
     inflight: InFlight,
+    /// The namespace's per-socket policies, once some socket has an
+    /// inbound one.
+    sock_policies: Option<Arc<SockPolicies>>,
 }
 
 /// Undoes one layer of ours; consumes the packet.
@@ -226,7 +234,17 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         DIR_FWD
     };
     let fam = usize::from(inner_v6);
-    if let Err(r) = policy_in::check(&ctx.spd, &ctx.levels[fam], dir, &inner, &hist) {
+    // A local socket's own policy first, then the SPD.
+    let by_socket = match (&ctx.sock_policies, dir) {
+        (Some(sp), DIR_IN) => sock_policy::receiver(&inner).and_then(|r| {
+            let rule = sp.rule(sk_policy::of_receiver_on(&ctx.dev, &r));
+            policy_in::check_socket(rule, &ctx.levels[fam], &hist)
+        }),
+        _ => None,
+    };
+    let verdict = by_socket
+        .unwrap_or_else(|| policy_in::check(&ctx.spd, &ctx.levels[fam], dir, &inner, &hist));
+    if let Err(r) = verdict {
         let spi = Some(u.rec.id.spi);
         policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
         return Err(Stat::InPolicyViolation);

@@ -37,6 +37,7 @@ mod sa_crypto;
 mod sa_expiry;
 mod sa_use;
 mod sad_table;
+mod sock_policy;
 mod sockopt;
 mod spd_table;
 mod stats;
@@ -68,12 +69,13 @@ static MODINFO_VERSION: [u8; 14] = *b"version=0.1.0\0";
 struct KameIpsec {
     // Fields drop in declaration order, the reverse of registration: no new
     // PF_KEY socket can appear once the family is gone, then every namespace's
-    // state (sysctls, hooks) is torn down. The per-socket policy route is
-    // independent of both and goes first; the ESP/AH receive handlers read
+    // state (sysctls, hooks) is torn down. The per-socket policy routes
+    // (set, then get) read the namespaces' state and go first; the ESP/AH receive handlers read
     // the namespaces' state, so they go before it. Each namespace's
     // teardown waits for its packets in crypto; the last field then waits
     // for their completions to return from this module's code.
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
+    _sockopt_get: kapi::nf_sockopt::PolicyOptionRegistration<sockopt::SockPolicyOption>,
     _input: kapi::ipproto::InputRegistration<input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
@@ -94,11 +96,14 @@ impl kernel::Module for KameIpsec {
                 );
             }
         })?;
-        let sockopt = kapi::xfrm_km::KmRegistration::register()?;
+        kapi::sk_policy::init_cookie();
+        let sockopt_get = kapi::nf_sockopt::PolicyOptionRegistration::register(module, &netns)?;
+        let sockopt = kapi::xfrm_km::KmRegistration::register(&netns)?;
         let input = kapi::ipproto::InputRegistration::register(&netns)?;
         pr_info!("KAME IPsec loaded: PF_KEY v2 family, net.inet.ipsec sysctls, packet hooks\n");
         Ok(KameIpsec {
             _sockopt: sockopt,
+            _sockopt_get: sockopt_get,
             _input: input,
             _pfkey: pfkey,
             _netns: netns,

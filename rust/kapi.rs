@@ -10,6 +10,7 @@
 
 pub(crate) mod aead_op;
 pub(crate) mod ahash_op;
+pub(crate) mod append_table;
 mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;
@@ -18,10 +19,12 @@ pub(crate) mod msg_skb;
 pub(crate) mod net;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
+pub(crate) mod nf_sockopt;
 pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proc_net;
 pub(crate) mod rcu_hash;
+pub(crate) mod sk_policy;
 pub(crate) mod skb;
 pub(crate) mod sock;
 pub(crate) mod sysctl;

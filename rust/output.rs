@@ -15,14 +15,15 @@ use crate::{
     kame_core::{
         flow::{self, Flow},
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
-        spd::{PolicyRecord, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
+        spd::{Request, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
         sysctl::{Ipsec4, Ipsec6},
     },
-    kapi::{netfilter::Verdict, skb::Skb},
+    kapi::{netfilter::Verdict, sk_policy, skb::Skb, xfrm_km::PolicyDir},
     out_chain::OutChain,
     pmtu::{self, SizeCheck},
     policy_log,
     sad_table::SaEntry,
+    sock_policy::SockRule,
     stats::Stat,
     sysctl::Setting,
 };
@@ -73,28 +74,44 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         return Verdict::Accept(skb);
     };
     let levels = dp.levels(v6);
+    // The sending socket's own policy wins over the SPD.
+    let by_socket = dp
+        .sock_policies
+        .rule(sk_policy::of_skb(&skb, PolicyDir::Out));
     let bundle = {
         let g = rcu::read_lock();
-        let Some(pol) = dp.keys.spd.lookup(&g, DIR_OUT, &flow) else {
-            return if levels.default_passes() {
-                Verdict::Accept(skb)
-            } else {
+        let (requests, origin) = match by_socket {
+            SockRule::Pass => return Verdict::Accept(skb),
+            SockRule::Discard(why) => {
                 dp.stats.inc(Stat::OutPolicyViolation);
-                let why = "no policy matches and def_policy is 0";
                 policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
-                Verdict::Drop(skb)
-            };
-        };
-        match pol.rec.ty {
-            POLICY_DISCARD => {
-                dp.stats.inc(Stat::OutPolicyViolation);
-                policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, "discard policy");
                 return Verdict::Drop(skb);
             }
-            POLICY_NONE => return Verdict::Accept(skb),
-            _ => {}
-        }
-        match resolve(dp, &levels, &g, &pol.rec, &flow) {
+            SockRule::Ipsec(p, index) => (&p.requests, Origin::Socket(index)),
+            SockRule::Spd => {
+                let Some(pol) = dp.keys.spd.lookup(&g, DIR_OUT, &flow) else {
+                    return if levels.default_passes() {
+                        Verdict::Accept(skb)
+                    } else {
+                        dp.stats.inc(Stat::OutPolicyViolation);
+                        let why = "no policy matches and def_policy is 0";
+                        policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
+                        Verdict::Drop(skb)
+                    };
+                };
+                match pol.rec.ty {
+                    POLICY_DISCARD => {
+                        dp.stats.inc(Stat::OutPolicyViolation);
+                        let why = "discard policy";
+                        policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
+                        return Verdict::Drop(skb);
+                    }
+                    POLICY_NONE => return Verdict::Accept(skb),
+                    _ => (&pol.rec.requests, Origin::Spd(pol.rec.id)),
+                }
+            }
+        };
+        match resolve(dp, &levels, &g, requests, origin, &flow) {
             Some(b) => b,
             None => {
                 dp.stats.inc(Stat::OutNoSa);
@@ -160,19 +177,33 @@ fn clone_bundle(b: &Bundle) -> Bundle {
     Bundle { sas: b.sas.clone() }
 }
 
+/// Whose bundle a packet goes through.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The SPD's policy with this id.
+    Spd(u32),
+    /// Its socket's policy, with this kernel policy index.
+    Socket(u32),
+}
+
 /// Finds the SA of each request; `None` when a required one is missing.
 fn resolve(
     dp: &Datapath,
     levels: &Levels,
     g: &rcu::Guard,
-    pol: &PolicyRecord,
+    requests: &[Option<Request>; MAX_DEPTH],
+    origin: Origin,
     flow: &Flow,
 ) -> Option<Bundle> {
     let mut bundle = Bundle {
         sas: Default::default(),
     };
     let mut missing = false;
-    for (i, r) in pol.requests.iter().enumerate() {
+    let (policy_id, socket) = match origin {
+        Origin::Spd(id) => (id, false),
+        Origin::Socket(index) => (index, true),
+    };
+    for (i, r) in requests.iter().enumerate() {
         let Some(r) = r else { break };
         let (src, dst) = match (&r.tunnel, r.mode) {
             (Some((s, d)), MODE_TUNNEL) => (s, d),
@@ -193,7 +224,8 @@ fn resolve(
         acquire_queue::raise(
             &dp.keys,
             AcquireRequest {
-                policy_id: pol.id,
+                policy_id,
+                socket,
                 request: i as u8,
                 proto: r.proto,
                 mode: r.mode,

@@ -17,6 +17,7 @@ use crate::{
         sad::MODE_TUNNEL,
         spd::{Request, LEVEL_UNIQUE, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
     },
+    sock_policy::SockRule,
     spd_table::SpdReader,
 };
 use kernel::sync::rcu;
@@ -64,6 +65,8 @@ pub(crate) enum Refusal {
     Default,
     /// A required request the packet did not come through.
     Unprotected,
+    /// Its socket's policy drops it, for the reason given.
+    Socket(&'static str),
 }
 
 impl Refusal {
@@ -73,6 +76,7 @@ impl Refusal {
             Refusal::Discard => "discard policy",
             Refusal::Default => "no policy matches and def_policy is 0",
             Refusal::Unprotected => "not protected as its policy requires",
+            Refusal::Socket(why) => why,
         }
     }
 }
@@ -101,14 +105,37 @@ pub(crate) fn check(
         };
     };
     match pol.rec.ty {
-        POLICY_DISCARD => return Err(Refusal::Discard),
-        POLICY_NONE => return Ok(()),
-        _ => {}
+        POLICY_DISCARD => Err(Refusal::Discard),
+        POLICY_NONE => Ok(()),
+        _ => check_requests(&pol.rec.requests, levels, hist),
     }
-    for r in pol.rec.requests.iter().flatten() {
+}
+
+/// Whether `hist` meets every required request of a bundle.
+fn check_requests(
+    requests: &[Option<Request>; MAX_DEPTH],
+    levels: &Levels,
+    hist: &History,
+) -> Result<(), Refusal> {
+    for r in requests.iter().flatten() {
         if levels.need(r) == Need::Require && !hist.iter().any(|l| satisfies(r, l)) {
             return Err(Refusal::Unprotected);
         }
     }
     Ok(())
+}
+
+/// Checks a packet for a local socket with a policy of its own, which wins
+/// over the SPD; `None` when the SPD decides.
+pub(crate) fn check_socket(
+    rule: SockRule<'_>,
+    levels: &Levels,
+    hist: &History,
+) -> Option<Result<(), Refusal>> {
+    match rule {
+        SockRule::Spd => None,
+        SockRule::Pass => Some(Ok(())),
+        SockRule::Discard(why) => Some(Err(Refusal::Socket(why))),
+        SockRule::Ipsec(p, _) => Some(check_requests(&p.requests, levels, hist)),
+    }
 }

@@ -8,8 +8,11 @@
 
 use crate::kame_core::{
     errno::Errno,
-    pfkey::wire::{Policy, POLICY_LEN},
-    spd::{DIR_IN, DIR_OUT, POLICY_DISCARD, POLICY_IPSEC},
+    pfkey::wire::{ext_type, ExtBody, Policy, PolicyWithRequests, POLICY_LEN},
+    spd::{
+        requests_of, wire_requests, Request, DIR_IN, DIR_OUT, MAX_DEPTH, POLICY_DISCARD,
+        POLICY_IPSEC, POLICY_NONE,
+    },
 };
 
 /// `IPSEC_POLICY_ENTRUST`: defer to the system SPD (KAME).
@@ -21,6 +24,9 @@ pub const POLICY_BYPASS: u16 = 4;
 const SEC_CTX_LEN: usize = 8;
 /// The largest security context af_key takes (`PAGE_SIZE` on x86).
 const SEC_CTX_MAX: usize = 4096;
+/// The longest policy [`SockPolicy::encode`] writes: the fixed part and a
+/// full bundle of IPv6 tunnel requests (16 + 2 * 28 bytes, padded to 80).
+pub const ENCODED_MAX: usize = POLICY_LEN + MAX_DEPTH * 80;
 
 /// The direction of a per-socket policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,13 +37,24 @@ pub enum SockDir {
     Out,
 }
 
+impl SockDir {
+    /// `IPSEC_DIR_*`.
+    pub fn wire(self) -> u8 {
+        match self {
+            SockDir::In => DIR_IN,
+            SockDir::Out => DIR_OUT,
+        }
+    }
+}
+
 /// What a per-socket policy does with the socket's traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockAction {
-    /// `none`, `entrust` and `bypass`: the traffic passes without IPsec.
-    /// af_key compiles all three to an allowing policy without templates
-    /// (KAME would let `entrust` fall back to the system SPD).
+    /// `none` and `bypass`: the traffic passes without IPsec, whatever the
+    /// SPD says (KAME; the kernel lets only CAP_NET_ADMIN set either).
     Pass,
+    /// `entrust`: the SPD decides, as for a socket without a policy.
+    Entrust,
     /// `discard`: the traffic is dropped.
     Discard,
     /// `ipsec`: the traffic needs the requests that follow the header.
@@ -49,16 +66,21 @@ pub enum SockAction {
 pub struct SockPolicy {
     /// Which of the socket's two policies it sets.
     pub dir: SockDir,
-    /// What it does.
-    pub action: SockAction,
+    /// `IPSEC_POLICY_*` as given, for reading it back.
+    pub ty: u16,
+    /// The bundle of an `ipsec` policy, outermost last.
+    pub requests: [Option<Request>; MAX_DEPTH],
 }
 
 impl SockPolicy {
     /// Checks a `setsockopt()` buffer as af_key does: EINVAL when shorter
     /// than `sadb_x_policy`, when its length field overruns the buffer, for a
-    /// type beyond `bypass`, for a direction other than in or out, and when
-    /// a trailing `sadb_x_sec_ctx` is malformed. The requests of an `ipsec`
-    /// policy are not looked at here.
+    /// type beyond `bypass`, for a direction other than in or out, for a bad
+    /// request (af_key's `parse_ipsecrequests()`: ELOOP for too many), and
+    /// when a trailing `sadb_x_sec_ctx` is malformed.
+    ///
+    /// A `unique` request without a manual reqid (af_key would generate
+    /// one) keeps reqid 0: it is met by any SA, as `require`.
     pub fn parse(buf: &[u8]) -> Result<SockPolicy, Errno> {
         if buf.len() < POLICY_LEN {
             return Err(Errno::EINVAL);
@@ -68,19 +90,76 @@ impl SockPolicy {
             return Err(Errno::EINVAL);
         }
         let pol = Policy::decode(buf);
-        let action = match pol.ty {
-            POLICY_DISCARD => SockAction::Discard,
-            POLICY_IPSEC => SockAction::Ipsec,
-            t if t <= POLICY_BYPASS => SockAction::Pass,
-            _ => return Err(Errno::EINVAL),
-        };
+        if pol.ty > POLICY_BYPASS {
+            return Err(Errno::EINVAL);
+        }
         let dir = match pol.dir {
             DIR_IN => SockDir::In,
             DIR_OUT => SockDir::Out,
             _ => return Err(Errno::EINVAL),
         };
+        let requests = if pol.ty == POLICY_IPSEC {
+            let slot = buf.get(..len.max(POLICY_LEN)).ok_or(Errno::EINVAL)?;
+            requests_of(Policy::requests(slot), &mut || Some(0))?
+        } else {
+            [None; MAX_DEPTH]
+        };
         check_sec_ctx(&buf[len..])?;
-        Ok(SockPolicy { dir, action })
+        Ok(SockPolicy {
+            dir,
+            ty: pol.ty,
+            requests,
+        })
+    }
+
+    /// What the policy does. An `ipsec` policy without requests is `none`,
+    /// as af_key reads it back.
+    pub fn action(&self) -> SockAction {
+        match self.ty {
+            POLICY_DISCARD => SockAction::Discard,
+            POLICY_IPSEC if self.requests[0].is_some() => SockAction::Ipsec,
+            POLICY_ENTRUST => SockAction::Entrust,
+            _ => SockAction::Pass,
+        }
+    }
+
+    /// The policy a socket has when none was set: `entrust` (KAME).
+    pub fn entrust(dir: SockDir) -> SockPolicy {
+        SockPolicy {
+            dir,
+            ty: POLICY_ENTRUST,
+            requests: [None; MAX_DEPTH],
+        }
+    }
+
+    /// Writes the policy into `out` as a `sadb_x_policy` extension with its
+    /// requests (what `getsockopt()` returns, `ipsec_dump_policy(3)` reads),
+    /// policy id `id`. Returns the length, or `Err(needed)` when `out` is
+    /// too short.
+    pub fn encode(&self, id: u32, out: &mut [u8]) -> Result<usize, usize> {
+        let (reqs, n) = wire_requests(&self.requests);
+        let ty = if self.ty == POLICY_IPSEC && n == 0 {
+            POLICY_NONE
+        } else {
+            self.ty
+        };
+        let body = PolicyWithRequests {
+            policy: Policy {
+                ty,
+                dir: self.dir.wire(),
+                id,
+                priority: 0,
+            },
+            requests: &reqs[..n],
+        };
+        let len = (4 + body.body_len()).div_ceil(8) * 8;
+        let out = out.get_mut(..len).ok_or(len)?;
+        out.fill(0);
+        let units = u16::try_from(len / 8).map_err(|_| len)?;
+        out[0..2].copy_from_slice(&units.to_ne_bytes());
+        out[2..4].copy_from_slice(&ext_type::X_POLICY.to_ne_bytes());
+        body.write_body(&mut out[4..4 + body.body_len()]);
+        Ok(len)
     }
 }
 
@@ -122,18 +201,19 @@ mod tests {
         b[2] = 12;
         let p = SockPolicy::parse(&b).unwrap();
         assert_eq!(p.dir, SockDir::In);
-        assert_eq!(p.action, SockAction::Pass);
+        assert_eq!(p.action(), SockAction::Pass);
         let p = SockPolicy::parse(&pol(2, POLICY_BYPASS, 2)).unwrap();
         assert_eq!(p.dir, SockDir::Out);
     }
 
     #[test]
     fn types_map_as_af_key() {
-        let a = |ty| SockPolicy::parse(&pol(2, ty, 2)).map(|p| p.action);
+        let a = |ty| SockPolicy::parse(&pol(2, ty, 2)).map(|p| p.action());
         assert_eq!(a(0), Ok(SockAction::Discard));
         assert_eq!(a(1), Ok(SockAction::Pass));
-        assert_eq!(a(2), Ok(SockAction::Ipsec));
-        assert_eq!(a(3), Ok(SockAction::Pass));
+        // `ipsec` without requests reads back as `none`.
+        assert_eq!(a(2), Ok(SockAction::Pass));
+        assert_eq!(a(3), Ok(SockAction::Entrust));
         assert_eq!(a(4), Ok(SockAction::Pass));
         assert_eq!(a(5), Err(Errno::EINVAL));
     }
@@ -170,5 +250,84 @@ mod tests {
         assert_eq!(SockPolicy::parse(&bad), Err(Errno::EINVAL));
         bad.extend_from_slice(&[0; 8]);
         assert_eq!(SockPolicy::parse(&bad), Err(Errno::EINVAL));
+    }
+
+    /// An `ipsec` policy header followed by `reqs`.
+    fn ipsec(dir: u8, reqs: &[Vec<u8>]) -> Vec<u8> {
+        let n: usize = reqs.iter().map(Vec::len).sum();
+        let mut b = pol(u16::try_from((16 + n) / 8).unwrap(), POLICY_IPSEC, dir);
+        for r in reqs {
+            b.extend_from_slice(r);
+        }
+        b
+    }
+
+    /// A transport-mode request.
+    fn req(proto: u16, level: u8, reqid: u32) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&16u16.to_ne_bytes());
+        r.extend_from_slice(&proto.to_ne_bytes());
+        r.extend_from_slice(&[1, level, 0, 0]);
+        r.extend_from_slice(&reqid.to_ne_bytes());
+        r.extend_from_slice(&[0; 4]);
+        r
+    }
+
+    #[test]
+    fn ipsec_requests_parse_and_read_back() {
+        // out ipsec esp/transport//require ah/transport//unique:7
+        let b = ipsec(2, &[req(50, 2, 0), req(51, 3, 7)]);
+        let p = SockPolicy::parse(&b).unwrap();
+        assert_eq!(p.action(), SockAction::Ipsec);
+        assert_eq!(p.dir, SockDir::Out);
+        let r0 = p.requests[0].unwrap();
+        assert_eq!((r0.proto, r0.mode, r0.level, r0.reqid), (50, 1, 2, 0));
+        let r1 = p.requests[1].unwrap();
+        assert_eq!((r1.proto, r1.level, r1.reqid), (51, 3, 7));
+        assert!(p.requests[2].is_none());
+        // Read back: the same bytes (exttype 18 and the id filled in).
+        let mut out = [0u8; ENCODED_MAX];
+        let n = p.encode(0, &mut out).unwrap();
+        let mut want = b.clone();
+        want[2..4].copy_from_slice(&18u16.to_ne_bytes());
+        assert_eq!(&out[..n], &want[..]);
+        // Too short a buffer says how much is needed.
+        assert_eq!(p.encode(0, &mut out[..40]), Err(48));
+    }
+
+    #[test]
+    fn unique_without_reqid_keeps_zero() {
+        let p = SockPolicy::parse(&ipsec(1, &[req(50, 3, 0)])).unwrap();
+        assert_eq!(p.requests[0].unwrap().reqid, 0);
+    }
+
+    #[test]
+    fn bad_requests_are_refused_as_af_key() {
+        // Unknown protocol, mode any, tunnel without endpoints.
+        assert_eq!(
+            SockPolicy::parse(&ipsec(2, &[req(6, 2, 0)])),
+            Err(Errno::EINVAL)
+        );
+        let mut r = req(50, 2, 0);
+        r[4] = 0;
+        assert_eq!(SockPolicy::parse(&ipsec(2, &[r])), Err(Errno::EINVAL));
+        let mut r = req(50, 2, 0);
+        r[4] = 2;
+        assert_eq!(SockPolicy::parse(&ipsec(2, &[r])), Err(Errno::EINVAL));
+        // More than a bundle holds.
+        let seven: Vec<Vec<u8>> = (0..7).map(|_| req(50, 2, 0)).collect();
+        assert_eq!(SockPolicy::parse(&ipsec(2, &seven)), Err(Errno(40)));
+    }
+
+    #[test]
+    fn entrust_reads_back() {
+        let mut out = [0u8; ENCODED_MAX];
+        let n = SockPolicy::entrust(SockDir::In)
+            .encode(9, &mut out)
+            .unwrap();
+        let mut want = pol(2, POLICY_ENTRUST, 1);
+        want[2] = 18;
+        want[8..12].copy_from_slice(&9u32.to_ne_bytes());
+        assert_eq!(&out[..n], &want[..]);
     }
 }

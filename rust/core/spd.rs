@@ -193,15 +193,7 @@ impl PolicyRecord {
             },
         };
         if pol.ty == POLICY_IPSEC {
-            let mut rest = Policy::requests(slot);
-            let mut n = 0;
-            while rest.len() >= 16 {
-                let (rq, len) = IpsecRequest::decode(rest).map_err(|_| Errno::EINVAL)?;
-                let slot = rec.requests.get_mut(n).ok_or(ELOOP)?;
-                *slot = Some(request_of(&rq, &mut gen_reqid)?);
-                n += 1;
-                rest = &rest[len..];
-            }
+            rec.requests = requests_of(Policy::requests(slot), &mut gen_reqid)?;
         }
         Ok(rec)
     }
@@ -235,26 +227,7 @@ impl PolicyRecord {
         e.ext(et::LIFETIME_HARD, &self.hard)?;
         e.ext(et::LIFETIME_SOFT, &self.soft)?;
         e.ext(et::LIFETIME_CURRENT, &self.current)?;
-        let mut reqs = [IpsecRequest {
-            proto: 0,
-            mode: 0,
-            level: 0,
-            reqid: 0,
-            tunnel: None,
-        }; MAX_DEPTH];
-        let mut n = 0;
-        for (out, r) in reqs.iter_mut().zip(self.bundle()) {
-            *out = IpsecRequest {
-                proto: u16::from(r.proto),
-                mode: r.mode,
-                level: r.level,
-                reqid: r.reqid,
-                tunnel: r
-                    .tunnel
-                    .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
-            };
-            n += 1;
-        }
+        let (reqs, n) = wire_requests(&self.requests);
         e.ext(
             et::X_POLICY,
             &PolicyWithRequests {
@@ -274,6 +247,55 @@ impl PolicyRecord {
             },
         )
     }
+}
+
+/// The requests of a policy as the wire has them, and how many there are.
+pub fn wire_requests(
+    requests: &[Option<Request>; MAX_DEPTH],
+) -> ([IpsecRequest; MAX_DEPTH], usize) {
+    let mut reqs = [IpsecRequest {
+        proto: 0,
+        mode: 0,
+        level: 0,
+        reqid: 0,
+        tunnel: None,
+    }; MAX_DEPTH];
+    let mut n = 0;
+    for (out, r) in reqs
+        .iter_mut()
+        .zip(requests.iter().map_while(Option::as_ref))
+    {
+        *out = IpsecRequest {
+            proto: u16::from(r.proto),
+            mode: r.mode,
+            level: r.level,
+            reqid: r.reqid,
+            tunnel: r
+                .tunnel
+                .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
+        };
+        n += 1;
+    }
+    (reqs, n)
+}
+
+/// Checks the `sadb_x_ipsecrequest`s of a policy (`rest`, after its fixed
+/// part) as af_key's `parse_ipsecrequests()`: EINVAL for a bad one, ELOOP
+/// for more than a bundle holds.
+pub fn requests_of(
+    mut rest: &[u8],
+    gen_reqid: &mut impl FnMut() -> Option<u32>,
+) -> Result<[Option<Request>; MAX_DEPTH], Errno> {
+    let mut requests = [None; MAX_DEPTH];
+    let mut n = 0;
+    while rest.len() >= 16 {
+        let (rq, len) = IpsecRequest::decode(rest).map_err(|_| Errno::EINVAL)?;
+        let slot = requests.get_mut(n).ok_or(ELOOP)?;
+        *slot = Some(request_of(&rq, gen_reqid)?);
+        n += 1;
+        rest = &rest[len..];
+    }
+    Ok(requests)
 }
 
 /// Checks one request as af_key's `parse_ipsecrequest()`.

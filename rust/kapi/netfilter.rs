@@ -76,6 +76,11 @@ impl HookState {
     pub(crate) fn came_in_on(&self, dev: &NetDev) -> bool {
         dev.is(self.in_dev)
     }
+
+    /// The device the packet was received on (null on output).
+    pub(super) fn in_dev(&self) -> *const bindings::net_device {
+        self.in_dev
+    }
 }
 
 /// A packet-path hook of the glue, with its per-namespace context.

@@ -41,6 +41,11 @@ impl Skb {
         p
     }
 
+    /// The raw skb, for calls into C within this layer.
+    pub(super) fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
+
     fn raw(&self) -> &bindings::sk_buff {
         // SAFETY: by the type invariant the skb is valid and ours.
         unsafe { self.ptr.as_ref() }

@@ -10,7 +10,12 @@
 //! af_key's `pfkey_compile_policy()` does). The other callbacks are left to
 //! the other key managers (xfrm_user): this one answers no acquire.
 
-use super::bindings;
+use super::{
+    bindings,
+    net::Net,
+    pernet::{self, PernetRegistration, PernetState},
+    sk_policy,
+};
 use core::{marker::PhantomData, ptr};
 use kernel::{ffi::c_int, prelude::*, types::Opaque};
 
@@ -23,22 +28,38 @@ pub(crate) enum PolicyDir {
     Out,
 }
 
-/// What a compiled per-socket policy does (`xfrm_policy.action`); it has no
-/// templates.
+/// What the kernel's IPsec core does with a compiled per-socket policy
+/// (`xfrm_policy.action`); it has no templates, so the core never looks
+/// for SAs of its own for the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PolicyAction {
-    /// `XFRM_POLICY_ALLOW`: the socket's traffic passes without IPsec.
+    /// `XFRM_POLICY_ALLOW`: the core lets the socket's traffic pass (and
+    /// we apply what the policy asks).
     Allow,
     /// `XFRM_POLICY_BLOCK`: the socket's traffic is dropped.
     Block,
 }
 
+/// A compiled per-socket policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Compiled {
+    /// Which of the socket's policies it sets.
+    pub(crate) dir: PolicyDir,
+    /// What the kernel's IPsec core does with it.
+    pub(crate) action: PolicyAction,
+    /// The number of the glue's record of it, tagged onto the policy
+    /// ([`super::sk_policy`]).
+    pub(crate) id: u32,
+}
+
 /// The key manager's behaviour, implemented by the glue.
 pub(crate) trait KeyManager: 'static {
+    /// The per-namespace state policies are recorded in.
+    type Pernet: PernetState;
     /// Compiles the buffer of an `IP_IPSEC_POLICY` or `IPV6_IPSEC_POLICY`
-    /// option (the family already matches the option). Runs under the RCU
-    /// read lock: it must not sleep.
-    fn compile_policy(data: &[u8]) -> Result<(PolicyDir, PolicyAction)>;
+    /// option (the family already matches the option) for a socket of
+    /// `ns`. Runs under the RCU read lock: it must not sleep.
+    fn compile_policy(ns: &Self::Pernet, data: &[u8]) -> Result<Compiled>;
 }
 
 /// A registered key manager; unregistered when dropped.
@@ -59,8 +80,10 @@ unsafe impl<K: KeyManager> Send for KmRegistration<K> {}
 unsafe impl<K: KeyManager> Sync for KmRegistration<K> {}
 
 impl<K: KeyManager> KmRegistration<K> {
-    /// Registers `K` with the IPsec core.
-    pub(crate) fn register() -> Result<Self> {
+    /// Registers `K` with the IPsec core. `_pernet`'s registration outlives
+    /// this one (module field order), so the namespace state compiling
+    /// reads is there.
+    pub(crate) fn register(_pernet: &PernetRegistration<K::Pernet>) -> Result<Self> {
         let km = KBox::new(
             Opaque::new(bindings::xfrm_mgr {
                 compile_policy: Some(compile_policy_trampoline::<K>),
@@ -125,7 +148,13 @@ unsafe extern "C" fn compile_policy_trampoline<K: KeyManager>(
         // SAFETY: the caller passes `len` readable bytes at `data`, which
         // nothing else writes during this call.
         let buf = unsafe { core::slice::from_raw_parts(data, len) };
-        let (d, action) = K::compile_policy(buf)?;
+        // SAFETY: the socket is live, so is its namespace, and with it the
+        // namespace's state (registered for longer than this manager).
+        let ns = unsafe {
+            let net = Net::from_raw(bindings::kame_sock_net(sk));
+            pernet::state::<K::Pernet>(net)
+        };
+        let Compiled { dir: d, action, id } = K::compile_policy(ns, buf)?;
         // SAFETY: the socket is live, so is its namespace; GFP_ATOMIC as the
         // RCU read lock is held.
         let xp = unsafe {
@@ -139,7 +168,10 @@ unsafe extern "C" fn compile_policy_trampoline<K: KeyManager>(
             PolicyAction::Block => bindings::KAME_XFRM_POLICY_BLOCK,
         };
         // SAFETY: `xp` was just allocated and is not yet shared.
-        unsafe { bindings::kame_xfrm_policy_set_socket(xp, family, action) };
+        unsafe {
+            bindings::kame_xfrm_policy_set_socket(xp, family, action);
+            sk_policy::set_tag(xp, id);
+        }
         let d = match d {
             PolicyDir::In => bindings::KAME_XFRM_POLICY_IN,
             PolicyDir::Out => bindings::KAME_XFRM_POLICY_OUT,

@@ -138,9 +138,12 @@ def stress(k, t):
     churn_end = time.monotonic()
     print("# churn ended after %.0f s" % (time.monotonic() - t0), flush=True)
     iperfs = fl.wait_iperfs(SECS + 180)
+    print("# iperf3 runs collected after %.0f s" % (time.monotonic() - t0), flush=True)
     pings = fl.stop_pings()
+    print("# pings stopped after %.0f s" % (time.monotonic() - t0), flush=True)
     time.sleep(SETTLE)
     d = tally.delta(before, tally.read(t))
+    print("# counters read after %.0f s" % (time.monotonic() - t0), flush=True)
 
     report_counts("churn actions", ch.done)
     for n in ("a", "b"):

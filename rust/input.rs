@@ -14,6 +14,7 @@ use crate::{
     ah_input::AhIn,
     datapath::Levels,
     esp_input::EspIn,
+    icmp_in,
     inflight::InFlight,
     kame_core::{
         flow::{
@@ -242,12 +243,15 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         }),
         _ => None,
     };
-    let verdict = by_socket
-        .unwrap_or_else(|| policy_in::check(&ctx.spd, &ctx.levels[fam], dir, &inner, &hist));
+    let levels = &ctx.levels[fam];
+    let verdict =
+        by_socket.unwrap_or_else(|| policy_in::check(&ctx.spd, levels, dir, &inner, &hist));
     if let Err(r) = verdict {
-        let spi = Some(u.rec.id.spi);
-        policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
-        return Err(Stat::InPolicyViolation);
+        if !icmp_in::protected_error_accepted(&ctx.spd, levels, dir, &skb, &inner, &hist) {
+            let spi = Some(u.rec.id.spi);
+            policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
+            return Err(Stat::InPolicyViolation);
+        }
     }
     if inner.proto == IPPROTO_TCP {
         // Our answers go back through the same kind of SAs: as much

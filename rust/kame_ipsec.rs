@@ -18,6 +18,7 @@ mod error;
 mod esp_input;
 mod esp_output;
 mod hooks;
+mod icmp_in;
 mod inflight;
 mod input;
 mod kapi;

@@ -14,6 +14,7 @@ mod ah_input;
 mod ah_output;
 mod crypto_probe;
 mod datapath;
+mod drops;
 mod error;
 mod esp_input;
 mod esp_output;

@@ -52,6 +52,28 @@ struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp);
 void kame_skb_put_data(struct sk_buff *skb, const void *data,
 		       unsigned int len);
 void kame_kfree_skb(struct sk_buff *skb);
+
+/*
+ * helpers/drop.c: kame_drop_NAME(skb) frees a packet the data path refused,
+ * with core reason SKB_DROP_REASON_CORE; the function's name is the
+ * tracepoint's location (Documentation/datapath.rst, "Watching drops").
+ */
+#define KAME_DROP_CLASSES(X)						\
+	X(policy, XFRM_POLICY)						\
+	X(nosa, XFRM_POLICY)						\
+	X(disabled, XFRM_POLICY)					\
+	X(toobig, PKT_TOO_BIG)						\
+	X(short, PKT_TOO_SMALL)						\
+	X(crypto, NOMEM)						\
+	X(icv, NOT_SPECIFIED)						\
+	X(replay, NOT_SPECIFIED)					\
+	X(badenc, NOT_SPECIFIED)					\
+	X(sa, NOT_SPECIFIED)						\
+	X(wrap, NOT_SPECIFIED)						\
+	X(exiting, NOT_SPECIFIED)					\
+	X(invalid, NOT_SPECIFIED)
+#define KAME_DROP_DECLARE(name, core) void kame_drop_##name(struct sk_buff *skb);
+KAME_DROP_CLASSES(KAME_DROP_DECLARE)
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size);
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len);

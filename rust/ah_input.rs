@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    drops::{self, SaSite},
     input::{self, Ctx, Undone},
     kame_core::{
         ah::{header_len, massage_ipv4, massage_ipv6, AhHeader, Align, Ipv4Massage, AH_HDR_LEN},
         flow::Flow,
+        spd::DIR_IN,
     },
     kapi::{
         ahash_op::{self, AhashJob, MAX_DIGEST},
@@ -60,30 +62,35 @@ impl AhIn {
         ctx: Ctx,
         hist: History,
     ) {
+        let site = SaSite {
+            debug: ctx.debug[usize::from(v6)],
+            dir: DIR_IN,
+            rec: &sa.rec,
+        };
         let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
-            return ctx.stats.inc(Stat::AhInvalidSa);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
         };
         // XFRM's order: the SA's lifetimes before anything else.
         if !ah.usage.admit(&sa, &ctx.events) {
-            return ctx.stats.inc(Stat::AhInvalidSa);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
         }
         let off = flow.transport_offset;
         let icv = ah.icvlen as usize;
         if off > SAVED_HDR || icv > MAX_DIGEST || skb.make_room(0, 0).is_err() {
-            return ctx.stats.inc(Stat::AhShort);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
         }
         let b = skb.bytes();
         let Some(Ok(hdr)) = b.get(off..).map(AhHeader::parse) else {
-            return ctx.stats.inc(Stat::AhShort);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
         };
         let total = hdr.total_len();
         // Either padding: RFC 4302's (4 bytes over IPv4) or XFRM's (8).
         let fits = total == header_len(icv, Align::Four) || total == header_len(icv, Align::Eight);
         if !fits || off + total > b.len() {
-            return ctx.stats.inc(Stat::AhShort);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
         }
         let Ok(seq) = ah.replay.lock().check(hdr.seq) else {
-            return ctx.stats.inc(Stat::AhReplay);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhReplay, site);
         };
         let mut job = AhIn {
             v6,
@@ -113,7 +120,12 @@ impl AhIn {
             massage_ipv4(&mut b[..off], m, false).map(|_| ())
         };
         if massaged.is_err() {
-            return job.ctx.stats.inc(Stat::AhBadEncoding);
+            let site = SaSite {
+                debug: job.ctx.debug[usize::from(v6)],
+                dir: DIR_IN,
+                rec: &job.sa.rec,
+            };
+            return drops::drop_sa(&mut job.skb, &job.ctx.stats, Stat::AhBadEncoding, site);
         }
         ahash_op::submit(job);
     }
@@ -129,13 +141,13 @@ impl AhIn {
             .zip(&self.icv[..icv])
             .fold(0u8, |d, (a, b)| d | (a ^ b));
         if digest.len() < icv || diff != 0 {
+            drops::mark(&mut self.skb, Stat::AhAuthFail);
             return Err(Stat::AhAuthFail);
         }
-        self.ah
-            .replay
-            .lock()
-            .update(self.seq)
-            .map_err(|_| Stat::AhReplay)?;
+        if self.ah.replay.lock().update(self.seq).is_err() {
+            drops::mark(&mut self.skb, Stat::AhReplay);
+            return Err(Stat::AhReplay);
+        }
         let total = self.hdr.total_len();
         let payload = self.skb.len() - off - total;
         self.ctx.stats.add(Stat::AhInBytes, payload as u64);
@@ -161,14 +173,24 @@ impl AhashJob for AhIn {
         self.skb.bytes()
     }
 
-    fn complete(self, res: Result<&[u8]>) {
+    fn complete(mut self, res: Result<&[u8]>) {
         let stats = self.ctx.stats.clone();
+        let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
         let outcome = match res {
             Ok(d) => self.verify(d),
-            Err(_) => Err(Stat::AhCryptoError),
+            Err(_) => {
+                drops::mark(&mut self.skb, Stat::AhCryptoError);
+                Err(Stat::AhCryptoError)
+            }
         };
+        // A refused packet is freed with the job, marked where refused.
         if let Err(s) = outcome {
-            stats.inc(s);
+            let site = SaSite {
+                debug,
+                dir: DIR_IN,
+                rec: &sa.rec,
+            };
+            drops::count_sa(&stats, s, site);
         }
     }
 }

@@ -34,6 +34,7 @@ use kernel::{
 /// The packet and the SA's transform, while digesting.
 struct AhStep {
     chain: OutChain,
+    sa: Arc<SaEntry>,
     ah: Arc<AhTransform>,
     ah_off: usize,
     saved: [u8; SAVED_HDR],
@@ -42,34 +43,34 @@ struct AhStep {
 /// Protects the chain's packet with AH SA `sa`; consumes the chain.
 pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     // As ESP: lifetimes, then a sequence number while there is one.
     if !ah.usage.admit(&sa, &chain.events) {
-        return chain.stats.inc(Stat::OutExpired);
+        return chain.drop_at(&sa.rec, Stat::OutExpired);
     }
     if !ah
         .usage
         .admit_seq(&sa, ah.seq.load(Relaxed), false, &chain.events)
     {
-        return chain.stats.inc(Stat::AhSeqWrap);
+        return chain.drop_at(&sa.rec, Stat::AhSeqWrap);
     }
     let seq = ah.seq.fetch_add(1, Relaxed) + 1;
     let Ok(seq32) = u32::try_from(seq) else {
         ah.usage.stop(&sa, &chain.events);
-        return chain.stats.inc(Stat::AhSeqWrap);
+        return chain.drop_at(&sa.rec, Stat::AhSeqWrap);
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
     let Ok(l) = chain.layout(&sa.rec, IPPROTO_AH, len, 0) else {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Some(h) = AhHeader::new(l.next_header, icv, Align::Eight, sa.rec.id.spi, seq32) else {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let off = l.hdr_off;
     if off > SAVED_HDR {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     let v6 = chain.v6;
     let b = chain.skb.bytes();
@@ -85,13 +86,14 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         massage_ipv4(&mut b[..off], m, true).map(|_| ())
     };
     if massaged.is_err() {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     let bytes = chain.skb.len() - off - len;
     ah.usage.count(bytes);
     chain.stats.add(Stat::AhOutBytes, bytes as u64);
     ahash_op::submit(AhStep {
         chain,
+        sa,
         ah,
         ah_off: off,
         saved,
@@ -110,6 +112,7 @@ impl AhashJob for AhStep {
     fn complete(self, res: Result<&[u8]>) {
         let AhStep {
             mut chain,
+            sa,
             ah,
             ah_off: off,
             saved,
@@ -123,7 +126,7 @@ impl AhashJob for AhStep {
                 chain.stats.inc(Stat::AhOutput);
                 chain.step_done();
             }
-            _ => chain.stats.inc(Stat::AhCryptoError),
+            _ => chain.drop_at(&sa.rec, Stat::AhCryptoError),
         }
     }
 }

@@ -11,10 +11,12 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    drops::{self, SaSite},
     input::{self, Ctx, Undone},
     kame_core::{
         esp::{esn_aad_close, esn_aad_open, parse_trailer, PadCheck, ESP_HDR_LEN, ESP_TRAILER_LEN},
         flow::Flow,
+        spd::DIR_IN,
     },
     kapi::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
@@ -55,12 +57,17 @@ impl EspIn {
         ctx: Ctx,
         hist: History,
     ) {
+        let site = SaSite {
+            debug: ctx.debug[usize::from(v6)],
+            dir: DIR_IN,
+            rec: &sa.rec,
+        };
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
-            return ctx.stats.inc(Stat::EspInvalidSa);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
         };
         // XFRM's order: the SA's lifetimes before anything else.
         if !esp.usage.admit(&sa, &ctx.events) {
-            return ctx.stats.inc(Stat::EspInvalidSa);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
         }
         let off = flow.transport_offset;
         let g = &esp.geom;
@@ -69,18 +76,18 @@ impl EspIn {
             .len()
             .checked_sub(off + ESP_HDR_LEN + g.iv_len + g.icv_len)
         else {
-            return ctx.stats.inc(Stat::EspShort);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site);
         };
         if crypt < ESP_TRAILER_LEN || crypt % g.block.max(1) != 0 {
-            return ctx.stats.inc(Stat::EspShort);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site);
         }
         if skb.make_room(0, 0).is_err() {
-            return ctx.stats.inc(Stat::EspCryptoError);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspCryptoError, site);
         }
         let b = skb.bytes();
         let seq_lo = u32::from_be_bytes([b[off + 4], b[off + 5], b[off + 6], b[off + 7]]);
         let Ok(seq) = esp.replay.lock().check(seq_lo) else {
-            return ctx.stats.inc(Stat::EspReplay);
+            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspReplay, site);
         };
         let cryptlen = skb.len() - off - ESP_HDR_LEN;
         let ivlen = g.iv_len;
@@ -89,7 +96,7 @@ impl EspIn {
         let esn = if esp.esn {
             match esn_aad_open(skb.bytes(), off, (seq >> 32) as u32) {
                 Some(saved) => Some(saved),
-                None => return ctx.stats.inc(Stat::EspShort),
+                None => return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site),
             }
         } else {
             None
@@ -119,11 +126,12 @@ impl EspIn {
     /// After authentication: the window and the trailer; then the
     /// layer goes.
     fn decapsulate(mut self) -> Result<(), Stat> {
-        self.esp
-            .replay
-            .lock()
-            .update(self.seq)
-            .map_err(|_| Stat::EspReplay)?;
+        if self.esp.replay.lock().update(self.seq).is_err() {
+            drops::mark(&mut self.skb, Stat::EspReplay);
+            return Err(Stat::EspReplay);
+        }
+        // What fails from here on is the trailer (`finish` marks its own).
+        drops::mark(&mut self.skb, Stat::EspBadEncoding);
         let g = self.esp.geom;
         let end = self.skb.len() - g.icv_len;
         let payload = self.esp_off + ESP_HDR_LEN + g.iv_len;
@@ -163,14 +171,27 @@ impl AeadJob for EspIn {
             esn_aad_close(self.skb.bytes(), self.esp_off, saved);
         }
         let stats = self.ctx.stats.clone();
+        let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
         let outcome = match res {
             Ok(()) => self.decapsulate(),
-            Err(e) if e == EBADMSG => Err(Stat::EspAuthFail),
-            Err(_) => Err(Stat::EspCryptoError),
+            Err(e) => {
+                let s = if e == EBADMSG {
+                    Stat::EspAuthFail
+                } else {
+                    Stat::EspCryptoError
+                };
+                drops::mark(&mut self.skb, s);
+                Err(s)
+            }
         };
-        // A refused packet is freed with the job.
+        // A refused packet is freed with the job, marked where refused.
         if let Err(s) = outcome {
-            stats.inc(s);
+            let site = SaSite {
+                debug,
+                dir: DIR_IN,
+                rec: &sa.rec,
+            };
+            drops::count_sa(&stats, s, site);
         }
     }
 }

@@ -31,6 +31,7 @@ use kernel::{
 /// The packet and the SA's transform, while encrypting.
 struct EspStep {
     chain: OutChain,
+    sa: Arc<SaEntry>,
     esp: Arc<EspTransform>,
     esp_off: usize,
     /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
@@ -40,27 +41,27 @@ struct EspStep {
 /// Protects the chain's packet with ESP SA `sa`; consumes the chain.
 pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let g = esp.geom;
     if g.iv_len > MAX_IV {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     // XFRM's order: the lifetimes first, then a sequence number.
     if !esp.usage.admit(&sa, &chain.events) {
-        return chain.stats.inc(Stat::OutExpired);
+        return chain.drop_at(&sa.rec, Stat::OutExpired);
     }
     // The counter must not wrap (RFC 4303 3.3.3; 64 bits with ESN): the
     // SA ends when it runs out.
     let last = esp.seq.load(Relaxed);
     if !esp.usage.admit_seq(&sa, last, esp.esn, &chain.events) {
-        return chain.stats.inc(Stat::EspSeqWrap);
+        return chain.drop_at(&sa.rec, Stat::EspSeqWrap);
     }
     let seq = esp.seq.fetch_add(1, Relaxed) + 1;
     // Packets racing for the last number: those past it are dropped.
     if seq_exhausted(seq - 1, esp.esn) {
         esp.usage.stop(&sa, &chain.events);
-        return chain.stats.inc(Stat::EspSeqWrap);
+        return chain.drop_at(&sa.rec, Stat::EspSeqWrap);
     }
     let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
     // The padding depends on the payload, which is what follows the IP
@@ -70,7 +71,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     } else {
         match read_flow(&chain.skb) {
             Some(f) => f.transport_offset,
-            None => return chain.stats.inc(Stat::OutInvalid),
+            None => return chain.drop_at(&sa.rec, Stat::OutInvalid),
         }
     };
     let payload = chain.skb.len().saturating_sub(hl);
@@ -78,7 +79,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let tail = g.pad_len(payload) + ESP_TRAILER_LEN;
     let hdr = ESP_HDR_LEN + g.iv_len;
     let Ok(l) = chain.layout(&sa.rec, IPPROTO_ESP, hdr, tail + g.icv_len) else {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let b = chain.skb.bytes();
     let h = EspHeader {
@@ -87,12 +88,12 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     };
     b[l.hdr_off..l.hdr_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
     if write_tail(&mut b[l.tail_off..l.tail_off + tail], l.next_header).is_none() {
-        return chain.stats.inc(Stat::OutInvalid);
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     let esn = if esp.esn {
         match esn_aad_open(b, l.hdr_off, seq_hi) {
             Some(saved) => Some(saved),
-            None => return chain.stats.inc(Stat::OutInvalid),
+            None => return chain.drop_at(&sa.rec, Stat::OutInvalid),
         }
     } else {
         None
@@ -110,6 +111,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         Direction::Encrypt,
         EspStep {
             chain,
+            sa,
             esp,
             esp_off: l.hdr_off,
             esn,
@@ -138,7 +140,7 @@ impl AeadJob for EspStep {
         }
         if res.is_err() {
             // The packet is freed with the chain.
-            return chain.stats.inc(Stat::EspCryptoError);
+            return chain.drop_at(&self.sa.rec, Stat::EspCryptoError);
         }
         chain.stats.inc(Stat::EspOutput);
         chain.step_done();

@@ -10,6 +10,7 @@
 
 use crate::{
     datapath::Datapath,
+    icmp_in,
     kame_core::{
         flow::{IPPROTO_AH, IPPROTO_ESP},
         spd::{DIR_FWD, DIR_IN},
@@ -96,6 +97,9 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
         by_socket.unwrap_or_else(|| policy_in::check(&dp.keys.spd, &levels, dir, &flow, &hist));
     match verdict {
         Ok(()) => Verdict::Accept(skb),
+        Err(r) if icmp_in::clear_error_accepted(dp, st.v6, dir, &skb, &flow, r) => {
+            Verdict::Accept(skb)
+        }
         Err(r) => {
             dp.stats.inc(Stat::InPolicyViolation);
             policy_log::violation(dp.debug(st.v6), dir, &flow, None, r.reason());

@@ -13,7 +13,9 @@
 use crate::{
     ah_input::AhIn,
     datapath::Levels,
+    drops,
     esp_input::EspIn,
+    icmp_in,
     inflight::InFlight,
     kame_core::{
         flow::{
@@ -61,7 +63,8 @@ impl IpsecInput for Input {
         // The packet holds the namespace's teardown back until it is
         // delivered or dropped.
         let Some(inflight) = dp.pending.enter() else {
-            dp.stats.inc(Stat::ExitDrops);
+            drops::mark(&mut skb, Stat::ExitDrops);
+            drops::count(&dp.stats, Stat::ExitDrops, dp.debug(v6), DIR_IN);
             return Ok(());
         };
         let get = |k4, k6| {
@@ -90,6 +93,20 @@ impl IpsecInput for Input {
                 .then(|| dp.sock_policies.clone()),
         };
         if dp.proto_disabled(proto) {
+            let stat = if proto == IPPROTO_AH {
+                Stat::AhDisabled
+            } else {
+                Stat::EspDisabled
+            };
+            drops::mark(&mut skb, stat);
+            let why = "protocol disabled";
+            policy_log::sa_drop(
+                ctx.debug[usize::from(v6)],
+                DIR_IN,
+                &sa.rec,
+                stat.name(),
+                why,
+            );
             return Ok(());
         }
         start_layer(skb, v6, flow, sa, ctx, History::default());
@@ -122,8 +139,8 @@ pub(crate) struct Ctx {
     ecn: i32,
     pub(crate) ah_cleartos: i32,
     pub(crate) ah_offsetmask: i32,
-    /// Policy failures are logged.
-    debug: [bool; 2],
+    /// Policy failures and drops are logged (IPv4, IPv6).
+    pub(crate) debug: [bool; 2],
     /// The packet's length as received (from its IP header) and the MTU
     /// of the device it came in on: the reverse path, for the SYN clamp.
     wire_len: usize,
@@ -180,6 +197,7 @@ const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -> Result<(), Stat> {
     // After asynchronous crypto: the namespace may be going.
     if ctx.inflight.closing() {
+        drops::mark(&mut skb, Stat::ExitDrops);
         return Err(Stat::ExitDrops);
     }
     let bad = if u.rec.id.proto == IPPROTO_AH {
@@ -187,6 +205,7 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
     } else {
         Stat::EspBadEncoding
     };
+    drops::mark(&mut skb, bad);
     if !hist.push(Layer {
         proto: u.rec.id.proto,
         mode: u.rec.mode,
@@ -242,12 +261,16 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         }),
         _ => None,
     };
-    let verdict = by_socket
-        .unwrap_or_else(|| policy_in::check(&ctx.spd, &ctx.levels[fam], dir, &inner, &hist));
+    let levels = &ctx.levels[fam];
+    let verdict =
+        by_socket.unwrap_or_else(|| policy_in::check(&ctx.spd, levels, dir, &inner, &hist));
     if let Err(r) = verdict {
-        let spi = Some(u.rec.id.spi);
-        policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
-        return Err(Stat::InPolicyViolation);
+        if !icmp_in::protected_error_accepted(&ctx.spd, levels, dir, &skb, &inner, &hist) {
+            let spi = Some(u.rec.id.spi);
+            policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
+            drops::mark(&mut skb, Stat::InPolicyViolation);
+            return Err(Stat::InPolicyViolation);
+        }
     }
     if inner.proto == IPPROTO_TCP {
         // Our answers go back through the same kind of SAs: as much

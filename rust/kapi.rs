@@ -14,6 +14,7 @@ pub(crate) mod append_table;
 mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;
+pub(crate) mod drop;
 pub(crate) mod ipproto;
 pub(crate) mod msg_skb;
 pub(crate) mod net;

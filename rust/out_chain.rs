@@ -11,11 +11,13 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    drops::{self, SaSite},
     inflight::InFlight,
     kame_core::{
         flow::{Flow, IPPROTO_AH, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HDR_LEN, IPV6_HDR_LEN},
         pfkey::wire::IpAddr,
         sad::{SaRecord, MODE_TUNNEL},
+        spd::DIR_OUT,
         tunnel::{encap_dsfield, DfBit, EcnMode, Outer4, Outer6, DEFAULT_TTL},
     },
     kapi::skb::Skb,
@@ -66,7 +68,8 @@ impl OutChain {
     ) {
         // The route is used after the crypto, which may complete later.
         if skb.keep_dst().is_err() {
-            return stats.inc(Stat::OutInvalid);
+            drops::mark(&mut skb, Stat::OutInvalid);
+            return drops::count(&stats, Stat::OutInvalid, settings.debug, DIR_OUT);
         }
         OutChain {
             skb,
@@ -85,7 +88,7 @@ impl OutChain {
     fn advance(mut self) {
         // After asynchronous crypto: the namespace may be going.
         if self.inflight.closing() {
-            return self.stats.inc(Stat::ExitDrops);
+            return self.drop_plain(Stat::ExitDrops);
         }
         while self.next < self.bundle.sas.len() && self.bundle.sas[self.next].is_none() {
             self.next += 1;
@@ -95,13 +98,29 @@ impl OutChain {
             return self.skb.send(self.v6);
         };
         if self.skb.resolve_checksum().is_err() {
-            return self.stats.inc(Stat::OutInvalid);
+            return self.drop_plain(Stat::OutInvalid);
         }
         if sa.rec.id.proto == IPPROTO_AH {
             crate::ah_output::step(self, sa);
         } else {
             crate::esp_output::step(self, sa);
         }
+    }
+
+    /// Drops the packet for `s`, counted and logged, no SA named.
+    fn drop_plain(mut self, s: Stat) {
+        drops::mark(&mut self.skb, s);
+        drops::count(&self.stats, s, self.settings.debug, DIR_OUT);
+    }
+
+    /// Drops the packet for `s` at SA `rec`, counted and logged.
+    pub(crate) fn drop_at(mut self, rec: &SaRecord, s: Stat) {
+        let site = SaSite {
+            debug: self.settings.debug,
+            dir: DIR_OUT,
+            rec,
+        };
+        drops::drop_sa(&mut self.skb, &self.stats, s, site);
     }
 
     /// The current step is done: on to the next SA.

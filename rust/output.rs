@@ -12,6 +12,7 @@
 use crate::{
     acquire_queue::{self, AcquireRequest},
     datapath::{Datapath, Levels, Need},
+    drops,
     kame_core::{
         flow::{self, Flow},
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
@@ -62,6 +63,8 @@ pub(crate) struct OutSettings {
     pub(crate) ah_cleartos: i32,
     /// `net.inet.ipsec.ah_offsetmask`.
     pub(crate) ah_offsetmask: i32,
+    /// `debug` of the packet's family: drops are logged.
+    pub(crate) debug: bool,
 }
 
 /// Decides the fate of an outbound packet.
@@ -117,7 +120,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
                 dp.stats.inc(Stat::OutNoSa);
                 let why = "no SA for a required request (ACQUIRE sent)";
                 policy_log::violation(dp.debug(v6), DIR_OUT, &flow, None, why);
-                return Verdict::Drop(skb);
+                return Verdict::Drop(drops::marked(skb, Stat::OutNoSa));
             }
         }
     };
@@ -126,17 +129,26 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     }
     // OpenBSD's `net.inet.esp.enable`/`net.inet.ah.enable` 0: none
     // leaves either.
-    if bundle
+    let mut skb = skb;
+    if let Some(sa) = bundle
         .sas
         .iter()
         .flatten()
-        .any(|sa| dp.proto_disabled(sa.rec.id.proto))
+        .find(|sa| dp.proto_disabled(sa.rec.id.proto))
     {
+        let stat = if sa.rec.id.proto == IPPROTO_AH {
+            Stat::AhDisabled
+        } else {
+            Stat::EspDisabled
+        };
+        drops::mark(&mut skb, stat);
+        let why = "protocol disabled";
+        policy_log::sa_drop(dp.debug(v6), DIR_OUT, &sa.rec, stat.name(), why);
         return Verdict::Drop(skb);
     }
-    let mut skb = skb;
     if let SizeCheck::TooBig = pmtu::check_out(&mut skb, v6, &flow, &bundle) {
         dp.stats.inc(Stat::OutTooBig);
+        drops::mark(&mut skb, Stat::OutTooBig);
         // A local sender's call fails as it would for its own route's MTU.
         return Verdict::DropWith(skb, EMSGSIZE);
     }
@@ -146,12 +158,14 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ecn6: dp.sysctls.get(Setting::V6(Ipsec6::Ecn)),
         ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
+        debug: dp.debug(v6),
     };
-    let start = |s: Skb, b: Bundle| {
+    let start = |mut s: Skb, b: Bundle| {
         // Each packet holds the namespace's teardown back until it is
         // sent or dropped.
         let Some(inflight) = dp.pending.enter() else {
-            return dp.stats.inc(Stat::ExitDrops);
+            drops::mark(&mut s, Stat::ExitDrops);
+            return drops::count(&dp.stats, Stat::ExitDrops, settings.debug, DIR_OUT);
         };
         let (stats, events) = (dp.stats.clone(), dp.keys.use_events.clone());
         OutChain::start(s, v6, b, settings, stats, events, inflight);

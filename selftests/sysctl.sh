@@ -18,7 +18,7 @@
 #
 #	Name		Description
 #	load		the module loads
-#	default		each of the 19 sysctls reads its documented default
+#	default		each of the 21 sysctls reads its documented default
 #	range		min and max are accepted and read back; min-1 and max+1
 #			fail with EINVAL and keep the value; "abc" fails likewise
 #	netns		values set in a are not seen in b or init; a netns made
@@ -44,6 +44,7 @@ net/inet/ipsec/ah_offsetmask		0	0	65535
 net/inet/ipsec/dfbit			0	0	2
 net/inet/ipsec/ecn			0	-1	1
 net/inet/ipsec/debug			0	0	1
+net/inet/ipsec/icmp_accept_clear	0	0	1
 net/inet6/ipsec6/esp_trans_deflev	1	1	2
 net/inet6/ipsec6/esp_net_deflev		1	1	2
 net/inet6/ipsec6/ah_trans_deflev	1	1	2
@@ -51,6 +52,7 @@ net/inet6/ipsec6/ah_net_deflev		1	1	2
 net/inet6/ipsec6/def_policy		1	0	1
 net/inet6/ipsec6/ecn			0	-1	1
 net/inet6/ipsec6/debug			0	0	1
+net/inet6/ipsec6/icmp_accept_clear	0	0	1
 net/inet/esp/enable			1	0	1
 net/inet/ah/enable			1	0	1"
 

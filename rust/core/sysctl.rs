@@ -113,6 +113,8 @@ pub enum Ipsec4 {
     Ecn,
     /// `debug`
     Debug,
+    /// `icmp_accept_clear`
+    IcmpAcceptClear,
 }
 
 /// `net.inet.ipsec`: the IPv4 IPsec settings.
@@ -141,6 +143,10 @@ pub static IPSEC4: Tree = Tree {
         },
         ecn(),
         flag(c"debug", 0),
+        // 1 lets a cleartext ICMP error through a `require` policy when
+        // the flow it quotes is one an `ipsec` policy covers (Solaris'
+        // icmp-accept-clear, off here as in KAME and XFRM).
+        flag(c"icmp_accept_clear", 0),
     ],
 };
 
@@ -162,6 +168,8 @@ pub enum Ipsec6 {
     Ecn,
     /// `debug`
     Debug,
+    /// `icmp_accept_clear`
+    IcmpAcceptClear,
 }
 
 /// `net.inet6.ipsec6`: the IPv6 IPsec settings.
@@ -175,6 +183,10 @@ pub static IPSEC6: Tree = Tree {
         def_policy(),
         ecn(),
         flag(c"debug", 0),
+        // 1 lets a cleartext ICMP error through a `require` policy when
+        // the flow it quotes is one an `ipsec` policy covers (Solaris'
+        // icmp-accept-clear, off here as in KAME and XFRM).
+        flag(c"icmp_accept_clear", 0),
     ],
 };
 
@@ -217,15 +229,23 @@ mod tests {
     fn enums_index_their_tables() {
         assert_eq!(IPSEC4.knobs[Ipsec4::Dfbit as usize].name, c"dfbit");
         assert_eq!(IPSEC4.knobs[Ipsec4::Debug as usize].name, c"debug");
-        assert_eq!(IPSEC4.knobs.len(), Ipsec4::Debug as usize + 1);
+        assert_eq!(
+            IPSEC4.knobs[Ipsec4::IcmpAcceptClear as usize].name,
+            c"icmp_accept_clear"
+        );
+        assert_eq!(IPSEC4.knobs.len(), Ipsec4::IcmpAcceptClear as usize + 1);
         assert_eq!(IPSEC6.knobs[Ipsec6::Ecn as usize].name, c"ecn");
-        assert_eq!(IPSEC6.knobs.len(), Ipsec6::Debug as usize + 1);
+        assert_eq!(
+            IPSEC6.knobs[Ipsec6::IcmpAcceptClear as usize].name,
+            c"icmp_accept_clear"
+        );
+        assert_eq!(IPSEC6.knobs.len(), Ipsec6::IcmpAcceptClear as usize + 1);
         assert_eq!(ESP.knobs[Enable::Enable as usize].name, c"enable");
     }
 
     #[test]
     fn defaults_are_kame_and_openbsd() {
-        let want: [(&Tree, &str, i32); 19] = [
+        let want: [(&Tree, &str, i32); 21] = [
             (&IPSEC4, "esp_trans_deflev", 1),
             (&IPSEC4, "esp_net_deflev", 1),
             (&IPSEC4, "ah_trans_deflev", 1),
@@ -236,6 +256,7 @@ mod tests {
             (&IPSEC4, "dfbit", 0),
             (&IPSEC4, "ecn", 0),
             (&IPSEC4, "debug", 0),
+            (&IPSEC4, "icmp_accept_clear", 0),
             (&IPSEC6, "esp_trans_deflev", 1),
             (&IPSEC6, "esp_net_deflev", 1),
             (&IPSEC6, "ah_trans_deflev", 1),
@@ -243,6 +264,7 @@ mod tests {
             (&IPSEC6, "def_policy", 1),
             (&IPSEC6, "ecn", 0),
             (&IPSEC6, "debug", 0),
+            (&IPSEC6, "icmp_accept_clear", 0),
             (&ESP, "enable", 1),
             (&AH, "enable", 1),
         ];
@@ -255,7 +277,7 @@ mod tests {
 
     #[test]
     fn ranges_refuse_with_einval() {
-        let cases: [(&Tree, &str, i32, bool); 20] = [
+        let cases: [(&Tree, &str, i32, bool); 24] = [
             (&IPSEC4, "esp_trans_deflev", 0, false),
             (&IPSEC4, "esp_trans_deflev", 1, true),
             (&IPSEC4, "esp_trans_deflev", 2, true),
@@ -276,6 +298,10 @@ mod tests {
             (&ESP, "enable", 0, true),
             (&AH, "enable", 2, false),
             (&IPSEC6, "ecn", i32::MIN, false),
+            (&IPSEC4, "icmp_accept_clear", 1, true),
+            (&IPSEC4, "icmp_accept_clear", 2, false),
+            (&IPSEC6, "icmp_accept_clear", -1, false),
+            (&IPSEC6, "icmp_accept_clear", 0, true),
         ];
         for (tree, name, v, ok) in cases {
             let got = knob(tree, name).check(v);

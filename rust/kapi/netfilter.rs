@@ -3,9 +3,15 @@
 //! Netfilter hooks registered per network namespace
 //! (`nf_register_net_hooks()`).
 
-use super::{bindings, net::Net, netdev::NetDev, skb::Skb};
+use super::{
+    bindings,
+    drop::DropReason,
+    net::Net,
+    netdev::NetDev,
+    skb::Skb, //
+};
 use core::{ffi::c_void, marker::PhantomData};
-use kernel::{ffi::c_uint, prelude::*};
+use kernel::{error::code::EPERM, ffi::c_uint, prelude::*};
 
 /// The protocol family a hook sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,10 +59,12 @@ impl Point {
 pub(crate) enum Verdict {
     /// `NF_ACCEPT`: the packet (the same one, maybe changed) continues.
     Accept(Skb),
-    /// `NF_DROP`: netfilter frees the packet.
+    /// The packet is dropped, freed with the drop reason it was marked
+    /// with, or [`DropReason::Policy`] (`NF_DROP_REASON()`); a local
+    /// sender's output call fails with EPERM, as after `NF_DROP`.
     Drop(Skb),
-    /// `NF_DROP_ERR(err)`: as `Drop`, and a local sender's output call
-    /// fails with `err` rather than EPERM.
+    /// As `Drop`, and a local sender's output call fails with `err`
+    /// (`NF_DROP_ERR(err)`).
     DropWith(Skb, Error),
     /// `NF_STOLEN`: the hook took the packet (sent, queued or freed it).
     Stolen,
@@ -210,16 +218,20 @@ unsafe extern "C" fn hook_trampoline<H: PacketHook>(
             debug_assert!(core::ptr::eq(back, skb));
             bindings::KAME_NF_ACCEPT
         }
-        Verdict::Drop(s) => {
-            let _ = s.into_raw();
-            bindings::KAME_NF_DROP
-        }
-        Verdict::DropWith(s, e) => {
-            let _ = s.into_raw();
-            // An errno is below 4096: it fits above the verdict's bits.
-            (e.to_errno().unsigned_abs() << bindings::KAME_NF_VERDICT_QBITS)
-                | bindings::KAME_NF_DROP
-        }
+        Verdict::Drop(s) => drop_reason(s, EPERM),
+        Verdict::DropWith(s, e) => drop_reason(s, e),
         Verdict::Stolen => bindings::KAME_NF_STOLEN,
     }
+}
+
+/// `NF_DROP_REASON()`: frees `s` with its reason (a hook's drop is a
+/// policy's unless marked otherwise) and tells netfilter it is gone, with
+/// `err` for a local sender.
+fn drop_reason(mut s: Skb, err: Error) -> c_uint {
+    if s.drop_reason().is_none() {
+        s.mark_drop(DropReason::Policy);
+    }
+    drop(s);
+    // An errno is below 4096: it fits above the verdict's bits.
+    (err.to_errno().unsigned_abs() << bindings::KAME_NF_VERDICT_QBITS) | bindings::KAME_NF_STOLEN
 }

@@ -6,17 +6,19 @@
 //! operations the ESP/AH transforms need work on a packet made linear and
 //! private first ([`Skb::make_room`]), so its bytes are one slice.
 
-use super::{bindings, netdev::DevRef};
+use super::{bindings, drop::DropReason, netdev::DevRef};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// One packet, owned.
+/// One packet, owned. Dropped, it is freed with the [`DropReason`] it was
+/// marked with ([`Skb::mark_drop`]), or with none.
 ///
 /// # Invariants
 ///
 /// `ptr` is a valid `sk_buff` that nothing else frees while this exists.
 pub(crate) struct Skb {
     ptr: NonNull<bindings::sk_buff>,
+    why: Option<DropReason>,
 }
 
 // SAFETY: an owned skb may be handed to any context (softirq, crypto
@@ -31,7 +33,7 @@ impl Skb {
     /// `ptr` is a valid skb whose ownership the caller passes on.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::sk_buff) -> Option<Skb> {
         // INVARIANT: the caller passes ownership of a valid skb.
-        NonNull::new(ptr).map(|ptr| Skb { ptr })
+        NonNull::new(ptr).map(|ptr| Skb { ptr, why: None })
     }
 
     /// Gives ownership back to C.
@@ -321,10 +323,27 @@ impl Skb {
     }
 }
 
+impl Skb {
+    /// The reason this packet is freed with if it is dropped from now on.
+    pub(crate) fn mark_drop(&mut self, why: DropReason) {
+        self.why = Some(why);
+    }
+
+    /// The reason it was marked with.
+    pub(crate) fn drop_reason(&self) -> Option<DropReason> {
+        self.why
+    }
+}
+
 impl Drop for Skb {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we own the skb.
-        unsafe { bindings::kame_kfree_skb(self.ptr.as_ptr()) };
+        let p = self.ptr.as_ptr();
+        match self.why {
+            // SAFETY: by the type invariant we own the skb.
+            Some(why) => unsafe { super::drop::free(p, why) },
+            // SAFETY: by the type invariant we own the skb.
+            None => unsafe { bindings::kame_kfree_skb(p) },
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod errno;
 pub mod esp;
 pub mod flow;
 pub mod hash;
+pub mod natt;
 pub mod pfkey;
 pub mod pmtu;
 pub mod replay;

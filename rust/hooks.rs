@@ -19,7 +19,7 @@ use crate::{
         netfilter::{Family, HookSpec, HookState, NfHooks, PacketHook, Point, Verdict},
         skb::Skb,
     },
-    output,
+    natt_input, output,
     policy_in::{self, History},
     policy_log,
     stats::Stat,
@@ -88,6 +88,12 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
         &History::default(),
     ) {
         Ok(()) => Verdict::Accept(skb),
+        // ESP in UDP and NAT keepalives for a key daemon's NAT-T socket
+        // are not UDP to it: the ESP is judged once undone (looked for
+        // only here, so other packets pay no socket lookup).
+        Err(_) if dir == DIR_IN && natt_input::for_encap_socket(&skb, st.v6, &flow) => {
+            Verdict::Accept(skb)
+        }
         Err(r) => {
             dp.stats.inc(Stat::InPolicyViolation);
             policy_log::violation(dp.debug(st.v6), dir, &flow, None, r.reason());

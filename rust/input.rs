@@ -18,7 +18,8 @@ use crate::{
     kame_core::{
         esp::UDP_HDR_LEN,
         flow::{
-            Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
+            Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
+            IPV6_HDR_LEN,
         },
         natt,
         pfkey::wire::IpAddr,

@@ -56,8 +56,7 @@ pub(crate) fn receive(ns: &Netns, mut skb: Skb, v6: bool) -> Result<(), Skb> {
         dp.stats.inc(Stat::EspCryptoError);
         return Ok(());
     }
-    if strip_udp(skb.bytes(), v6, flow.transport_offset).is_none()
-        || skb.pull(UDP_HDR_LEN).is_err()
+    if strip_udp(skb.bytes(), v6, flow.transport_offset).is_none() || skb.pull(UDP_HDR_LEN).is_err()
     {
         dp.stats.inc(Stat::EspBadEncap);
         return Ok(());

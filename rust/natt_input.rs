@@ -71,13 +71,25 @@ const UDP_ENCAP_ESPINUDP: u8 = 2;
 
 /// Whether `skb`, a UDP datagram arriving for this host in the clear
 /// (LOCAL_IN, `flow` its selectors), is ESP or a NAT keepalive for a
-/// socket with `UDP_ENCAP_ESPINUDP`: XFRM takes such datagrams apart
-/// before UDP's policy check, and BSD's `udp_ipsec_input()` likewise, so
-/// an inbound policy does not judge them as UDP (the ESP inside is judged
-/// once undone; keepalives are eaten). IKE on that socket is ordinary UDP.
+/// socket with `UDP_ENCAP_ESPINUDP`. XFRM and FreeBSD judge such a
+/// datagram by the socket's policy first, which IKE daemons set to
+/// `bypass`; until our data path honours per-socket policies (TODO[B]),
+/// these are let through instead (the ESP inside is judged once undone,
+/// keepalives are eaten), as that bypass would. IKE on that socket is
+/// ordinary UDP.
+///
+/// IPv6 reassembles after LOCAL_IN, so an ESP-in-UDP datagram fragmented
+/// on the wire comes here in pieces: its first fragment holds the UDP
+/// header and the start of the payload and is judged as a whole datagram;
+/// a later fragment of UDP is let through, since without the first one
+/// (dropped if it had to be) it is never reassembled.
 pub(crate) fn for_encap_socket(skb: &Skb, v6: bool, flow: &Flow) -> bool {
-    if flow.proto != IPPROTO_UDP || flow.frag != Frag::None {
+    if flow.proto != IPPROTO_UDP {
         return false;
+    }
+    match flow.frag {
+        Frag::Later => return v6,
+        Frag::None | Frag::First => {}
     }
     // Up to an ESP header and one byte more: what the classification needs.
     let payload = flow.transport_offset + UDP_HDR_LEN;

@@ -110,6 +110,9 @@ bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
 void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 
+/* net/udp.h: NAT traversal (helpers/natt.c) */
+u8 kame_udp_encap_type(struct sk_buff *skb, bool v6, u16 sport, u16 dport);
+
 /* linux/netdevice.h: the decapsulation device (helpers/netdev.c) */
 struct net_device *kame_netdev_create(struct net *net, const char *name);
 void kame_netdev_destroy(struct net_device *dev);

@@ -31,7 +31,7 @@ pub(crate) fn reason(s: Stat) -> DropReason {
         Stat::EspCryptoError | Stat::AhCryptoError => DropReason::Crypto,
         Stat::EspAuthFail | Stat::AhAuthFail => DropReason::Icv,
         Stat::EspReplay | Stat::AhReplay => DropReason::Replay,
-        Stat::EspBadEncoding | Stat::AhBadEncoding => DropReason::BadEncoding,
+        Stat::EspBadEncoding | Stat::AhBadEncoding | Stat::EspBadEncap => DropReason::BadEncoding,
         Stat::EspInvalidSa | Stat::AhInvalidSa | Stat::OutExpired => DropReason::Sa,
         Stat::EspSeqWrap | Stat::AhSeqWrap => DropReason::Wrap,
         Stat::ExitDrops => DropReason::Exiting,

@@ -9,8 +9,12 @@
 
 use crate::{
     kame_core::{
-        esp::{esn_aad_close, esn_aad_open, write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN},
-        flow::IPPROTO_ESP,
+        esp::{
+            esn_aad_close, esn_aad_open, write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN,
+            UDP_HDR_LEN,
+        },
+        flow::{IPPROTO_ESP, IPPROTO_UDP, IPV6_HDR_LEN},
+        natt::{port_or_default, udp_checksum, udp_header},
         sad::{seq_exhausted, MODE_TUNNEL},
     },
     kapi::{
@@ -34,6 +38,8 @@ struct EspStep {
     sa: Arc<SaEntry>,
     esp: Arc<EspTransform>,
     esp_off: usize,
+    /// NAT-T: the offset of the UDP header in front of ESP.
+    udp_off: Option<usize>,
     /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
     esn: Option<[u8; 4]>,
 }
@@ -77,21 +83,35 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let payload = chain.skb.len().saturating_sub(hl);
     esp.usage.count(payload);
     let tail = g.pad_len(payload) + ESP_TRAILER_LEN;
-    let hdr = ESP_HDR_LEN + g.iv_len;
-    let Ok(l) = chain.layout(&sa.rec, IPPROTO_ESP, hdr, tail + g.icv_len) else {
+    // NAT-T (RFC 3948 2.1): a UDP header in front of ESP, the IP header
+    // naming UDP.
+    let (proto, udp) = match sa.rec.natt {
+        Some(_) => (IPPROTO_UDP, UDP_HDR_LEN),
+        None => (IPPROTO_ESP, 0),
+    };
+    let hdr = udp + ESP_HDR_LEN + g.iv_len;
+    let Ok(l) = chain.layout(&sa.rec, proto, hdr, tail + g.icv_len) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
+    let esp_off = l.hdr_off + udp;
     let b = chain.skb.bytes();
+    if let Some(n) = sa.rec.natt {
+        let (sport, dport) = (port_or_default(n.sport), port_or_default(n.dport));
+        let Some(uh) = udp_header(sport, dport, b.len() - esp_off) else {
+            return chain.drop_at(&sa.rec, Stat::OutInvalid);
+        };
+        b[l.hdr_off..esp_off].copy_from_slice(&uh);
+    }
     let h = EspHeader {
         spi: sa.rec.id.spi,
         seq: seq_lo,
     };
-    b[l.hdr_off..l.hdr_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
+    b[esp_off..esp_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
     if write_tail(&mut b[l.tail_off..l.tail_off + tail], l.next_header).is_none() {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     let esn = if esp.esn {
-        match esn_aad_open(b, l.hdr_off, seq_hi) {
+        match esn_aad_open(b, esp_off, seq_hi) {
             Some(saved) => Some(saved),
             None => return chain.drop_at(&sa.rec, Stat::OutInvalid),
         }
@@ -113,7 +133,8 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
             chain,
             sa,
             esp,
-            esp_off: l.hdr_off,
+            esp_off,
+            udp_off: (udp != 0).then_some(l.hdr_off),
             esn,
         },
         aad,
@@ -141,6 +162,17 @@ impl AeadJob for EspStep {
         if res.is_err() {
             // The packet is freed with the chain.
             return chain.drop_at(&self.sa.rec, Stat::EspCryptoError);
+        }
+        // UDP over IPv6 needs its checksum (RFC 8200 8.1), over the
+        // ciphertext; over IPv4 it stays 0 (RFC 3948 2.1).
+        if let (Some(off), true) = (self.udp_off, chain.v6) {
+            let b = chain.skb.bytes();
+            if b.len() < IPV6_HDR_LEN || off < IPV6_HDR_LEN {
+                return chain.drop_at(&self.sa.rec, Stat::OutInvalid);
+            }
+            let (ip, udp) = b.split_at_mut(off);
+            let sum = udp_checksum(&ip[8..24], &ip[24..40], udp);
+            udp[6..8].copy_from_slice(&sum.to_be_bytes());
         }
         chain.stats.inc(Stat::EspOutput);
         chain.step_done();

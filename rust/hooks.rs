@@ -21,7 +21,7 @@ use crate::{
         sk_policy,
         skb::Skb,
     },
-    output,
+    natt_input, output,
     policy_in::{self, History},
     policy_log, sock_policy,
     stats::Stat,
@@ -98,6 +98,12 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
     match verdict {
         Ok(()) => Verdict::Accept(skb),
         Err(r) if icmp_in::clear_error_accepted(dp, st.v6, dir, &skb, &flow, r) => {
+            Verdict::Accept(skb)
+        }
+        // ESP in UDP and NAT keepalives for a key daemon's NAT-T socket
+        // are not UDP to it: the ESP is judged once undone (looked for
+        // only here, so other packets pay no socket lookup).
+        Err(_) if dir == DIR_IN && natt_input::for_encap_socket(&skb, st.v6, &flow) => {
             Verdict::Accept(skb)
         }
         Err(r) => {

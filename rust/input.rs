@@ -13,14 +13,17 @@
 use crate::{
     ah_input::AhIn,
     datapath::Levels,
-    drops,
+    drops::{self, SaSite},
     esp_input::EspIn,
     icmp_in,
     inflight::InFlight,
     kame_core::{
+        esp::UDP_HDR_LEN,
         flow::{
-            Flow, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
+            Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
+            IPV6_HDR_LEN,
         },
+        natt,
         pfkey::wire::IpAddr,
         sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
         spd::{DIR_FWD, DIR_IN},
@@ -28,6 +31,7 @@ use crate::{
         tunnel::{decap_dsfield, ipv4_checksum, Decap, EcnMode},
     },
     kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, sk_policy, skb::Skb},
+    natt_input,
     netns::Netns,
     output::read_flow,
     pmtu,
@@ -60,65 +64,80 @@ impl IpsecInput for Input {
             let _ = skb.pull(nh);
             return Err(skb);
         };
-        // The packet holds the namespace's teardown back until it is
-        // delivered or dropped.
-        let Some(inflight) = dp.pending.enter() else {
-            drops::mark(&mut skb, Stat::ExitDrops);
-            drops::count(&dp.stats, Stat::ExitDrops, dp.debug(v6), DIR_IN);
-            return Ok(());
-        };
-        let get = |k4, k6| {
-            dp.sysctls
-                .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
-        };
-        let ctx = Ctx {
-            sad: dp.keys.sad.clone(),
-            spd: dp.keys.spd.clone(),
-            // The inner packet is judged by its own family's settings,
-            // whatever the tunnel's family (KAME).
-            levels: [dp.levels(false), dp.levels(true)],
-            ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
-            ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
-            ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
-            debug: [dp.debug(false), dp.debug(true)],
-            wire_len: skb.len(),
-            dev_mtu: skb.dev_mtu(),
-            dev: dp.decap.hold(),
-            stats: dp.stats.clone(),
-            events: dp.keys.use_events.clone(),
-            inflight,
-            sock_policies: dp
-                .sock_policies
-                .inbound_in_use()
-                .then(|| dp.sock_policies.clone()),
-        };
-        if dp.proto_disabled(proto) {
-            let stat = if proto == IPPROTO_AH {
-                Stat::AhDisabled
-            } else {
-                Stat::EspDisabled
-            };
-            drops::mark(&mut skb, stat);
-            let why = "protocol disabled";
-            policy_log::sa_drop(
-                ctx.debug[usize::from(v6)],
-                DIR_IN,
-                &sa.rec,
-                stat.name(),
-                why,
-            );
-            return Ok(());
-        }
-        start_layer(skb, v6, flow, sa, ctx, History::default());
-        // The SAs' lifetime events the packet raised, if any.
-        dp.keys.kick_use_events();
+        take(ns, skb, v6, flow, sa, false);
         Ok(())
     }
+
+    fn receive_encap(ns: &Netns, _net: &Net, skb: Skb, v6: bool) -> Result<(), Skb> {
+        natt_input::receive(ns, skb, v6)
+    }
+}
+
+/// Undoes the packet at `data` (its IP header), whose first layer `sa`
+/// (of ours) `flow` names; `udp` if that layer arrived in UDP (its UDP
+/// header is gone already). Consumes the packet.
+pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, udp: bool) {
+    let dp = ns.dp();
+    // The packet holds the namespace's teardown back until it is
+    // delivered or dropped.
+    let Some(inflight) = dp.pending.enter() else {
+        drops::mark(&mut skb, Stat::ExitDrops);
+        drops::count(&dp.stats, Stat::ExitDrops, dp.debug(v6), DIR_IN);
+        return;
+    };
+    let get = |k4, k6| {
+        dp.sysctls
+            .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
+    };
+    let ctx = Ctx {
+        sad: dp.keys.sad.clone(),
+        spd: dp.keys.spd.clone(),
+        // The inner packet is judged by its own family's settings,
+        // whatever the tunnel's family (KAME).
+        levels: [dp.levels(false), dp.levels(true)],
+        ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
+        ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
+        ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
+        debug: [dp.debug(false), dp.debug(true)],
+        wire_len: skb.len() + if udp { UDP_HDR_LEN } else { 0 },
+        dev_mtu: skb.dev_mtu(),
+        dev: dp.decap.hold(),
+        stats: dp.stats.clone(),
+        events: dp.keys.use_events.clone(),
+        inflight,
+        sock_policies: dp
+            .sock_policies
+            .inbound_in_use()
+            .then(|| dp.sock_policies.clone()),
+        udp,
+        natt_transport: false,
+    };
+    let proto = sa.rec.id.proto;
+    if dp.proto_disabled(proto) {
+        let stat = if proto == IPPROTO_AH {
+            Stat::AhDisabled
+        } else {
+            Stat::EspDisabled
+        };
+        drops::mark(&mut skb, stat);
+        let why = "protocol disabled";
+        policy_log::sa_drop(
+            ctx.debug[usize::from(v6)],
+            DIR_IN,
+            &sa.rec,
+            stat.name(),
+            why,
+        );
+        return;
+    }
+    start_layer(skb, v6, flow, sa, ctx, History::default());
+    // The SAs' lifetime events the packet raised, if any.
+    dp.keys.kick_use_events();
 }
 
 /// The SA of the ESP/AH packet whose selectors are `flow`, if it is ours
 /// and usable.
-fn our_sa(sad: &SadReader, flow: Flow, proto: u8) -> Option<(Flow, Arc<SaEntry>)> {
+pub(crate) fn our_sa(sad: &SadReader, flow: Flow, proto: u8) -> Option<(Flow, Arc<SaEntry>)> {
     let id = SaId {
         dst: flow.dst,
         spi: flow.spi?,
@@ -154,10 +173,26 @@ pub(crate) struct Ctx {
     /// The namespace's per-socket policies, once some socket has an
     /// inbound one.
     sock_policies: Option<Arc<SockPolicies>>,
+    /// The next layer arrived in UDP (NAT-T): only the outermost can.
+    udp: bool,
+    /// The last layer undone was a NAT-T SA's in transport mode: the
+    /// upper-layer checksum covers addresses a NAT may have changed.
+    natt_transport: bool,
 }
 
 /// Undoes one layer of ours; consumes the packet.
-fn start_layer(skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, ctx: Ctx, hist: History) {
+fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ctx, hist: History) {
+    // An SA with NAT-T takes its packets in UDP only, the others never
+    // (XFRM's encapsulation check in `xfrm_input()`).
+    let udp = core::mem::take(&mut ctx.udp);
+    if sa.rec.natt.is_some() != udp {
+        let site = SaSite {
+            debug: ctx.debug[usize::from(v6)],
+            dir: DIR_IN,
+            rec: &sa.rec,
+        };
+        return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspBadEncap, site);
+    }
     if sa.rec.id.proto == IPPROTO_AH {
         ctx.stats.inc(Stat::AhInput);
         AhIn::start(skb, v6, flow, sa, ctx, hist);
@@ -194,7 +229,12 @@ const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 /// Removes layer `u` (its trailer already cut) and goes on with the inner
 /// packet: the next layer of ours, or the policy check and the stack.
 /// Returns the counter of what stopped the packet.
-pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -> Result<(), Stat> {
+pub(crate) fn finish(
+    mut skb: Skb,
+    u: Undone<'_>,
+    mut ctx: Ctx,
+    mut hist: History,
+) -> Result<(), Stat> {
     // After asynchronous crypto: the namespace may be going.
     if ctx.inflight.closing() {
         drops::mark(&mut skb, Stat::ExitDrops);
@@ -237,6 +277,10 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
         set_transport_next(skb.bytes(), u.v6, hl, u.next).ok_or(bad)?;
         u.v6
     };
+    // RFC 3948 3.1.2: a NAT-T transport layer leaves a segment whose
+    // checksum the NAT could not see; a tunnel layer's inner packet has
+    // its own addresses, untouched.
+    ctx.natt_transport = u.rec.mode != MODE_TUNNEL && u.rec.natt.is_some();
     let inner = read_flow(&skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
     if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
@@ -271,6 +315,11 @@ pub(crate) fn finish(mut skb: Skb, u: Undone<'_>, ctx: Ctx, mut hist: History) -
             drops::mark(&mut skb, Stat::InPolicyViolation);
             return Err(Stat::InPolicyViolation);
         }
+    }
+    if ctx.natt_transport && inner.frag == Frag::None {
+        let b = skb.bytes();
+        natt::fix_transport_checksum(b, inner_v6, inner.transport_offset, inner.proto)
+            .ok_or(bad)?;
     }
     if inner.proto == IPPROTO_TCP {
         // Our answers go back through the same kind of SAs: as much

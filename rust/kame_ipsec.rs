@@ -24,6 +24,7 @@ mod inflight;
 mod input;
 mod kapi;
 mod keydb;
+mod natt_input;
 mod netns;
 mod out_chain;
 mod output;

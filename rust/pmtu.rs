@@ -63,7 +63,7 @@ pub(crate) fn bundle_mtu(bundle: &Bundle, hl: usize, mtu: usize) -> Option<usize
             let e = Encap {
                 mode,
                 ip_hdr_len: *front,
-                natt: false,
+                natt: sa.rec.natt.is_some(),
             };
             e.max_len(&x.esp()?.geom, m)?
         };

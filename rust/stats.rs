@@ -107,6 +107,11 @@ stats! {
     EspCryptoError = (Esp, "esps_crypto"),
     /// ESP packets for an SA not mature or dying (`esps_invalid`).
     EspInvalidSa = (Esp, "esps_invalid"),
+    /// ESP packets whose UDP encapsulation (NAT-T) did not match their
+    /// SA: in UDP for an SA without NAT-T, bare for one with (XFRM's
+    /// `XfrmInStateMismatch`), or in a datagram we cannot take apart (IPv6
+    /// extension headers before UDP); ours, not KAME's (`esps_badencap`).
+    EspBadEncap = (Esp, "esps_badencap"),
     /// AH packets received for our SAs (`ahs_input`).
     AhInput = (Ah, "ahs_input"),
     /// AH packets sent (`ahs_output`).

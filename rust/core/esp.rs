@@ -388,8 +388,8 @@ pub fn natt_classify(udp_payload: &[u8]) -> NattPayload {
     match udp_payload {
         [0xff] => NattPayload::Keepalive,
         [0, 0, 0, 0, ..] => NattPayload::Ike,
-        // An SPI and a sequence number at least.
-        p if p.len() >= ESP_HDR_LEN => NattPayload::Esp,
+        // An SPI, a sequence number and more (XFRM takes 8 bytes as IKE).
+        p if p.len() > ESP_HDR_LEN => NattPayload::Esp,
         _ => NattPayload::Other,
     }
 }

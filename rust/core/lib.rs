@@ -17,6 +17,7 @@ pub mod esp;
 pub mod flow;
 pub mod hash;
 pub mod icmp;
+pub mod natt;
 pub mod pfkey;
 pub mod pmtu;
 pub mod replay;

@@ -25,6 +25,13 @@ pub(crate) trait IpsecInput: 'static {
     /// (whose state is `ns`), `data` at its ESP/AH header; the packet is
     /// given back if its SA is not ours.
     fn receive(ns: &Self::Pernet, net: &Net, skb: Skb, v6: bool, proto: u8) -> Result<(), Skb>;
+
+    /// An ESP packet that arrived in UDP (RFC 3948) on a socket with
+    /// `UDP_ENCAP_ESPINUDP`, which XFRM's `xfrm4_udp_encap_rcv()` or
+    /// `xfrm6_udp_encap_rcv()` handed the ESP chain: `data` at the ESP
+    /// header, the UDP header still in front of it, the IP length already
+    /// less the UDP header. Given back if its SA is not ours.
+    fn receive_encap(ns: &Self::Pernet, net: &Net, skb: Skb, v6: bool) -> Result<(), Skb>;
 }
 
 /// What a chain handler returns when the packet is not for it: the next
@@ -64,7 +71,7 @@ impl<H: IpsecInput> InputRegistration<H> {
     pub(crate) fn register(_pernet: &PernetRegistration<H::Pernet>) -> Result<Self> {
         let v4 = |handler| bindings::xfrm4_protocol {
             handler: Some(handler),
-            input_handler: Some(encap_rcv),
+            input_handler: Some(encap_rcv::<H, false>),
             cb_handler: Some(cb_pass),
             err_handler: Some(err4_pass),
             next: core::ptr::null_mut(),
@@ -72,7 +79,7 @@ impl<H: IpsecInput> InputRegistration<H> {
         };
         let v6 = |handler| bindings::xfrm6_protocol {
             handler: Some(handler),
-            input_handler: Some(encap_rcv),
+            input_handler: Some(encap_rcv::<H, true>),
             cb_handler: Some(cb_pass),
             err_handler: Some(err6_pass),
             next: core::ptr::null_mut(),
@@ -151,18 +158,45 @@ unsafe extern "C" fn rcv<H: IpsecInput, const V6: bool, const P: u8>(
     }
 }
 
-/// UDP-encapsulated ESP (NAT traversal) is not ours yet: pass it on.
+/// `UDP_ENCAP_ESPINUDP`: ESP in UDP (RFC 3948), the encapsulation XFRM's
+/// UDP receive path hands the chains.
+const UDP_ENCAP_ESPINUDP: c_int = 2;
+
+/// The chains' entry for ESP that XFRM took out of UDP, and for packets
+/// other XFRM code feeds in with a known SPI (tunnel devices, resumed
+/// input), which are not ours.
 ///
 /// # Safety
 ///
-/// Called by XFRM's chain; the packet is not touched.
-unsafe extern "C" fn encap_rcv(
-    _skb: *mut bindings::sk_buff,
-    _nexthdr: c_int,
+/// Called by XFRM's chain for family `V6` with a packet it passes on to
+/// us; the packet is given back untouched when not ours.
+unsafe extern "C" fn encap_rcv<H: IpsecInput, const V6: bool>(
+    skb: *mut bindings::sk_buff,
+    nexthdr: c_int,
     _spi: u32,
-    _encap_type: c_int,
+    encap_type: c_int,
 ) -> c_int {
-    NOT_OURS
+    if encap_type != UDP_ENCAP_ESPINUDP || nexthdr != c_int::from(ESP) {
+        return NOT_OURS;
+    }
+    // SAFETY: a received packet has its device, whose namespace is live
+    // while the packet is processed.
+    let net = unsafe { Net::from_raw(bindings::kame_skb_net(skb)) };
+    // SAFETY: `H::Pernet` is registered for as long as this handler (type
+    // invariant of the registration) and `net` is live.
+    let ns = unsafe { pernet::state::<H::Pernet>(net) };
+    // SAFETY: the chain hands the handler the packet; it is given back
+    // below when not ours.
+    let Some(owned) = (unsafe { Skb::from_raw(skb) }) else {
+        return NOT_OURS;
+    };
+    match H::receive_encap(ns, net, owned, V6) {
+        Ok(()) => 0,
+        Err(back) => {
+            let _ = back.into_raw();
+            NOT_OURS
+        }
+    }
 }
 
 /// XFRM's completion callback for its own packets: not ours, go on (a

@@ -312,6 +312,17 @@ impl Skb {
         }
     }
 
+    /// The `UDP_ENCAP` type (`UDP_ENCAP_ESPINUDP`, 2) of the UDP socket a
+    /// received datagram from port `sport` to `dport` would reach: 0 for
+    /// a plain socket or none. For a packet at LOCAL_IN, its IP header at
+    /// the network header.
+    pub(crate) fn udp_encap_type(&self, v6: bool, sport: u16, dport: u16) -> u8 {
+        // SAFETY: the skb is valid and was received (LOCAL_IN: it has its
+        // device and its IP header at the network header); the helper
+        // looks the socket up under the RCU read lock and only reads.
+        unsafe { bindings::kame_udp_encap_type(self.ptr.as_ptr(), v6, sport, dport) }
+    }
+
     /// Hands a decapsulated packet, starting at its IP header at `data`,
     /// back to the stack as if received on `dev`.
     pub(crate) fn reinject(self, dev: &DevRef, v6: bool) {

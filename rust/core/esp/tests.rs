@@ -249,7 +249,11 @@ fn esp_header_and_natt() {
     assert_eq!(EspHeader::parse(&b[..7]), Err(EspError::Truncated));
     assert_eq!(natt_classify(&[0xff]), NattPayload::Keepalive);
     assert_eq!(natt_classify(&[0, 0, 0, 0, 1, 2, 3]), NattPayload::Ike);
-    assert_eq!(natt_classify(&b), NattPayload::Esp);
+    // As `__xfrm4_udp_encap_rcv()`: ESP only with more than its header.
+    assert_eq!(natt_classify(&b), NattPayload::Other);
+    let mut nine = [0u8; 9];
+    nine[..8].copy_from_slice(&b);
+    assert_eq!(natt_classify(&nine), NattPayload::Esp);
     assert_eq!(natt_classify(&b[..5]), NattPayload::Other);
     assert_eq!(natt_classify(&[]), NattPayload::Other);
 }

@@ -78,6 +78,10 @@ pub const SECTIONS: [Section; 3] = [
                 "{} packet{s} dropped; crypto processing failure",
             ),
             ("esps_invalid", "{} packet{s} dropped; SA not valid"),
+            (
+                "esps_badencap",
+                "{} packet{s} dropped; UDP encapsulation does not match SA",
+            ),
         ],
     },
     Section {
@@ -171,7 +175,7 @@ mod tests {
     fn sections_and_sentences() {
         // How many counters each section of rust/stats.rs has; that the
         // names agree with the module's files, selftests/stats.py checks.
-        let names = [("ipsec", 9), ("esp", 12), ("ah", 12)];
+        let names = [("ipsec", 9), ("esp", 13), ("ah", 12)];
         for (p, n) in names {
             let sec = section(p).unwrap();
             assert_eq!(sec.lines.len(), n, "{p}");

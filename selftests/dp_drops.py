@@ -177,34 +177,28 @@ def main():
             k.test(not logged, "debug 0: 30 bad-ICV and 30 cleartext drops log nothing",
                    "\n".join(logged[:5]))
 
-            debug(1)
-            time.sleep(RATE_INTERVAL)
-            before = kmsg_lines()
-            b_xfrm(bad, policies=True)
-            c0 = cnt.read()
-            send(30, b"loud-icv")
-            d = Counters.delta(c0, cnt.read())
-            logged = new_log(before, icv_re)
-            print("# debug 1, ICV: %d lines for 30 drops, e.g. %s" % (
-                len(logged), logged[0] if logged else "none"), flush=True)
-            k.test(d.get("esps_badauth") == 30 and 1 <= len(logged) < 30,
-                   "debug 1 ICV: 'drop in: esp spi %#x %s > %s: ICV did not verify' logged, "
-                   "rate-limited" % (spi_ba, b, a), "counters %s, %d lines: %s" % (
-                       d, len(logged), "\n".join(new_log(before, "kame")[:12])))
+            def loud(what, sa, policies, payload, regex, counter, desc):
+                """30 drops with debug 1: counted, logged, rate-limited."""
+                time.sleep(RATE_INTERVAL)
+                before = kmsg_lines()
+                b_xfrm(sa, policies=policies)
+                c0 = cnt.read()
+                send(30, payload)
+                d = Counters.delta(c0, cnt.read())
+                logged = new_log(before, regex)
+                print("# debug 1, %s: %d lines for 30 drops, e.g. %s" % (
+                    what, len(logged), logged[0] if logged else "none"), flush=True)
+                k.test(d.get(counter) == 30 and 1 <= len(logged) < 30, desc,
+                       "counters %s, %d lines: %s" % (
+                           d, len(logged), "\n".join(new_log(before, "kame")[:12])))
 
-            time.sleep(RATE_INTERVAL)
-            before = kmsg_lines()
-            b_xfrm(good, policies=False)
-            c0 = cnt.read()
-            send(30, b"loud-clear")
-            d = Counters.delta(c0, cnt.read())
-            logged = new_log(before, pol_re)
-            print("# debug 1, policy: %d lines for 30 drops, e.g. %s" % (
-                len(logged), logged[0] if logged else "none"), flush=True)
-            k.test(d.get("in_polvio") == 30 and 1 <= len(logged) < 30,
-                   "debug 1 policy: 'policy violation in: %s port P > %s port %d proto 17' "
-                   "logged, rate-limited" % (b, a, PORT), "counters %s, %d lines: %s" % (
-                       d, len(logged), "\n".join(new_log(before, "kame")[:12])))
+            debug(1)
+            loud("ICV", bad, True, b"loud-icv", icv_re, "esps_badauth",
+                 "debug 1 ICV: 'drop in: esp spi %#x %s > %s: ICV did not verify' logged, "
+                 "rate-limited" % (spi_ba, b, a))
+            loud("policy", good, False, b"loud-clear", pol_re, "in_polvio",
+                 "debug 1 policy: 'policy violation in: %s port P > %s port %d proto 17' "
+                 "logged, rate-limited" % (b, a, PORT))
             debug(0)
             rx.close()
             tx.close()

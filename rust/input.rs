@@ -28,7 +28,7 @@ use crate::{
         sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
         spd::{DIR_FWD, DIR_IN},
         sysctl::{Ipsec4, Ipsec6},
-        tunnel::{decap_dsfield, ipv4_checksum, Decap, EcnMode},
+        tunnel::{decap_dsfield, ipv4_checksum, set_next_and_length, Decap, EcnMode},
     },
     kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, sk_policy, skb::Skb},
     natt_input,
@@ -378,19 +378,9 @@ pub(crate) fn fix_checksum(h: &mut [u8]) {
 /// Transport mode: the IP header now directly precedes the payload; name
 /// the payload's protocol in it and fix its length (and IPv4 checksum).
 fn set_transport_next(b: &mut [u8], v6: bool, hl: usize, next: u8) -> Option<()> {
-    let total = b.len();
-    if v6 {
-        if hl != IPV6_HDR_LEN {
-            return None; // TODO[B]: ESP/AH after IPv6 extension headers.
-        }
-        b[6] = next;
-        let plen = u16::try_from(total - IPV6_HDR_LEN).ok()?;
-        b[4..6].copy_from_slice(&plen.to_be_bytes());
-    } else {
-        b[9] = next;
-        let tot = u16::try_from(total).ok()?;
-        b[2..4].copy_from_slice(&tot.to_be_bytes());
-        fix_checksum(b.get_mut(..hl)?);
+    if v6 && hl != IPV6_HDR_LEN {
+        return None; // TODO[B]: ESP/AH after IPv6 extension headers.
     }
-    Some(())
+    let total = b.len();
+    set_next_and_length(b.get_mut(..hl)?, v6, next, total)
 }

@@ -10,7 +10,7 @@
 use crate::kame_core::{
     esp::UDP_HDR_LEN,
     flow::{IPPROTO_ESP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HDR_LEN},
-    tunnel::ipv4_checksum,
+    tunnel::set_next_and_length,
 };
 
 /// The IKE/NAT-T port (RFC 3948 2): what a port of 0 in an SA's NAT-T
@@ -150,19 +150,12 @@ pub fn strip_udp(b: &mut [u8], v6: bool, l4_off: usize) -> Option<()> {
     }
     b.copy_within(0..l4_off, UDP_HDR_LEN);
     let total = b.len() - UDP_HDR_LEN;
-    let h = &mut b[UDP_HDR_LEN..UDP_HDR_LEN + l4_off];
-    if v6 {
-        h[6] = IPPROTO_ESP;
-        let plen = u16::try_from(total - IPV6_HDR_LEN).ok()?;
-        h[4..6].copy_from_slice(&plen.to_be_bytes());
-    } else {
-        h[9] = IPPROTO_ESP;
-        let tot = u16::try_from(total).ok()?;
-        h[2..4].copy_from_slice(&tot.to_be_bytes());
-        h[10..12].fill(0);
-        let sum = ipv4_checksum(h);
-        h[10..12].copy_from_slice(&sum.to_be_bytes());
-    }
+    set_next_and_length(
+        &mut b[UDP_HDR_LEN..UDP_HDR_LEN + l4_off],
+        v6,
+        IPPROTO_ESP,
+        total,
+    )?;
     Some(())
 }
 

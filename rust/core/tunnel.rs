@@ -2,7 +2,7 @@
 
 //! The outer header of tunnel mode: how its fields follow from the inner
 //! packet and the sysctls (RFC 4301 5.1.2, RFC 6040, KAME `ip_ecn.c` and
-//! `ipsec4_encapsulate()`), and the IPv4 header checksum.
+//! `ipsec4_encapsulate()`), and the IPv4 header checksum, length and protocol.
 //!
 //! - **DSCP** is copied inner to outer on encapsulation; on
 //!   decapsulation the inner one is kept (RFC 4301 5.1.2.1), unless the SA
@@ -16,6 +16,8 @@
 //!   changed), never the inner one: RFC 4301 5.1.2.1 "constructed", KAME
 //!   `ip_defttl`, XFRM `ip4_dst_hoplimit()`. Decrementing the inner TTL of a
 //!   forwarded packet is the forwarding path's job, before encapsulation.
+
+use crate::kame_core::flow::IPV6_HDR_LEN;
 
 /// The ECN field mask of the TOS / traffic-class byte.
 pub const ECN_MASK: u8 = 0x03;
@@ -162,6 +164,25 @@ pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
     }
     // CAST: folded to 16 bits above.
     !(sum as u16)
+}
+
+/// Names `next` as the protocol of the IP header `hdr` (all of it: IPv4
+/// with its options, or a bare IPv6 header) and sets the packet's length
+/// to `total` bytes, the IPv4 checksum with them; `None` if `total` does
+/// not fit the field.
+pub fn set_next_and_length(hdr: &mut [u8], v6: bool, next: u8, total: usize) -> Option<()> {
+    if v6 {
+        hdr[6] = next;
+        let plen = u16::try_from(total.checked_sub(IPV6_HDR_LEN)?).ok()?;
+        hdr[4..6].copy_from_slice(&plen.to_be_bytes());
+    } else {
+        hdr[9] = next;
+        let tot = u16::try_from(total).ok()?;
+        hdr[2..4].copy_from_slice(&tot.to_be_bytes());
+        let sum = ipv4_checksum(hdr);
+        hdr[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    Some(())
 }
 
 /// Whether an IPv4 header's checksum field is right.

@@ -5,7 +5,7 @@
 //! and the removal of the UDP header.
 
 use super::*;
-use crate::kame_core::tunnel::ipv4_checksum_ok;
+use crate::kame_core::tunnel::{ipv4_checksum, ipv4_checksum_ok};
 
 const SRC4: [u8; 4] = [192, 0, 2, 1];
 const DST4: [u8; 4] = [198, 51, 100, 2];

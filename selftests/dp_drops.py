@@ -119,38 +119,30 @@ def main():
             def debug(v):
                 in_ns(topo.ns("a"), lambda: write("/proc/sys/net/inet/ipsec/debug", "%d\n" % v))
 
-            # The policy drop: b sends in the clear.
-            b_xfrm(good, policies=False)
-            c0 = cnt.read()
-            if have:
-                trace.start()
-            got = send(5, b"clear")
-            ev = trace.stop() if have else []
-            d = Counters.delta(c0, cnt.read())
-            ok = (not got and d.get("in_polvio") == 5 and len(ev) == 5 and
-                  all(e == ("kame_drop_policy", "XFRM_POLICY") for e in ev))
-            if have:
-                k.test(ok, "policy drop: in_polvio +5, 5 events at kame_drop_policy, reason "
-                       "XFRM_POLICY", "delivered %d, counters %s, events %s" % (len(got), d, ev))
-            else:
-                k.skip("policy drop", "no tracefs")
+            def traced(what, cfg, policies, payload, counter, loc, reason, desc):
+                """5 drops: counted, 5 tracepoint events at `loc` with `reason`."""
+                b_xfrm(cfg, policies=policies)
+                c0 = cnt.read()
+                if have:
+                    trace.start()
+                got = send(5, payload)
+                ev = trace.stop() if have else []
+                d = Counters.delta(c0, cnt.read())
+                ok = (not got and d.get(counter) == 5 and len(ev) == 5 and
+                      all(e == (loc, reason) for e in ev))
+                if have:
+                    k.test(ok, desc, "delivered %d, counters %s, events %s" % (len(got), d, ev))
+                else:
+                    k.skip(what, "no tracefs")
 
+            # The policy drop: b sends in the clear.
+            traced("policy drop", good, False, b"clear", "in_polvio", "kame_drop_policy",
+                   "XFRM_POLICY", "policy drop: in_polvio +5, 5 events at kame_drop_policy, "
+                   "reason XFRM_POLICY")
             # A bad ICV: b's SA has another key.
-            b_xfrm(bad, policies=True)
-            c0 = cnt.read()
-            if have:
-                trace.start()
-            got = send(5, b"badkey")
-            ev = trace.stop() if have else []
-            d = Counters.delta(c0, cnt.read())
-            ok = (not got and d.get("esps_badauth") == 5 and len(ev) == 5 and
-                  all(e == ("kame_drop_icv", "NOT_SPECIFIED") for e in ev))
-            if have:
-                k.test(ok, "bad ICV: esps_badauth +5, 5 events at kame_drop_icv, reason "
-                       "NOT_SPECIFIED", "delivered %d, counters %s, events %s" % (
-                           len(got), d, ev))
-            else:
-                k.skip("bad ICV", "no tracefs")
+            traced("bad ICV", bad, True, b"badkey", "esps_badauth", "kame_drop_icv",
+                   "NOT_SPECIFIED", "bad ICV: esps_badauth +5, 5 events at kame_drop_icv, "
+                   "reason NOT_SPECIFIED")
 
             # The control: the right key.
             b_xfrm(good, policies=True)

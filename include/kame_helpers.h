@@ -113,8 +113,11 @@ void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 /* net/udp.h: NAT traversal (helpers/natt.c) */
 u8 kame_udp_encap_type(struct sk_buff *skb, bool v6, u16 sport, u16 dport);
 
-/* linux/netdevice.h: the decapsulation device (helpers/netdev.c) */
-struct net_device *kame_netdev_create(struct net *net, const char *name);
+/* linux/netdevice.h: ipsec0 and enc0 (helpers/netdev.c) */
+struct net_device *kame_netdev_create(struct net *net, const char *name,
+				      bool up);
+bool kame_dev_running(const struct net_device *dev);
+struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev);
 void kame_netdev_destroy(struct net_device *dev);
 void kame_dev_hold(struct net_device *dev);
 void kame_dev_put(struct net_device *dev);

@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What the packet path of one namespace reads: the key state (SAD/SPD
-//! readers), the settings, and the device decapsulated packets re-enter on.
+//! readers), the settings, and the devices decapsulated packets re-enter on.
 //! It lives in its own box, so hooks can point at it from the moment they
 //! are registered.
 
 #![forbid(unsafe_code)]
 
 use crate::{
+    enc::Enc,
     inflight::Pending,
     kame_core::{
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
         spd::{Request, LEVEL_DEFAULT, LEVEL_REQUIRE, LEVEL_UNIQUE},
         sysctl::{Ipsec4, Ipsec6, LEVEL_USE, POLICY_NONE},
     },
-    kapi::{net::Net, netdev::NetDev},
+    kapi::{
+        net::Net,
+        netdev::{DevRef, NetDev},
+        netfilter::HookState,
+    },
     keydb::KeyDb,
     sock_policy::SockPolicies,
     stats::{Stat, Stats},
@@ -31,6 +36,9 @@ pub(crate) struct Datapath {
     /// Where decapsulated packets re-enter the stack (`ipsec0`); packets
     /// in crypto hold a reference (its unregistration waits for them).
     pub(crate) decap: NetDev,
+    /// `enc0`: when up, where they re-enter instead, and where outbound
+    /// cleartext is shown.
+    pub(crate) enc: Enc,
     /// What the packet path counted.
     pub(crate) stats: Arc<Stats>,
     /// Packets in crypto: `drop` waits for them before anything goes.
@@ -102,7 +110,8 @@ impl Datapath {
     pub(crate) fn new(net: &Net) -> Result<KBox<Datapath>> {
         let keys = KeyDb::new()?;
         let sysctls = Sysctls::register(net)?;
-        let decap = NetDev::create(net, c"ipsec0")?;
+        let decap = NetDev::create(net, c"ipsec0", true)?;
+        let enc = Enc::new(net)?;
         let stats = Stats::new()?;
         let pending = Pending::new()?;
         let sock_policies = Arc::new(SockPolicies::new()?, GFP_KERNEL)?;
@@ -111,12 +120,23 @@ impl Datapath {
                 keys,
                 sysctls,
                 decap,
+                enc,
                 stats,
                 pending,
                 sock_policies,
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// Where a packet decapsulated now re-enters the stack.
+    pub(crate) fn reentry(&self) -> DevRef {
+        self.enc.reentry(&self.decap)
+    }
+
+    /// Whether a hook's packet re-entered from our decapsulation.
+    pub(crate) fn decapsulated(&self, st: &HookState) -> bool {
+        st.came_in_on(&self.decap) || self.enc.came_in_on(st)
     }
 
     /// The policy settings of family `v6` now.

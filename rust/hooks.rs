@@ -72,7 +72,7 @@ impl PacketHook for PacketPath {
 /// A packet that did not come through our decapsulation: what a policy
 /// requires it to have come through, it did not.
 fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
-    if st.came_in_on(&dp.decap) {
+    if dp.decapsulated(st) {
         return Verdict::Accept(skb); // Checked when decapsulated.
     }
     let Some(flow) = output::read_flow(&skb) else {

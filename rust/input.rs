@@ -101,7 +101,7 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
         debug: [dp.debug(false), dp.debug(true)],
         wire_len: skb.len() + if udp { UDP_HDR_LEN } else { 0 },
         dev_mtu: skb.dev_mtu(),
-        dev: dp.decap.hold(),
+        dev: dp.reentry(),
         stats: dp.stats.clone(),
         events: dp.keys.use_events.clone(),
         inflight,

@@ -15,6 +15,7 @@ mod ah_output;
 mod crypto_probe;
 mod datapath;
 mod drops;
+mod enc;
 mod error;
 mod esp_input;
 mod esp_output;

@@ -152,6 +152,10 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         // A local sender's call fails as it would for its own route's MTU.
         return Verdict::DropWith(skb, EMSGSIZE);
     }
+    // enc0, when up, sees (and may filter) what is about to be protected.
+    let Some(skb) = dp.enc.outbound(skb) else {
+        return Verdict::Stolen;
+    };
     let settings = OutSettings {
         dfbit: dp.sysctls.get(Setting::V4(Ipsec4::Dfbit)),
         ecn: dp.sysctls.get(Setting::V4(Ipsec4::Ecn)),

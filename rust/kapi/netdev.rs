@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The decapsulation device of a namespace: decapsulated packets re-enter
-//! the stack on it, so every later hook knows them for what they are.
+//! The devices of a namespace: decapsulated packets re-enter the stack on
+//! one (`ipsec0`, or `enc0` when it is up), so every later hook knows them
+//! for what they are; `enc0` also sees outbound cleartext.
 
-use super::{bindings, net::Net};
+use super::{bindings, net::Net, skb::Skb};
 use core::{ffi::CStr, ptr::NonNull};
 use kernel::prelude::*;
 use kernel::str::CStrExt;
 
-/// A registered, up, link-layer-less device in one namespace.
+/// A registered link-layer-less device in one namespace.
 ///
 /// # Invariants
 ///
@@ -24,11 +25,12 @@ unsafe impl Send for NetDev {}
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
-    /// Creates and brings up device `name` in `net`.
-    pub(crate) fn create(net: &Net, name: &CStr) -> Result<NetDev> {
+    /// Creates device `name` in `net`, brought up if `up` (else it waits
+    /// for the administrator).
+    pub(crate) fn create(net: &Net, name: &CStr, up: bool) -> Result<NetDev> {
         // SAFETY: `net` is live and `name` a NUL-terminated string; the
         // helper takes the RTNL itself.
-        let p = unsafe { bindings::kame_netdev_create(net.as_ptr(), name.as_char_ptr()) };
+        let p = unsafe { bindings::kame_netdev_create(net.as_ptr(), name.as_char_ptr(), up) };
         let p = kernel::error::from_err_ptr(p)?;
         // INVARIANT: created just above.
         NonNull::new(p).map(|ptr| NetDev { ptr }).ok_or(ENOMEM)
@@ -42,6 +44,30 @@ impl NetDev {
         unsafe { bindings::kame_dev_hold(self.ptr.as_ptr()) };
         // INVARIANT: the reference was taken just above.
         DevRef { ptr: self.ptr }
+    }
+
+    /// Whether the device is up.
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: the device is registered or being torn down, not freed
+        // (type invariant); its state bits are read atomically.
+        unsafe { bindings::kame_dev_running(self.ptr.as_ptr()) }
+    }
+
+    /// Passes an outbound packet through the device as if sent on it: its
+    /// egress hook (nftables `netdev` family), then its taps. `None` if
+    /// the hook dropped or kept the packet.
+    pub(crate) fn show_outbound(&self, skb: Skb) -> Option<Skb> {
+        let why = skb.drop_reason();
+        let p = skb.into_raw();
+        // SAFETY: `p` is a valid skb we own, handed over; the device is
+        // registered or being torn down, not freed (type invariant).
+        let p = unsafe { bindings::kame_enc_output(p, self.ptr.as_ptr()) };
+        // SAFETY: a non-null result is the same skb, given back to us.
+        let mut skb = unsafe { Skb::from_raw(p) }?;
+        if let Some(why) = why {
+            skb.mark_drop(why);
+        }
+        Some(skb)
     }
 
     /// Whether `dev` (from a hook's state) is this device.

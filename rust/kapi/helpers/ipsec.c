@@ -120,6 +120,7 @@ void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
 	skb_reset_transport_header(skb);
 	skb_dst_drop(skb);
 	nf_reset_ct(skb);
+	dev_sw_netstats_rx_add(dev, skb->len);
 	netif_rx(skb);
 }
 

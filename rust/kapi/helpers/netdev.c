@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The namespace's decapsulation device (kame_helpers.h): a point-to-point
- * device without link layer on which decapsulated packets re-enter the
- * stack.  Setting up a net_device is a list of field writes the kernel
- * expects in a setup callback, kept here rather than behind a dozen
- * accessors.
+ * The namespace's devices (kame_helpers.h): point-to-point devices without
+ * link layer on which decapsulated packets re-enter the stack (ipsec0,
+ * and enc0 when it is up), and enc0's view of outbound cleartext.
+ * Setting up a net_device is a list of field writes the kernel expects in
+ * a setup callback, kept here rather than behind a dozen accessors.
  */
 #include <linux/if_arp.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter_netdev.h>
 #include <linux/rtnetlink.h>
 #include <net/ip.h>
 #include <net/net_namespace.h>
@@ -39,9 +40,12 @@ static void kame_dev_setup(struct net_device *dev)
 	dev->tx_queue_len = 0;
 	dev->netns_immutable = true;
 	dev->lltx = true;
+	/* Per-CPU packet and byte counts, summed by the core for `ip -s link`. */
+	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
 }
 
-struct net_device *kame_netdev_create(struct net *net, const char *name)
+struct net_device *kame_netdev_create(struct net *net, const char *name,
+				      bool up)
 {
 	struct net_device *dev;
 	int err;
@@ -52,7 +56,7 @@ struct net_device *kame_netdev_create(struct net *net, const char *name)
 	dev_net_set(dev, net);
 	rtnl_lock();
 	err = register_netdevice(dev);
-	if (!err)
+	if (!err && up)
 		err = dev_open(dev, NULL);
 	if (err && dev->reg_state == NETREG_REGISTERED)
 		unregister_netdevice(dev);
@@ -86,4 +90,41 @@ void kame_dev_hold(struct net_device *dev)
 void kame_dev_put(struct net_device *dev)
 {
 	dev_put(dev);
+}
+
+bool kame_dev_running(const struct net_device *dev)
+{
+	return netif_running(dev);
+}
+
+/*
+ * An outbound packet about to be protected, sent through enc0 as far as a
+ * real transmission goes before the driver: the device's egress hook
+ * (nftables netdev family), then its taps (tcpdump -i enc0), then its
+ * transmit counters.  Returns the packet, or NULL if the hook dropped or
+ * kept it.
+ */
+struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev)
+{
+	struct net_device *out = skb->dev;
+	int rc = NET_XMIT_SUCCESS;
+
+	/* The hook and the taps see the packet as sent on `dev`. */
+	skb->dev = dev;
+	if (nf_hook_egress_active()) {
+		/* The hook list is RCU-protected (__dev_queue_xmit's lock). */
+		rcu_read_lock();
+		skb = nf_hook_egress(skb, &rc, dev);
+		rcu_read_unlock();
+		if (!skb) {
+			if (rc == NET_XMIT_DROP)
+				dev_core_stats_tx_dropped_inc(dev);
+			return NULL;
+		}
+	}
+	if (dev_nit_active(dev))
+		dev_queue_xmit_nit(skb, dev);
+	dev_sw_netstats_tx_add(dev, 1, skb->len);
+	skb->dev = out;
+	return skb;
 }

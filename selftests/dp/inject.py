@@ -2,8 +2,8 @@
 """Real frames, captured and sent again, for the tamper and replay tests:
 
   Port       an AF_PACKET socket on one namespace's interface: the frames
-             it sends (captured as they leave) and frames put on the wire
-             from it, so they arrive at the peer as any other
+             it sends and receives (captured as they pass) and frames put
+             on the wire from it, so they arrive at the peer as any other
   Rx, Tx     UDP sockets in a namespace: datagrams carrying a marker, and
              whether a marker was delivered
   locate()   where the IP header and the first ESP or AH header of a frame
@@ -51,6 +51,13 @@ class Port:
     def outgoing(self, want, wait=SETTLE):
         """Frames leaving the interface for which want(frame) holds, until
         `wait` has passed or, once one came, a short while after."""
+        return [f for _, f in self.frames(lambda t, f: t == PACKET_OUTGOING and want(f),
+                                          wait, linger=0.1)]
+
+    def frames(self, want, wait=SETTLE, linger=None):
+        """(packet type, frame) of the frames seen, either way, for which
+        want(type, frame) holds, until `wait` has passed (or `linger`
+        after the last one that did)."""
         out, end = [], time.monotonic() + wait
         while True:
             left = end - time.monotonic()
@@ -59,9 +66,10 @@ class Port:
             if not select.select([self.s], [], [], left)[0]:
                 continue
             data, addr = self.s.recvfrom(65535)
-            if addr[2] == PACKET_OUTGOING and want(data):
-                out.append(data)
-                end = min(end, time.monotonic() + 0.1)
+            if want(addr[2], data):
+                out.append((addr[2], data))
+                if linger is not None:
+                    end = min(end, time.monotonic() + linger)
 
     def send(self, frame):
         self.s.send(frame)

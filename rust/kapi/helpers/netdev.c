@@ -40,6 +40,8 @@ static void kame_dev_setup(struct net_device *dev)
 	dev->tx_queue_len = 0;
 	dev->netns_immutable = true;
 	dev->lltx = true;
+	/* Receive-only: no IPv6 link-local address, so no DAD or MLD sent. */
+	dev->priv_flags |= IFF_NO_ADDRCONF;
 	/* Per-CPU packet and byte counts, summed by the core for `ip -s link`. */
 	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
 }

@@ -86,6 +86,7 @@ int kame_pskb_trim(struct sk_buff *skb, unsigned int len);
 bool kame_skb_is_gso(const struct sk_buff *skb);
 int kame_skb_resolve_checksum(struct sk_buff *skb);
 struct sk_buff *kame_skb_segment(struct sk_buff *skb);
+struct sk_buff *kame_ip6_fragment(struct sk_buff *skb, unsigned int mtu);
 struct sk_buff *kame_skb_list_pop(struct sk_buff **list);
 
 /* net/ip.h, net/ipv6.h, net/dst.h: the packet path (helpers/ipsec.c) */

@@ -19,7 +19,12 @@ use crate::{
         spd::{Request, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
         sysctl::{Ipsec4, Ipsec6},
     },
-    kapi::{netfilter::Verdict, sk_policy, skb::Skb, xfrm_km::PolicyDir},
+    kapi::{
+        netfilter::Verdict,
+        sk_policy,
+        skb::{Segments, Skb},
+        xfrm_km::PolicyDir,
+    },
     out_chain::OutChain,
     pmtu::{self, SizeCheck},
     policy_log,
@@ -146,12 +151,17 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         policy_log::sa_drop(dp.debug(v6), DIR_OUT, &sa.rec, stat.name(), why);
         return Verdict::Drop(skb);
     }
-    if let SizeCheck::TooBig = pmtu::check_out(&mut skb, v6, &flow, &bundle) {
-        dp.stats.inc(Stat::OutTooBig);
-        drops::mark(&mut skb, Stat::OutTooBig);
-        // A local sender's call fails as it would for its own route's MTU.
-        return Verdict::DropWith(skb, EMSGSIZE);
-    }
+    let fragment_to = match pmtu::check_out(&mut skb, v6, &flow, &bundle) {
+        SizeCheck::Fits => None,
+        SizeCheck::Fragment(mtu) => Some(mtu),
+        SizeCheck::TooBig => {
+            dp.stats.inc(Stat::OutTooBig);
+            drops::mark(&mut skb, Stat::OutTooBig);
+            // A local sender's call fails as it would for its own route's
+            // MTU.
+            return Verdict::DropWith(skb, EMSGSIZE);
+        }
+    };
     // enc0, when up, sees (and may filter) what is about to be protected.
     let Some(skb) = dp.enc.outbound(skb) else {
         return Verdict::Stolen;
@@ -174,17 +184,17 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         let (stats, events) = (dp.stats.clone(), dp.keys.use_events.clone());
         OutChain::start(s, v6, b, settings, stats, events, inflight);
     };
-    if skb.is_gso() {
-        match skb.segment() {
-            Ok(segs) => {
-                for s in segs {
-                    start(s, clone_bundle(&bundle));
-                }
-            }
-            Err(_) => dp.stats.inc(Stat::OutInvalid),
-        }
-    } else {
-        start(skb, bundle);
+    // A GSO packet is cut to its segments' size, a local IPv6 packet too
+    // big for a tunnel into fragments (as the stack would after us); each
+    // piece is protected on its own.
+    let start_each = |pieces: kernel::error::Result<Segments>| match pieces {
+        Ok(pieces) => pieces.for_each(|s| start(s, clone_bundle(&bundle))),
+        Err(_) => dp.stats.inc(Stat::OutInvalid),
+    };
+    match fragment_to {
+        Some(mtu) => start_each(skb.fragment_v6(mtu)),
+        None if skb.is_gso() => start_each(skb.segment()),
+        None => start(skb, bundle),
     }
     // The SAs' lifetime events the packets raised, if any.
     dp.keys.kick_use_events();

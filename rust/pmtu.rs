@@ -75,6 +75,8 @@ pub(crate) fn bundle_mtu(bundle: &Bundle, hl: usize, mtu: usize) -> Option<usize
 pub(crate) enum SizeCheck {
     /// Go on.
     Fits,
+    /// Go on with IPv6 fragments of at most this size, each protected.
+    Fragment(usize),
     /// Drop: the source was told the MTU (an ICMP error, to this host for
     /// a local sender, whose output call fails with EMSGSIZE).
     TooBig,
@@ -127,6 +129,10 @@ pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -
         Action::LearnAndSend(mtu) => {
             skb.update_pmtu(mtu);
             SizeCheck::Fits
+        }
+        Action::LearnAndFragment(mtu) => {
+            skb.update_pmtu(mtu);
+            SizeCheck::Fragment(mtu)
         }
         Action::TellSource(mtu) => {
             skb.icmp_too_big(v6, mtu);

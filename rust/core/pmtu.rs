@@ -55,6 +55,12 @@ pub enum Action {
     /// As [`Action::Send`], and record this path MTU for the packet's
     /// destination first so the socket's next packets fit.
     LearnAndSend(usize),
+    /// Record the path MTU as [`Action::LearnAndSend`], then cut the
+    /// packet into IPv6 fragments of at most this size and protect each:
+    /// a tunnel's far end could not forward the whole inner packet over a
+    /// link of this MTU, since IPv6 routers do not fragment (XFRM's
+    /// `__xfrm6_output()` fragments there too).
+    LearnAndFragment(usize),
     /// Drop it and tell its source (ICMP "fragmentation needed"/"packet
     /// too big") that this MTU fits: a forwarding host's source, or this
     /// host's own socket, whose protocol then records the path MTU.
@@ -85,6 +91,7 @@ pub fn decide(p: &Outbound) -> Action {
         // the MTU from an ICMP error to itself, and the send fails with
         // EMSGSIZE (XFRM's answer too, its route being the bundle).
         (Sender::Local, true, false) => Action::TellSource(mtu),
+        (Sender::Local, true, true) if p.v6 => Action::LearnAndFragment(mtu),
         (Sender::Local, true, true) => Action::LearnAndSend(mtu),
         // Transport mode: the protected packet goes to the same
         // destination, so a path MTU recorded for it would shrink the
@@ -123,7 +130,7 @@ mod tests {
             ..f
         };
         #[rustfmt::skip]
-        let cases: [(u32, Outbound, Action); 16] = [
+        let cases: [(u32, Outbound, Action); 18] = [
             (1, f, Action::TellSource(1446)),
             (2, Outbound { len: 1446, ..f }, Action::Send),
             (3, Outbound { len: 1447, ..f }, Action::TellSource(1446)),
@@ -144,7 +151,13 @@ mod tests {
             (14, Outbound { fits: Some(1206), len: 1280, ..v6 }, Action::Send),
             (15, Outbound { fits: Some(1206), len: 1281, ..v6 }, Action::TellSource(1280)),
             (16, Outbound { sender: Sender::Local, may_fragment: true, ..v6 },
-             Action::LearnAndSend(1426)),
+             Action::LearnAndFragment(1426)),
+            // In IPv6 transport mode the destination reassembles: the
+            // protected packet goes in fragments.
+            (17, Outbound { sender: Sender::Local, may_fragment: true, tunnel: false, ..v6 },
+             Action::Send),
+            (18, Outbound { sender: Sender::Local, may_fragment: true, gso: true, ..v6 },
+             Action::Send),
         ];
         for (n, p, want) in cases {
             assert_eq!(decide(&p), want, "case {n}: {p:?}");

@@ -381,6 +381,22 @@ impl Skb {
         }
         Ok(Segments { head: segs })
     }
+
+    /// Cuts a local IPv6 packet into fragments of at most `mtu` bytes (at
+    /// least 1280), as the stack would after POST_ROUTING; the original
+    /// is consumed either way (on failure the socket may have been told
+    /// "packet too big").
+    pub(crate) fn fragment_v6(self, mtu: usize) -> Result<Segments> {
+        let mtu = u32::try_from(mtu).map_err(|_| EINVAL)?;
+        let p = self.into_raw();
+        // SAFETY: `p` is a valid IPv6 skb we own, with its route (it is at
+        // POST_ROUTING); the helper consumes it and returns a list we own
+        // or an error.
+        let frags = unsafe { bindings::kame_ip6_fragment(p, mtu) };
+        Ok(Segments {
+            head: kernel::error::from_err_ptr(frags)?,
+        })
+    }
 }
 
 impl Iterator for Segments {

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Wrappers for static inline sk_buff helpers of linux/skbuff.h (kame_helpers.h). */
+/*
+ * Wrappers for static inline sk_buff helpers of linux/skbuff.h, and the two
+ * ways of cutting a packet: GSO segmentation, IPv6 fragmentation
+ * (kame_helpers.h).
+ */
 #include <linux/skbuff.h>
 #include <linux/netdevice.h>
 #include <net/gso.h>
+
+#include <net/ip6_route.h>
+#include <net/ipv6.h>
 
 #include "kame_helpers.h"
 
@@ -82,6 +89,52 @@ struct sk_buff *kame_skb_segment(struct sk_buff *skb)
 		return segs ? segs : ERR_PTR(-EINVAL);
 	consume_skb(skb);
 	return segs;
+}
+
+/* Where kame_frag_collect() puts the fragments of the current call. */
+static DEFINE_PER_CPU(struct sk_buff_head *, kame_frags);
+
+static int kame_frag_collect(struct net *net, struct sock *sk,
+			     struct sk_buff *skb)
+{
+	__skb_queue_tail(this_cpu_read(kame_frags), skb);
+	return 0;
+}
+
+/*
+ * Cuts a local IPv6 packet into fragments of at most `mtu` bytes, as the
+ * stack would after POST_ROUTING (ip6_fragment(), which needs the packet's
+ * route and may send the socket a "packet too big"), and returns them as a
+ * list.  The packet is consumed either way.  ip6_fragment() hands each
+ * fragment to a callback without context: the list is found through a
+ * per-CPU pointer, set with bottom halves off so nothing else on this CPU
+ * runs in between.
+ */
+struct sk_buff *kame_ip6_fragment(struct sk_buff *skb, unsigned int mtu)
+{
+	struct sk_buff_head frags;
+	struct sk_buff *head = NULL, **tail = &head, *f;
+	int err;
+
+	__skb_queue_head_init(&frags);
+	/* Fragments no bigger than `mtu`, whatever the route's MTU. */
+	IP6CB(skb)->frag_max_size = mtu;
+	local_bh_disable();
+	this_cpu_write(kame_frags, &frags);
+	err = ip6_fragment(dev_net(skb_dst(skb)->dev), skb->sk, skb,
+			   kame_frag_collect);
+	this_cpu_write(kame_frags, NULL);
+	local_bh_enable();
+	if (err) {
+		__skb_queue_purge(&frags);
+		return ERR_PTR(err);
+	}
+	while ((f = __skb_dequeue(&frags))) {
+		*tail = f;
+		tail = &f->next;
+	}
+	*tail = NULL;
+	return head ? head : ERR_PTR(-EINVAL);
 }
 
 /* Takes the first packet off a list of segments. */

@@ -20,9 +20,11 @@
 //!
 //! The packet is read up to the length its header declares (IPv4 total
 //! length, IPv6 payload length; 0 in either means "as long as the data", for
-//! BIG TCP and jumbograms) or to the end of `pkt`, whichever is shorter, so the caller may hand only the linear part of a buffer. Bytes
-//! the parse needs but cannot see are [`ParseError::Truncated`]; nothing
-//! panics, whatever the bytes.
+//! BIG TCP and jumbograms) or to the end of `pkt`, whichever is shorter, so
+//! the caller may hand only the linear part of a buffer. IP headers and
+//! SPIs the parse needs but cannot see are [`ParseError::Truncated`]; ports
+//! an upper-layer header is too short to hold are 0 (a runt still has
+//! selectors, and a policy for them). Nothing panics, whatever the bytes.
 
 use crate::kame_core::pfkey::wire::IpAddr;
 
@@ -262,17 +264,22 @@ fn parse6(pkt: &[u8]) -> Result<Flow, ParseError> {
 /// `flow.transport_offset`.
 fn upper(pkt: &[u8], flow: &mut Flow) -> Result<(), ParseError> {
     let at = flow.transport_offset;
+    // Ports (types) the packet is too short to hold are 0, which only
+    // "any" matches (KAME's `ipsec4_get_ulp()`): a runt is judged by the
+    // policy for its addresses and protocol, never let by unjudged.
     match flow.proto {
         IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP => {
-            flow.sport = be16(pkt, at)?;
-            flow.dport = be16(pkt, at + 2)?;
+            if let (Ok(s), Ok(d)) = (be16(pkt, at), be16(pkt, at + 2)) {
+                (flow.sport, flow.dport) = (s, d);
+            }
         }
         IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-            flow.sport = u16::from(byte(pkt, at)?);
-            flow.dport = u16::from(byte(pkt, at + 1)?);
+            if let (Ok(t), Ok(c)) = (byte(pkt, at), byte(pkt, at + 1)) {
+                (flow.sport, flow.dport) = (t.into(), c.into());
+            }
         }
         // RFC 6275 6.1.1: payload proto, header length, MH type.
-        IPPROTO_MH => flow.sport = u16::from(byte(pkt, at + 2)?),
+        IPPROTO_MH => flow.sport = byte(pkt, at + 2).map_or(0, u16::from),
         IPPROTO_ESP => flow.spi = Some(be32(pkt, at)?),
         // RFC 4302 2: next header, payload length, reserved, SPI.
         IPPROTO_AH => flow.spi = Some(be32(pkt, at + 4)?),

@@ -108,11 +108,23 @@ fn icmp_type_and_code_in_ports() {
     assert_eq!((f.sport, f.dport), (3, 3));
     let f = parse(&v6(IPPROTO_ICMPV6, &[135, 0, 0, 0])).unwrap();
     assert_eq!((f.proto, f.sport, f.dport), (IPPROTO_ICMPV6, 135, 0));
-    // A one-byte ICMP header has no code.
-    assert_eq!(
-        parse(&v4(IPPROTO_ICMP, 0, &[], &[8])),
-        Err(ParseError::Truncated)
-    );
+    // A one-byte or empty ICMP header: type and code 0 (only "any").
+    for body in [&[8u8][..], &[]] {
+        let f = parse(&v4(IPPROTO_ICMP, 0, &[], body)).unwrap();
+        assert_eq!((f.proto, f.sport, f.dport), (IPPROTO_ICMP, 0, 0));
+    }
+}
+
+#[test]
+fn runt_upper_headers_have_ports_zero() {
+    // A TCP or UDP header too short for its ports still has selectors: the
+    // addresses and protocol, ports 0 (only "any" matches them).
+    for len in [0, 1, 2, 3] {
+        let f = parse(&v4(IPPROTO_TCP, 0, &[], &PORTS[..len])).unwrap();
+        assert_eq!((f.proto, f.sport, f.dport), (IPPROTO_TCP, 0, 0), "{len}");
+        let f = parse(&v6(IPPROTO_UDP, &PORTS[..len])).unwrap();
+        assert_eq!((f.proto, f.sport, f.dport), (IPPROTO_UDP, 0, 0), "{len}");
+    }
 }
 
 #[test]
@@ -263,9 +275,10 @@ fn malformed_headers() {
     let mut p = v4(IPPROTO_UDP, 0, &[], &PORTS);
     p[2..4].copy_from_slice(&19u16.to_be_bytes());
     assert_eq!(parse(&p), Err(ParseError::HeaderLength));
-    // Total length cuts the ports off, though the bytes are there.
+    // Total length cuts the ports off, though the bytes are there: the
+    // ports are unknown (0).
     p[2..4].copy_from_slice(&22u16.to_be_bytes());
-    assert_eq!(parse(&p), Err(ParseError::Truncated));
+    assert_eq!(parse(&p).map(|f| (f.sport, f.dport)), Ok((0, 0)));
     // An IPv6 extension header longer than the payload.
     let mut rest = ext(IPPROTO_UDP, 3);
     rest.truncate(16);
@@ -277,8 +290,11 @@ fn malformed_headers() {
     let mut rest = ext(IPPROTO_UDP, 0);
     rest.extend_from_slice(&PORTS);
     let mut p = v6(IPPROTO_HOPOPTS, &rest);
-    p[4..6].copy_from_slice(&10u16.to_be_bytes());
+    p[4..6].copy_from_slice(&6u16.to_be_bytes());
     assert_eq!(parse(&p), Err(ParseError::Truncated));
+    // Long enough for the extension header but not the ports: ports 0.
+    p[4..6].copy_from_slice(&10u16.to_be_bytes());
+    assert_eq!(parse(&p).map(|f| (f.proto, f.dport)), Ok((IPPROTO_UDP, 0)));
 }
 
 #[test]
@@ -297,7 +313,7 @@ fn declared_length_longer_than_data_is_fine() {
     let mut p = v4(IPPROTO_TCP, 0, &[], &PORTS);
     p[2..4].copy_from_slice(&0u16.to_be_bytes());
     assert_eq!(parse(&p).unwrap().dport, 80);
-    assert_eq!(parse(&p[..22]), Err(ParseError::Truncated));
+    assert_eq!(parse(&p[..22]).map(|f| f.dport), Ok(0));
     assert_eq!(parse(&p[..19]), Err(ParseError::Truncated));
 }
 

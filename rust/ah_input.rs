@@ -26,6 +26,7 @@ use crate::{
     sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
+    stats_hist::Hist,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -70,6 +71,7 @@ impl AhIn {
         let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
         };
+        ctx.stats.inc_alg(Hist::AhIn, ah.hist);
         // XFRM's order: the SA's lifetimes before anything else.
         if !ah.usage.admit(&sa, &ctx.events) {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
@@ -144,6 +146,7 @@ impl AhIn {
             drops::mark(&mut self.skb, Stat::AhAuthFail);
             return Err(Stat::AhAuthFail);
         }
+        self.ctx.stats.inc(Stat::AhAuthOk);
         if self.ah.replay.lock().update(self.seq).is_err() {
             drops::mark(&mut self.skb, Stat::AhReplay);
             return Err(Stat::AhReplay);

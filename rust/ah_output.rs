@@ -25,6 +25,7 @@ use crate::{
     sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
+    stats_hist::Hist,
 };
 use kernel::{
     prelude::*,
@@ -124,6 +125,7 @@ impl AhashJob for AhStep {
             Ok(d) if d.len() >= icv => {
                 b[off + AH_HDR_LEN..off + AH_HDR_LEN + icv].copy_from_slice(&d[..icv]);
                 chain.stats.inc(Stat::AhOutput);
+                chain.stats.inc_alg(Hist::AhOut, ah.hist);
                 chain.step_done();
             }
             _ => chain.drop_at(&sa.rec, Stat::AhCryptoError),

@@ -27,6 +27,7 @@ use crate::{
     sa_crypto::EspTransform,
     sad_table::SaEntry,
     stats::Stat,
+    stats_hist::Hist,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -65,6 +66,7 @@ impl EspIn {
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
         };
+        ctx.stats.inc_alg(Hist::EspIn, esp.hist);
         // XFRM's order: the SA's lifetimes before anything else.
         if !esp.usage.admit(&sa, &ctx.events) {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
@@ -173,7 +175,13 @@ impl AeadJob for EspIn {
         let stats = self.ctx.stats.clone();
         let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
         let outcome = match res {
-            Ok(()) => self.decapsulate(),
+            Ok(()) => {
+                // An SA without an authenticator has no ICV to verify.
+                if self.esp.geom.icv_len != 0 {
+                    stats.inc(Stat::EspAuthOk);
+                }
+                self.decapsulate()
+            }
             Err(e) => {
                 let s = if e == EBADMSG {
                     Stat::EspAuthFail

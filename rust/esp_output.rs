@@ -26,6 +26,7 @@ use crate::{
     sa_crypto::EspTransform,
     sad_table::SaEntry,
     stats::Stat,
+    stats_hist::Hist,
 };
 use kernel::{
     prelude::*,
@@ -175,6 +176,7 @@ impl AeadJob for EspStep {
             udp[6..8].copy_from_slice(&sum.to_be_bytes());
         }
         chain.stats.inc(Stat::EspOutput);
+        chain.stats.inc_alg(Hist::EspOut, self.esp.hist);
         chain.step_done();
     }
 }

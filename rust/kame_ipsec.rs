@@ -45,6 +45,7 @@ mod sock_policy;
 mod sockopt;
 mod spd_table;
 mod stats;
+mod stats_hist;
 mod stats_proc;
 mod sysctl;
 mod use_events;

@@ -24,6 +24,7 @@ use crate::{
     },
     kapi::crypto::{Aead, Ahash, Completion},
     sa_use::SaUse,
+    stats_hist::AlgRow,
 };
 use kernel::{
     new_spinlock,
@@ -53,6 +54,8 @@ pub(crate) struct EspTransform {
     pub(crate) usage: SaUse,
     /// 64-bit sequence numbers, the high half authenticated, not sent.
     pub(crate) esn: bool,
+    /// Its row in the ESP histograms: the encryption algorithm's.
+    pub(crate) hist: AlgRow,
 }
 
 /// An AH SA's keyed hash, with its sequence state.
@@ -67,6 +70,8 @@ pub(crate) struct AhTransform {
     pub(crate) replay: Pin<KBox<SpinLock<ReplayWindow>>>,
     /// Packets, bytes and first use, for the SA's lifetimes.
     pub(crate) usage: SaUse,
+    /// Its row in the AH histograms: the authentication algorithm's.
+    pub(crate) hist: AlgRow,
 }
 
 /// What an SA computes with.
@@ -154,6 +159,8 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
     let x = xform::esp(rec, if esn { Esn::On } else { Esn::Off })?;
+    // `xform::esp` found the algorithm: this cannot fail.
+    let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
     if x.parts
         .iter()
         .flatten()
@@ -183,11 +190,14 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
         replay,
         usage: SaUse::new(),
         esn,
+        hist,
     })
 }
 
 fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
     let x = xform::ah(rec)?;
+    // `xform::ah` found the algorithm: this cannot fail.
+    let hist = AlgRow::ah(rec.auth).ok_or(Errno::ENOSYS)?;
     if !crate::crypto_probe::has(x.name) {
         return Err(Errno::ENOSYS);
     }
@@ -204,6 +214,7 @@ fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {
         seq: Atomic::new(rec.out_seq),
         replay: replay_window(rec, false)?,
         usage: SaUse::new(),
+        hist,
     })
 }
 

@@ -3,11 +3,15 @@
 //! Packet-path statistics of one namespace, in the spirit of KAME's
 //! `ipsecstat`, `espstat` and `ahstat`: what the data path counts at each
 //! success and each drop. Counters are per CPU, so counting takes no lock
-//! and shares no cache line; a reader sums the CPUs' copies.
+//! and shares no cache line; a reader sums the CPUs' copies. The
+//! per-algorithm histograms are `stats_hist.rs`'s.
 
 #![forbid(unsafe_code)]
 
-use crate::kapi::percpu::PerCpuCounters;
+use crate::{
+    kapi::percpu::PerCpuCounters,
+    stats_hist::{AlgRow, Hist, HistCounters},
+};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -93,6 +97,9 @@ stats! {
     EspShort = (Esp, "esps_hdrops"),
     /// ESP packets replayed or too old (`esps_replay`).
     EspReplay = (Esp, "esps_replay"),
+    /// ESP packets whose ICV verified, on SAs that have one: KAME's
+    /// `ipsecstat` field (`in_espauthsucc`).
+    EspAuthOk = (Esp, "in_espauthsucc"),
     /// ESP packets whose ICV did not verify (`esps_badauth`).
     EspAuthFail = (Esp, "esps_badauth"),
     /// ESP packets with a bad trailer or inner header (`esps_badenc`).
@@ -124,6 +131,9 @@ stats! {
     AhShort = (Ah, "ahs_hdrops"),
     /// AH packets replayed or too old (`ahs_replay`).
     AhReplay = (Ah, "ahs_replay"),
+    /// AH packets whose ICV verified: KAME's `ipsecstat` field
+    /// (`in_ahauthsucc`).
+    AhAuthOk = (Ah, "in_ahauthsucc"),
     /// AH packets whose ICV did not verify (`ahs_badauth`).
     AhAuthFail = (Ah, "ahs_badauth"),
     /// AH packets whose headers could not be prepared or removed.
@@ -150,6 +160,8 @@ const COUNT: usize = Stat::ALL.len();
 pub(crate) struct Stats {
     /// Indexed by `Stat as usize`.
     counts: PerCpuCounters<COUNT>,
+    /// Packets by algorithm.
+    hist: HistCounters,
     /// Serialises resets, each of which must subtract what it read.
     #[pin]
     reset: Mutex<()>,
@@ -159,9 +171,11 @@ impl Stats {
     /// All counters at zero.
     pub(crate) fn new() -> Result<Arc<Stats>> {
         let counts = PerCpuCounters::new()?;
+        let hist = HistCounters::new()?;
         Arc::pin_init(
             pin_init!(Stats {
                 counts,
+                hist,
                 reset <- new_mutex!(()),
             }),
             GFP_KERNEL,
@@ -183,14 +197,27 @@ impl Stats {
         self.counts.sum(s as usize)
     }
 
-    /// Sets the counters of `sec` back to zero. Process context.
+    /// Counts a packet in `h`, in the row of its SA's algorithm. Any
+    /// context.
+    pub(crate) fn inc_alg(&self, h: Hist, row: AlgRow) {
+        self.hist.inc(h, row);
+    }
+
+    /// The histograms.
+    pub(crate) fn hist(&self) -> &HistCounters {
+        &self.hist
+    }
+
+    /// Sets the counters and histograms of `sec` back to zero. Process
+    /// context.
     ///
     /// Each counter gets its negated sum added on this CPU, so events
     /// counted on other CPUs meanwhile are kept, not lost to a store.
     pub(crate) fn reset(&self, sec: Section) {
         let _g = self.reset.lock();
         for &s in Stat::ALL.iter().filter(|s| s.section() == sec) {
-            self.add(s, self.get(s).wrapping_neg());
+            self.counts.zero(s as usize);
         }
+        self.hist.reset(sec);
     }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `/proc/net/kame_ipsec/{ipsecstat,espstat,ahstat}`: a namespace's
-//! counters, one `name value` line each, KAME's field names. Writing `0`
-//! to a file resets its counters (CAP_NET_ADMIN over the namespace).
+//! counters, one `name value` line each, KAME's field names, then the
+//! nonzero rows of its histograms, one `histogram algorithm value` line
+//! each. Writing `0` to a file resets its counters and histograms
+//! (CAP_NET_ADMIN over the namespace).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +14,7 @@ use crate::{
         proc_net::{NetFile, ProcNetDir},
     },
     stats::{Section, Stat, Stats},
+    stats_hist::Hist,
 };
 use kernel::{prelude::*, seq_file::SeqFile, seq_print, sync::Arc};
 
@@ -35,6 +38,11 @@ impl NetFile for StatFile {
     fn show(&self, out: &SeqFile) -> Result {
         for &s in Stat::ALL.iter().filter(|s| s.section() == self.section) {
             seq_print!(out, "{} {}\n", s.name(), self.stats.get(s));
+        }
+        for h in Hist::of(self.section) {
+            for (alg, v) in self.stats.hist().rows(h).filter(|&(_, v)| v != 0) {
+                seq_print!(out, "{} {} {}\n", h.name(), alg.setkey_name, v);
+            }
         }
         Ok(())
     }

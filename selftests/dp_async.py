@@ -120,10 +120,11 @@ def setkey(topo, node, text, timeout=120):
 
 
 def stats(topo, node):
-    """Every kame_ipsec counter of `node`, name -> value."""
+    """Every kame_ipsec counter of `node`, name -> value (histogram rows
+    as "histogram algorithm" -> value)."""
     out = topo.run(node, "cat", *("/proc/net/kame_ipsec/" + f
                                   for f in ("ipsecstat", "espstat", "ahstat"))).stdout
-    return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+    return {" ".join(k): int(v) for *k, v in (line.split() for line in out.splitlines())}
 
 
 def wait_refcnt(driver, want, secs=20):

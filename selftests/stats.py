@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """Statistics (KTAP): each counter of /proc/net/kame_ipsec/ moves when its
 event happens, by what it should, and no other counter moves, in either
-namespace or in a third one; writing 0 resets a file; `ipsecstat` prints
-the same values.
+namespace or in a third one; so does each row of the per-algorithm
+histograms (`in_esphist aes-gcm-16 N`); writing 0 resets a file; `ipsecstat`
+prints the same values.
 
     ns A                                       ns B
     192.0.2.1  (SAs 0x1001/0x1002) ---------- 192.0.2.2
     192.0.2.11 (SA 0x2001, keys differ) ----- 192.0.2.12
     192.0.2.21 (AH SAs 0x3001/0x3002) ------- 192.0.2.22
     192.0.2.31 (AH SA 0x3101, keys differ) -- 192.0.2.32
+    192.0.2.41 (aes-cbc + hmac-sha256) ------- 192.0.2.42
+    192.0.2.51 (aes-cbc, no authenticator) --- 192.0.2.52
     2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
           veth A ========================= veth B
 
@@ -17,7 +20,8 @@ the same values.
 
 | step          | what happens                                | counters  |
 |---------------|---------------------------------------------|-----------|
-| ping v4 / v6  | ESP transport both ways                     | esps_input/output, bytes, in/out_success |
+| ping v4 / v6  | ESP transport both ways                     | esps_input/output, bytes, in/out_success, in_espauthsucc, aes-gcm-16 rows |
+| cbc           | ping over aes-cbc + hmac-sha256, aes-cbc    | aes-cbc rows; in_espauthsucc with the ICV only |
 | discard       | A pings .3, out policy `discard`            | out_polvio (A) |
 | no SA         | A pings .4, `require` with no SA            | out_nosa (A) |
 | bad keys      | .11 -> .12, B holds another key             | esps_badauth (B) |
@@ -27,8 +31,8 @@ the same values.
 | replay        | an ESP frame A sent, sent again             | esps_replay (B) |
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
-| AH            | ping through AH; keys differ; ah.enable=0   | ahs_input/output, bytes, badauth, pdrops |
-| flood         | ping -f -c 1000                             | each end's counts agree |
+| AH            | ping through AH; keys differ; ah.enable=0   | ahs_input/output, bytes, badauth, pdrops, in_ahauthsucc, hmac-sha256 rows |
+| flood         | ping -f -c 1000                             | each end's counts agree, rows too |
 | rmmod         | a file held open across rmmod               | read fails, EIO |
 
 Runs as root in the test VM.
@@ -55,6 +59,8 @@ KEY3 = "0x2122232425262728292a2b2c2d2e2f3031323334"
 KEY4 = "0x3132333435363738393a3b3c3d3e3f4041424344"
 AKEY1 = "0x" + "41" * 32
 AKEY2 = "0x" + "42" * 32
+CKEY1 = "0x" + "51" * 16
+CKEY2 = "0x" + "52" * 16
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
@@ -67,6 +73,10 @@ add 2001:db8::1 2001:db8::2 esp 0x6001 -m transport -E aes-gcm-16 {KEY1} ;
 add 2001:db8::2 2001:db8::1 esp 0x6002 -m transport -E aes-gcm-16 {KEY2} ;
 add 192.0.2.21 192.0.2.22 ah 0x3001 -m transport -A hmac-sha256 {AKEY1} ;
 add 192.0.2.22 192.0.2.21 ah 0x3002 -m transport -A hmac-sha256 {AKEY2} ;
+add 192.0.2.41 192.0.2.42 esp 0x4001 -m transport -E aes-cbc {CKEY1} -A hmac-sha256 {AKEY1} ;
+add 192.0.2.42 192.0.2.41 esp 0x4002 -m transport -E aes-cbc {CKEY2} -A hmac-sha256 {AKEY2} ;
+add 192.0.2.51 192.0.2.52 esp 0x5001 -m transport -E aes-cbc {CKEY1} ;
+add 192.0.2.52 192.0.2.51 esp 0x5002 -m transport -E aes-cbc {CKEY2} ;
 """
 
 
@@ -82,7 +92,9 @@ def policies(me, peer, proto):
 CONF = {
     "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
     policies("2001:db8::1", "2001:db8::2", "esp") +
-    policies("192.0.2.21", "192.0.2.22", "ah") + f"""
+    policies("192.0.2.21", "192.0.2.22", "ah") +
+    policies("192.0.2.41", "192.0.2.42", "esp") +
+    policies("192.0.2.51", "192.0.2.52", "esp") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
 spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
@@ -93,7 +105,9 @@ spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
 """,
     "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
     policies("2001:db8::2", "2001:db8::1", "esp") +
-    policies("192.0.2.22", "192.0.2.21", "ah") + f"""
+    policies("192.0.2.22", "192.0.2.21", "ah") +
+    policies("192.0.2.42", "192.0.2.41", "esp") +
+    policies("192.0.2.52", "192.0.2.51", "esp") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
 """,
@@ -118,8 +132,10 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31)], "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32)], "2001:db8::2/64")}
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31, 41, 51)],
+                   "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32, 42, 52)],
+                   "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
             sh(n, f"ip addr add {a} dev {dev}")
@@ -139,14 +155,21 @@ def topology():
             raise RuntimeError("setkey in %s: %s%s" % (n, r.stdout, r.stderr))
 
 
-def read_stats(n):
-    """Every counter of namespace n, as name -> value."""
+def read_stats(n, files=FILES):
+    """Every counter of namespace n (in `files`), as name -> value, and
+    every histogram row shown (the nonzero ones), as "histogram algorithm"
+    -> value."""
     out = {}
-    for f in FILES:
+    for f in files:
         for line in sh(n, f"cat {PROC}/{f}").splitlines():
-            name, value = line.split()
-            out[name] = int(value)
+            *name, value = line.split()
+            out[" ".join(name)] = int(value)
     return out
+
+
+def is_row(k):
+    """Whether a read_stats key is a histogram row."""
+    return " " in k
 
 
 def ping(n, dst, src=None):
@@ -194,17 +217,28 @@ def some(d):
     return d > 0
 
 
-def ping_counts(requests, replies):
+def ping_counts(requests, replies, alg="aes-gcm-16", icv=True):
     """A's and B's counters for `requests` protected pings each answered
-    (`replies` of them) in both directions."""
-    return {
+    (`replies` of them) in both directions, over ESP SAs encrypting with
+    `alg`, with an ICV or without."""
+    w = {
         "A": {"out_success": requests, "esps_output": requests, "esps_obytes": some,
               "esps_input": replies, "esps_ibytes": some if replies else 0,
-              "in_success": replies},
+              "in_success": replies, "in_espauthsucc": replies if icv else 0,
+              "out_esphist " + alg: requests, "in_esphist " + alg: replies},
         "B": {"esps_input": requests, "esps_ibytes": some, "in_success": requests,
               "out_success": replies, "esps_output": replies,
-              "esps_obytes": some if replies else 0},
+              "esps_obytes": some if replies else 0,
+              "in_espauthsucc": requests if icv else 0,
+              "in_esphist " + alg: requests, "out_esphist " + alg: replies},
     }
+    # A row that stays at 0 is not shown.
+    return {n: {k: v for k, v in w[n].items() if v != 0 or not is_row(k)} for n in w}
+
+
+def esp_sent(alg="aes-gcm-16"):
+    """The counters of one ESP packet sent."""
+    return {"out_success": 1, "esps_output": 1, "esps_obytes": some, "out_esphist " + alg: 1}
 
 
 def bytes_agree(delta, p="esps"):
@@ -218,9 +252,19 @@ def bytes_agree(delta, p="esps"):
 
 
 def ah_ping_counts():
-    """ping_counts(1, 1) for AH."""
+    """ping_counts(1, 1) for AH with hmac-sha256."""
     w = ping_counts(1, 1)
-    return {n: {k.replace("esps_", "ahs_"): v for k, v in w[n].items()} for n in w}
+
+    def ah(k):
+        k = k.replace("esps_", "ahs_").replace("espauthsucc", "ahauthsucc")
+        return k.replace("esphist aes-gcm-16", "ahhist hmac-sha256")
+    return {n: {ah(k): v for k, v in w[n].items()} for n in w}
+
+
+def ah_sent():
+    """The counters of one AH packet sent."""
+    return {"out_success": 1, "ahs_output": 1, "ahs_obytes": some,
+            "out_ahhist hmac-sha256": 1}
 
 
 # The capture helper, run in A: sends one echo request and prints the ESP
@@ -296,7 +340,7 @@ def plural(n, what):
 
 
 def main():
-    t = Ktap(28)
+    t = Ktap(32)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -306,9 +350,10 @@ def main():
         c = Counters(t)
         names = set(c.last["A"])
         t.test(all(os.path.exists(f"{PROC}/{f}") for f in FILES) and
-               {"in_success", "esps_input", "ahs_input"} <= names and
-               all(v == 0 for n in c.last for v in c.last[n].values()),
-               "the three files exist in every namespace, all counters at 0",
+               {"in_success", "esps_input", "ahs_input", "in_espauthsucc",
+                "in_ahauthsucc"} <= names and
+               all(v == 0 and not is_row(k) for n in c.last for k, v in c.last[n].items()),
+               "the three files exist in every namespace, all counters at 0, no rows",
                c.last)
 
         ok = ping("A", "192.0.2.2")
@@ -328,15 +373,14 @@ def main():
 
         ping("A", "192.0.2.12", src="192.0.2.11")
         c.step("keys differ: esps_badauth at the receiver",
-               {"A": {"out_success": 1, "esps_output": 1, "esps_obytes": some},
-                "B": {"esps_input": 1, "esps_badauth": 1}})
+               {"A": esp_sent(),
+                "B": {"esps_input": 1, "esps_badauth": 1, "in_esphist aes-gcm-16": 1}})
 
         sh("B", "sysctl -qw net.inet.esp.enable=0")
         ping("A", "192.0.2.2")
         sh("B", "sysctl -qw net.inet.esp.enable=1")
         c.step("net.inet.esp.enable=0 at the receiver: esps_pdrops only",
-               {"A": {"out_success": 1, "esps_output": 1, "esps_obytes": some},
-                "B": {"esps_pdrops": 1}})
+               {"A": esp_sent(), "B": {"esps_pdrops": 1}})
 
         sh("A", "sysctl -qw net.inet.esp.enable=0")
         ping("A", "192.0.2.2")
@@ -354,13 +398,26 @@ def main():
 
         if frame:
             send_frame("A", frame)
-            c.step("the same ESP frame again: esps_replay", {"B": {"esps_input": 1, "esps_replay": 1}})
+            c.step("the same ESP frame again: esps_replay",
+                   {"B": {"esps_input": 1, "esps_replay": 1, "in_esphist aes-gcm-16": 1}})
             # ESP header, 8 bytes of IV and 4 of data: short of GCM's ICV.
             send_frame("A", truncated(frame, 20))
-            c.step("a truncated ESP packet: esps_hdrops", {"B": {"esps_input": 1, "esps_hdrops": 1}})
+            c.step("a truncated ESP packet: esps_hdrops",
+                   {"B": {"esps_input": 1, "esps_hdrops": 1, "in_esphist aes-gcm-16": 1}})
         else:
             t.skip("the same ESP frame again: esps_replay", "no frame captured")
             t.skip("a truncated ESP packet: esps_hdrops", "no frame captured")
+
+        # CBC: counted in its own rows; an SA without an authenticator
+        # verifies no ICV.
+        ok = ping("A", "192.0.2.42", src="192.0.2.41")
+        t.test(ok, "v4 ping through ESP aes-cbc + hmac-sha256")
+        c.step("aes-cbc + hmac-sha256: the aes-cbc rows, in_espauthsucc",
+               ping_counts(1, 1, "aes-cbc"), bytes_agree)
+        ok = ping("A", "192.0.2.52", src="192.0.2.51")
+        t.test(ok, "v4 ping through ESP aes-cbc without an authenticator")
+        c.step("aes-cbc alone: the aes-cbc rows, no in_espauthsucc",
+               ping_counts(1, 1, "aes-cbc", icv=False), bytes_agree)
 
         # AH: a protected ping, keys that differ, ah.enable=0.
         ok = ping("A", "192.0.2.22", src="192.0.2.21")
@@ -369,29 +426,40 @@ def main():
                ah_ping_counts(), lambda d: bytes_agree(d, "ahs"))
         ping("A", "192.0.2.32", src="192.0.2.31")
         c.step("AH keys differ: ahs_badauth at the receiver",
-               {"A": {"out_success": 1, "ahs_output": 1, "ahs_obytes": some},
-                "B": {"ahs_input": 1, "ahs_badauth": 1}})
+               {"A": ah_sent(),
+                "B": {"ahs_input": 1, "ahs_badauth": 1, "in_ahhist hmac-sha256": 1}})
         sh("B", "sysctl -qw net.inet.ah.enable=0")
         ping("A", "192.0.2.22", src="192.0.2.21")
         sh("B", "sysctl -qw net.inet.ah.enable=1")
         c.step("net.inet.ah.enable=0 at the receiver: ahs_pdrops",
-               {"A": {"out_success": 1, "ahs_output": 1, "ahs_obytes": some},
-                "B": {"ahs_pdrops": 1}})
+               {"A": ah_sent(), "B": {"ahs_pdrops": 1}})
 
-        # The tool against the files: a sentence for every counter.
+        # The tool against the files: a sentence for every counter, a
+        # title for every histogram with rows, a line for every row.
         r = nsx("B", IPSECSTAT)
         b = read_stats("B")
+        rows = [k for k in b if is_row(k)]
+        titles = {k.split()[0] for k in rows}
         want = ["ipsec:", "esp:", "ah:",
                 "\t%s in" % plural(b["esps_input"], "packet"),
                 "\t%s dropped; replay" % plural(b["esps_replay"], "packet"),
                 "\t%s shorter than header shows" % plural(b["esps_hdrops"], "packet"),
                 "\t%s in" % plural(b["esps_ibytes"], "byte"),
-                "\t%s dropped; bad authentication" % plural(b["ahs_badauth"], "packet")]
+                "\t%s considered authentic" % plural(b["in_espauthsucc"], "packet"),
+                "\t%s dropped; bad authentication" % plural(b["ahs_badauth"], "packet"),
+                "\tESP input histogram:",
+                "\t\taes-gcm-16: %d" % b["in_esphist aes-gcm-16"],
+                "\t\taes-cbc: %d" % b["in_esphist aes-cbc"],
+                "\tESP output histogram:",
+                "\tAH input histogram:",
+                "\t\thmac-sha256: %d" % b["in_ahhist hmac-sha256"],
+                "\tAH output histogram:"]
         lines = r.stdout.splitlines()
         unknown = [l for l in lines if l.split()[-1] in b]
         t.test(r.returncode == 0 and all(w in lines for w in want) and not unknown and
-               len(lines) == 3 + len(b),
-               "ipsecstat prints a sentence for every counter of the three files",
+               titles == {"in_esphist", "out_esphist", "in_ahhist", "out_ahhist"} and
+               len(lines) == 3 + len(b) + len(titles),
+               "ipsecstat prints a sentence for every counter, every histogram row",
                r.stdout + r.stderr)
 
         # Resets.
@@ -401,16 +469,20 @@ def main():
         err = proc_write("B", "espstat", "1")
         t.test(err == "EINVAL" and read_stats("B") == b,
                "writing anything but 0 fails with EINVAL", err)
+        others = ("ipsecstat", "ahstat")
+        before = read_stats("B", others)
         err = proc_write("B", "espstat", "0\n")
-        now = read_stats("B")
-        t.test(not err and all(v == 0 for k, v in now.items() if k.startswith("esps_")) and
-               all(now[k] == b[k] for k in now if not k.startswith("esps_")) and
-               any(b[k] for k in b if not k.startswith("esps_")) and
+        esp, now = read_stats("B", ("espstat",)), read_stats("B", others)
+        t.test(not err and all(v == 0 and not is_row(k) for k, v in esp.items()) and
+               now == before and now["in_ahhist hmac-sha256"] and now["in_success"] and
                read_stats("A") == c.last["A"],
-               "echo 0 > espstat resets B's ESP counters only", err or now)
+               "echo 0 > espstat resets B's ESP counters and histograms only",
+               err or (esp, now))
         r = nsx("A", IPSECSTAT, "-z")
+        a = read_stats("A")
         t.test(r.returncode == 0 and "\t1 inbound packet violated security policy" in r.stdout and
-               all(v == 0 for v in read_stats("A").values()),
+               "\tESP output histogram:" in r.stdout and
+               all(v == 0 and not is_row(k) for k, v in a.items()),
                "ipsecstat -z prints A's counters, then all read 0", r.stdout + r.stderr)
         c.last = c.snap()
         ok = ping("A", "192.0.2.2")
@@ -428,13 +500,19 @@ def main():
                      ("B esps_output", b["esps_output"], b["in_success"]),
                      ("A esps_input", a["esps_input"], b["esps_output"]),
                      ("A in_success", a["in_success"], got)]
+            # Every packet in its algorithm's row, every ICV verified.
+            for n, d in (("A", a), ("B", b)):
+                pairs += [(n + " in_esphist aes-gcm-16", d["in_esphist aes-gcm-16"],
+                           d["esps_input"]),
+                          (n + " out_esphist aes-gcm-16", d["out_esphist aes-gcm-16"],
+                           d["esps_output"]),
+                          (n + " in_espauthsucc", d["in_espauthsucc"], d["esps_input"])]
             return ["%s %d, want %d" % p for p in pairs if p[1] != p[2]] + bytes_agree(delta)
-        c.step("ping -f -c 1000: each packet counted once at each end", {
-            "A": {k: some for k in ("out_success", "esps_output", "esps_obytes",
-                                    "esps_input", "esps_ibytes", "in_success")},
-            "B": {k: some for k in ("out_success", "esps_output", "esps_obytes",
-                                    "esps_input", "esps_ibytes", "in_success")},
-        }, flood)
+        moved = ("out_success", "esps_output", "esps_obytes", "esps_input", "esps_ibytes",
+                 "in_success", "in_espauthsucc", "in_esphist aes-gcm-16",
+                 "out_esphist aes-gcm-16")
+        c.step("ping -f -c 1000: each packet counted once at each end",
+               {"A": {k: some for k in moved}, "B": {k: some for k in moved}}, flood)
         t.test(all(v == 0 for v in c.last[None].values()),
                "the test's own namespace counted nothing", c.last[None])
 

@@ -65,6 +65,14 @@ impl<const N: usize> PerCpuCounters<N> {
             _ => 0,
         }
     }
+
+    /// Sets counter `i` back to zero by adding its negated sum on this CPU,
+    /// so that adds on other CPUs meanwhile are kept, not lost to a store.
+    /// Two resets of one counter at once would each subtract the other's
+    /// share: the caller serialises them. Any context.
+    pub(crate) fn zero(&self, i: usize) {
+        self.add(i, self.sum(i).wrapping_neg());
+    }
 }
 
 impl<const N: usize> Drop for PerCpuCounters<N> {

@@ -244,9 +244,10 @@ class Counters:
     def read(self):
         out = {}
         for f in ("ipsecstat", "espstat", "ahstat"):
+            # Histogram rows as "histogram algorithm".
             for line in read_in(self.ns, "/proc/net/kame_ipsec/" + f).splitlines():
-                name, val = line.split()
-                out[name] = int(val)
+                *name, val = line.split()
+                out[" ".join(name)] = int(val)
         for line in read_in(self.ns, "/proc/net/xfrm_stat").splitlines():
             name, val = line.split()
             out[name] = int(val)

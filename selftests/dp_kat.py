@@ -11,8 +11,10 @@ setkey has no name for the algorithm) and a `require` inbound policy for
 the vector's inner addresses. a sends the vector's ESP packet (SPI onward,
 exactly as published) inside an IPv4 header 192.0.2.1 -> 192.0.2.2 as an
 Ethernet frame (AF_PACKET). The outer header is ours: none of the vectors
-authenticates it (no ICV for AES-CBC, and ChaCha20-Poly1305's AAD is SPI and
-sequence number only), so it changes no byte of what is checked. First a
+authenticates it (no ICV for AES-CBC; the AAD of ChaCha20-Poly1305 and
+AES-GCM is SPI and sequence number only, with ESN its high half too; AES-GMAC
+adds the IV and the payload, nothing of the IP header), so it changes no
+byte of what is checked. First a
 copy with one bit flipped (negative control: refused, the right drop
 counter +1, nothing delivered), then the packet itself: exactly one packet
 appears on b's ipsec0 (AF_PACKET, where decapsulated packets re-enter the
@@ -28,7 +30,9 @@ the next IV the published one. Instead b sends a UDP datagram through an
 SA with each vector's key, a captures the ESP packet on its veth, and the
 test decrypts it itself (python3-cryptography) under the published key:
 the UDP datagram, RFC 4303 padding 1, 2, 3, ..., next header 17, sequence
-number 1, and for the AEAD a tag that verifies.
+number 1, and for the AEADs a tag that verifies (with ESN, over the
+sequence number's high half 0 as well). Done for one vector's key per
+algorithm and key size, and for an ESN one (`output` in VECTORS).
 
 Vectors (data, copied with their source):
   RFC 3602 section 4, cases 5 to 8: AES-128-CBC ESP without authentication,
@@ -40,8 +44,32 @@ Vectors (data, copied with their source):
   RFC 7634 Appendix A: ChaCha20-Poly1305 ESP in tunnel mode, key
     80..9f, salt a0a1a2a3. Same provenance; two transcriptions in different
     repositories agree and the Poly1305 tag verifies under the key.
-Not included: draft-mcgrew-gcm-test (an Internet-Draft, never an RFC; its
-packets were not found verbatim), RFC 4231/2202/4868 (HMAC only, no packets).
+  draft-mcgrew-gcm-test-01 ("Test Cases for the use of GCM and GMAC in IPsec
+    ESP", an expired Internet-Draft: the complete RFC 4106 packets that RFC
+    does not give), AES-GCM with a 16-byte ICV: cases 2 (128-bit key), 3
+    (256), 7 (192), 8 and 13 (128, ESN); and its AES-GMAC (RFC 4543) packet,
+    SPI 0x4321, sequence number 7. The draft's own text was not in the
+    search library beyond its first page; the AES-GCM packets were taken
+    from a transcription that lists key, SPI, sequence number, nonce (salt
+    and IV), plaintext, ciphertext and tag and the full ESP packet, and the
+    GMAC one from a second that lists key, nonce, AAD (SPI, sequence number,
+    IV, payload) and tag, assembled here as RFC 4543 lays the packet out.
+    Off-line, each packet was rebuilt from its fields and matched, each tag
+    verified under its key, and each plaintext ends in RFC 4303 padding, a
+    pad length and next header 1 (every packet in the draft says ICMP, even
+    where the payload looks like an IPv4 packet: so transport mode, tunnel
+    mode would want 4). In case 7 (and 1, 6 and 9, not used) the plaintext
+    is a whole IPv4 packet whose last bytes double as the trailer: what RFC
+    4303 decapsulates is checked. Not used: case 4 (SPI 0, which RFC 4303
+    reserves and SADB_ADD refuses); cases 1, 5, 6, 9, 10, 11 and 14, ESN
+    packets whose high half is not 0: an SA added by PF_KEY starts with its
+    replay window at 0, from which RFC 4303 Appendix A2.2 infers high half 0
+    (rust/core/replay.rs; no PF_KEY extension sets a starting inbound
+    counter), so their ICV cannot verify on a fresh SA. Not yet: case 12
+    (sequence number 2^32-1, an empty payload), which kame_ipsec refuses
+    after its ICV verified (esps_badenc): input.rs reads the inner packet's
+    selectors and flow::parse() finds no ICMP header.
+Not included: RFC 4231/2202/4868 (HMAC only, no packets).
 """
 import os
 import select
@@ -65,6 +93,8 @@ A4, B4 = "192.0.2.1", "192.0.2.2"
 MAC_A, MAC_B = "02:00:00:00:0a:01", "02:00:00:00:0b:01"
 SETTLE = 3.0 if os.environ.get("KERNEL") == "debug" else 1.0
 EALG_AES_CBC, EALG_CHACHA = 12, 250  # rust/core/algs.rs (250: ours, Linux has none)
+# setkey's names (rust/tools/src/algs.rs) for the AEADs it can name.
+SETKEY_ALG = {"aes-gcm-16": "aes-gcm-16", "null-aes-gmac": "null_aes_gmac"}
 IPSEC_MODE = {"transport": 1, "tunnel": 2}
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 PACKET_OUTGOING = 4
@@ -88,7 +118,8 @@ VECTORS = [
                "a4699e523a55db080b59ec3a8e4b7e52 775b07d1db34ed9c538ab50c551b874a"
                "a269add047ad2d5913ac19b7cfbad4a6"),
          inner=h("08000ebda70a00008e9c083db95b0700 08090a0b0c0d0e0f1011121314151617"
-                 "18191a1b1c1d1e1f2021222324252627 28292a2b2c2d2e2f3031323334353637")),
+                 "18191a1b1c1d1e1f2021222324252627 28292a2b2c2d2e2f3031323334353637"),
+         output=True),
     dict(name="RFC 3602 case 6 (AES-128-CBC, transport, ICMP, 28 bytes)",
          alg="aes-cbc", mode="transport", spi=0x4321, next_header=1,
          key=h("90d382b410eeba7ad938c46cec1a82bf"),
@@ -131,7 +162,72 @@ VECTORS = [
          inner=h("45000054a6f200004001e778c6336405 c000020508005b7a3a080000553bec10"
                  "0007362708090a0b0c0d0e0f10111213 1415161718191a1b1c1d1e1f20212223"
                  "2425262728292a2b2c2d2e2f30313233 34353637"),
-         sel=("198.51.100.5", "192.0.2.5")),
+         sel=("198.51.100.5", "192.0.2.5"), output=True),
+    # draft-mcgrew-gcm-test-01: key followed by the 4-byte salt (the first
+    # 4 bytes of the draft's nonce), as RFC 4106 section 8.1 keys it; esp is
+    # the draft's ESP packet (SPI, sequence number, IV, ciphertext, 16-byte
+    # ICV). Every packet there ends its plaintext with next header 1, so
+    # they are transport mode packets: inner is the plaintext up to the
+    # padding (pad length byte and next header removed, RFC 4303 2.4-2.6).
+    dict(name="draft-mcgrew-gcm-test-01 case 2 (AES-128-GCM, transport, 62 bytes)",
+         alg="aes-gcm-16", mode="transport", spi=0xa5f8, next_header=1,
+         key=h("feffe9928665731c6d6a8f9467308308 cafebabe"),
+         esp=h("0000a5f80000000afacedbaddecaf888 deb22cd9b07c72c16e3a65beeb8df304"
+               "a5a5897d33ae530f1ba76d5d114d2a5c 3de81827c10e9a4f51330d0eec416642"
+               "cfbb85a5b47e48a4ec3b9ba95d918bd1 83b70d3aa8bc6ee4c309e9d85a41ad4a"),
+         inner=h("4500003e698f000080114dccc0a80102 c0a801010a980035002a2343b2d00100"
+                 "00010000000000000373697009637962 65726369747902646b0000010001"),
+         output=True),
+    dict(name="draft-mcgrew-gcm-test-01 case 3 (AES-256-GCM, transport, 48 bytes)",
+         alg="aes-gcm-16", mode="transport", spi=0x4a2cbfe3, next_header=1,
+         key=h("abbccddef00112233445566778899aab abbccddef00112233445566778899aab"
+               "11223344"),
+         esp=h("4a2cbfe3000000020102030405060708 ff425c9b724599df7a3bcd510194e00d"
+               "6a78107f1b0b1cbf06efae9d65a5d763 748a637985771d347f0545659f14e99d"
+               "ef842d8eb335f4eecfdbf831824b4c49 15956c96"),
+         inner=h("4500003069a6400080062690c0a80102 9389155e0a9e008b2dc57ee000000000"
+                 "7002400020bf0000020405b401010402"),
+         output=True),
+    # The draft's plaintext is a 40-byte IPv4 packet whose last two bytes
+    # (00 01) are read as pad length 0 and next header 1.
+    dict(name="draft-mcgrew-gcm-test-01 case 7 (AES-192-GCM, transport, 38 bytes)",
+         alg="aes-gcm-16", mode="transport", spi=0xa5f8, next_header=1,
+         key=h("feffe9928665731c6d6a8f9467308308 feffe9928665731c cafebabe"),
+         esp=h("0000a5f80000000afacedbaddecaf888 a5b1f8066029aea40e598b8122de0242"
+               "0938b3ab33f828e687b8858b5bfbdbd0 315b27452144cc7795457b9652037f53"
+               "18027b5b4cd7a636"),
+         inner=h("45000028a4ad4000400678800a01038f 0a010612802306b8cb712602dd6bb03e"
+                 "501016d07568"),
+         output=True),
+    # ESN: sequence number 0x00000000_00000001, high half in the AAD only.
+    dict(name="draft-mcgrew-gcm-test-01 case 8 (AES-128-GCM, ESN, transport, 73 bytes)",
+         alg="aes-gcm-16", mode="transport", spi=0x100, next_header=1, esn=True,
+         key=h("abbccddef00112233445566778899aab decaf888"),
+         esp=h("0000010000000001cafedebaceface74 18a6fd42f72cbf4ab2a2ea901f73d814"
+               "e3e7f243d95412e1c349c1d2fbec168f 9190feebaf2cb01984e65863965d7472"
+               "b79da345e0e780191f0d2f0e0f496c22 6f2127b27db35724e7845d68651f57e6"
+               "5f354f75ff17015769623436"),
+         inner=h("4500004933ba00007f119106c3fb1d10 c2b1d326c02831ce0035dd7b800302d5"
+                 "00004e20001e8c18d75b81dc91baa047 6b91b924b280389d92c963bac046ec95"
+                 "9b6266c04722b14923"),
+         output=True),
+    dict(name="draft-mcgrew-gcm-test-01 case 13 (AES-128-GCM, ESN, transport, 18 bytes)",
+         alg="aes-gcm-16", mode="transport", spi=0x100, next_header=1, esn=True,
+         key=h("abbccddef00112233445566778899aab decaf888"),
+         esp=h("0000010000000001cafedebaceface74 29c9fc69a197d038ccdd14e2ddfcaa05"
+               "43332164412503524303ed3c6c5f2838 43af8c3e"),
+         inner=h("746f016265016f72016e6f7401746f01 6265")),
+    # RFC 4543 ESP (ENCR_NULL_AUTH_AES_GMAC): the payload travels in the
+    # clear after the IV; the ICV covers SPI, sequence number, IV, payload.
+    dict(name="draft-mcgrew-gcm-test-01 GMAC case (AES-128-GMAC, transport, 48 bytes)",
+         alg="null-aes-gmac", mode="transport", spi=0x4321, next_header=1,
+         key=h("4c80cdefbb5d10da906ac73c3613a634 22433c64"),
+         esp=h("00004321000000070000000000000000 45000030da3a00008001df3bc0a80005"
+               "c0a800010800c6cd0200070061626364 65666768696a6b6c6d6e6f7071727374"
+               "01020201f2a9a836e155106aa8dcd618 e4099aaa"),
+         inner=h("45000030da3a00008001df3bc0a80005 c0a800010800c6cd0200070061626364"
+                 "65666768696a6b6c6d6e6f7071727374"),
+         output=True),
 ]
 
 DROPS = ["esps_hdrops", "esps_replay", "esps_badauth", "esps_badenc", "esps_crypto",
@@ -210,6 +306,11 @@ def install_sa(v, src, dst):
     if v["alg"] == "aes-cbc":
         setkey("add %s %s esp 0x%x -m %s -E aes-cbc 0x%s ;\n"
                % (src, dst, v["spi"], v["mode"], v["key"].hex()))
+        return
+    if v["alg"] in SETKEY_ALG:
+        setkey("add %s %s esp 0x%x -m %s -r 32%s -E %s 0x%s ;\n"
+               % (src, dst, v["spi"], v["mode"], " -f esn" if v.get("esn") else "",
+                  SETKEY_ALG[v["alg"]], v["key"].hex()))
         return
     err = pfkey_add(v["spi"], v["mode"], src, dst, EALG_CHACHA, v["key"])
     if err:
@@ -362,9 +463,19 @@ def open_esp(v, esp):
         iv, ct = esp[8:24], esp[24:]
         d = Cipher(algorithms.AES(v["key"]), modes.CBC(iv)).decryptor()
         return seq, d.update(ct) + d.finalize()
-    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-    key, salt = v["key"][:32], v["key"][32:]
-    return seq, ChaCha20Poly1305(key).decrypt(salt + esp[8:16], esp[16:], esp[:8])
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    # The AAD: SPI, then with ESN the high half of the sequence number
+    # (0 here: the first packet), then the low half (RFC 4106 section 5).
+    aad = esp[:4] + bytes(4) + esp[4:8] if v.get("esn") else esp[:8]
+    key, salt = v["key"][:-4], v["key"][-4:]
+    if v["alg"] == "aes-gcm-16":
+        return seq, AESGCM(key).decrypt(salt + esp[8:16], esp[16:], aad)
+    if v["alg"] == "null-aes-gmac":
+        # RFC 4543 section 3.3: a GMAC over the AAD, the IV and the payload,
+        # which is not encrypted; the ICV is the last 16 bytes.
+        AESGCM(key).decrypt(salt + esp[8:16], esp[-16:], aad + esp[8:-16])
+        return seq, esp[16:-16]
+    return seq, ChaCha20Poly1305(key).decrypt(salt + esp[8:16], esp[16:], aad)
 
 
 def check_output(t, v, cap):
@@ -402,7 +513,8 @@ def check_output(t, v, cap):
 
 
 def main():
-    t = Ktap(3 * len(VECTORS) + 2)
+    outputs = [v for v in VECTORS if v.get("output")]
+    t = Ktap(3 * len(VECTORS) + len(outputs))
     teardown()
     topology()
     inj = dec = cap = None
@@ -419,7 +531,7 @@ def main():
                 for what in ("refused", "decrypted", "counted"):
                     t.test(False, "%s: %s" % (v["name"], what), "%s: %s" % (type(e).__name__, e))
         cap = inj
-        for v in (VECTORS[0], VECTORS[4]):
+        for v in outputs:
             try:
                 check_output(t, v, cap)
             except (OSError, RuntimeError) as e:

@@ -65,10 +65,9 @@ Vectors (data, copied with their source):
     packets whose high half is not 0: an SA added by PF_KEY starts with its
     replay window at 0, from which RFC 4303 Appendix A2.2 infers high half 0
     (rust/core/replay.rs; no PF_KEY extension sets a starting inbound
-    counter), so their ICV cannot verify on a fresh SA. Not yet: case 12
-    (sequence number 2^32-1, an empty payload), which kame_ipsec refuses
-    after its ICV verified (esps_badenc): input.rs reads the inner packet's
-    selectors and flow::parse() finds no ICMP header.
+    counter), so their ICV cannot verify on a fresh SA. Case 12 (sequence
+    number 2^32-1, an empty payload) fails until input.rs takes an inner
+    packet without an ICMP header (flow::parse() refuses it; esps_badenc).
 Not included: RFC 4231/2202/4868 (HMAC only, no packets).
 """
 import os
@@ -211,6 +210,13 @@ VECTORS = [
                  "00004e20001e8c18d75b81dc91baa047 6b91b924b280389d92c963bac046ec95"
                  "9b6266c04722b14923"),
          output=True),
+    dict(name="draft-mcgrew-gcm-test-01 case 12 (AES-128-GCM, sequence number 2^32-1, "
+              "empty payload)",
+         alg="aes-gcm-16", mode="transport", spi=0x335467ae, next_header=1,
+         key=h("7d773d00c144c525ac619d18c84a3f47 d9664267"),
+         esp=h("335467aeffffffff43457e9182443bc6 437f866bcb3f699fe9b0822bac961c45"
+               "04bef270"),
+         inner=b""),
     dict(name="draft-mcgrew-gcm-test-01 case 13 (AES-128-GCM, ESN, transport, 18 bytes)",
          alg="aes-gcm-16", mode="transport", spi=0x100, next_header=1, esn=True,
          key=h("abbccddef00112233445566778899aab decaf888"),

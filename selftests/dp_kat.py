@@ -66,8 +66,8 @@ Vectors (data, copied with their source):
     replay window at 0, from which RFC 4303 Appendix A2.2 infers high half 0
     (rust/core/replay.rs; no PF_KEY extension sets a starting inbound
     counter), so their ICV cannot verify on a fresh SA. Case 12 (sequence
-    number 2^32-1, an empty payload) fails until input.rs takes an inner
-    packet without an ICMP header (flow::parse() refuses it; esps_badenc).
+    number 2^32-1) carries an ICMP packet with no header at all: its
+    selectors have type and code 0, as KAME's.
 Not included: RFC 4231/2202/4868 (HMAC only, no packets).
 """
 import os

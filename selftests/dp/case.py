@@ -56,7 +56,7 @@ def matrix():
 SUITE = ("^pair transport v4 esp aes-gcm-16$|^pair tunnel v6-in-v4 esp aes-cbc/hmac-sha256$"
          "|^pair transport v6 esp aes-cbc/hmac-sha1 ah|^pair tunnel v4 ah hmac-sha256$"
          "|^pair tunnel v4 esp aes-cbc/hmac-sha1 ah hmac-sha256$"
-         "|^gateway tunnel v4 esp aes-gcm-16$")
+         "|^gateway tunnel v4 esp aes-gcm-16$|^gateway tunnel v6 esp aes-cbc/hmac-sha256$")
 
 
 def selected():

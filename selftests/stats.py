@@ -50,6 +50,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ktap import KO, TOP, Ktap, run_in_netns  # noqa: E402
@@ -70,6 +71,9 @@ CKEY1 = "0x" + "51" * 16
 CKEY2 = "0x" + "52" * 16
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+# How long a frame put on A's veth may take to be counted at B (and an
+# answer at A).
+SETTLE = 1.0 if os.environ.get("KERNEL") == "debug" else 0.3
 # Native XFRM's SAs (ip xfrm) between .61 and .62: rfc4106(gcm(aes)),
 # 16-byte key and 4-byte salt.
 XKEY = "0x" + "61" * 20
@@ -452,9 +456,11 @@ def bad_trailer(t, c):
                           (101, names[1], {"pad": bytes(4)})):
         esp = esp_cbc_sha256(0x4001, seq, ekey, akey, echo, 1, **kw)
         send_frame("A", eth_frame(ipv4(src, dst, 50, esp)))
+        time.sleep(SETTLE)
         c.step(name, {"B": dropped})
     esp = esp_cbc_sha256(0x4001, 102, ekey, akey, echo, 1)
     send_frame("A", eth_frame(ipv4(src, dst, 50, esp)))
+    time.sleep(SETTLE)  # B's answer, through ESP, to A
     # B takes it and answers through 0x4002; A takes the answer.
     want = ping_counts(1, 1, "aes-cbc")
     for k in ("out_success", "esps_output", "esps_obytes", "out_esphist aes-cbc"):
@@ -487,6 +493,7 @@ def spi_owners(t, c):
              eth_frame(ipv4("192.0.2.21", "192.0.2.22", 51, ah)), "ahs_notdb")):
         before = xfrm_nostates("B")
         send_frame("A", frame)
+        time.sleep(SETTLE)
         after = xfrm_nostates("B")
         c.step(name, {"B": {counter: 1}},
                lambda d: [] if after == before + 1 else

@@ -149,6 +149,9 @@ void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
 unsigned short kame_sk_family(const struct sock *sk);
 void kame_xfrm_policy_set_socket(struct xfrm_policy *xp, unsigned short family,
 				 u8 action);
+/* net/xfrm.h: whether an ESP/AH packet we do not own has an XFRM state */
+bool kame_xfrm_has_state(const struct sk_buff *skb, bool v6, const void *daddr,
+			 u32 spi, u8 proto);
 
 /* Per-socket policy tags (helpers/sk_policy.c) */
 #define KAME_SKPOL_NONE 0

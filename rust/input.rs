@@ -18,7 +18,7 @@ use crate::{
     icmp_in,
     inflight::InFlight,
     kame_core::{
-        esp::UDP_HDR_LEN,
+        esp::{ESP_HDR_LEN, UDP_HDR_LEN},
         flow::{
             Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
             IPV6_HDR_LEN,
@@ -30,7 +30,7 @@ use crate::{
         sysctl::{Ipsec4, Ipsec6},
         tunnel::{decap_dsfield, ipv4_checksum, set_next_and_length, Decap, EcnMode},
     },
-    kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, sk_policy, skb::Skb},
+    kapi::{ipproto::IpsecInput, net::Net, netdev::DevRef, sk_policy, skb::Skb, xfrm_state},
     natt_input,
     netns::Netns,
     output::read_flow,
@@ -60,7 +60,11 @@ impl IpsecInput for Input {
             return Err(skb);
         }
         let dp = ns.dp();
-        let Some((flow, sa)) = read_flow(&skb).and_then(|f| our_sa(&dp.keys.sad, f, proto)) else {
+        let flow = read_flow(&skb);
+        let Some((flow, sa)) = flow.and_then(|f| our_sa(&dp.keys.sad, f, proto)) else {
+            if let Some(f) = flow {
+                count_no_sa(&dp.stats, &skb, &f, proto);
+            }
             let _ = skb.pull(nh);
             return Err(skb);
         };
@@ -146,6 +150,29 @@ pub(crate) fn our_sa(sad: &SadReader, flow: Flow, proto: u8) -> Option<(Flow, Ar
     let g = rcu::read_lock();
     let sa = sad.by_id(&g, &id)?.clone();
     matches!(sa.rec.state, SaState::Mature | SaState::Dying).then_some((flow, sa))
+}
+
+/// Counts the ESP/AH packet `skb` (`data` at its IP header, `flow` its
+/// selectors, `proto` its first layer), for which [`our_sa`] found nothing,
+/// if XFRM has no state for its SPI either: KAME's packets with no SA
+/// (`esps_notdb`, `ahs_notdb`). XFRM, which gets it next, drops it too
+/// (`XfrmInNoStates`). Only packets we hand on pay for the lookup.
+pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
+    // XFRM wants the whole header (SPI and sequence number, or AH's
+    // first 8 bytes): a shorter packet is its header error, not ours.
+    let Some(spi) = flow.spi else {
+        return;
+    };
+    if skb.len() < flow.transport_offset + ESP_HDR_LEN {
+        return;
+    }
+    if !xfrm_state::has_state(skb, flow.dst.octets(), spi, proto) {
+        stats.inc(if proto == IPPROTO_AH {
+            Stat::AhNoSa
+        } else {
+            Stat::EspNoSa
+        });
+    }
 }
 
 /// What a packet needs after its crypto, whatever the context then.

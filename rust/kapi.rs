@@ -31,3 +31,4 @@ pub(crate) mod sock;
 pub(crate) mod sysctl;
 pub(crate) mod work;
 pub(crate) mod xfrm_km;
+pub(crate) mod xfrm_state;

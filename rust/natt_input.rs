@@ -8,13 +8,14 @@
 //! XFRM ([`crate::kapi::ipproto`]). An SPI of ours loses its UDP header
 //! and goes through the ordinary input ([`crate::input::take`]), which
 //! checks that its SA has NAT-T and fixes a transport-mode checksum after
-//! the layer is undone. Other SPIs go on to XFRM untouched.
+//! the layer is undone. Other SPIs go on to XFRM untouched (counted in
+//! `esps_notdb` if XFRM has no state for them either).
 
 #![forbid(unsafe_code)]
 
 use crate::{
     drops::{self, SaSite},
-    input::{our_sa, take},
+    input::{count_no_sa, our_sa, take},
     kame_core::{
         esp::{natt_classify, NattPayload, ESP_HDR_LEN, UDP_HDR_LEN},
         flow::{Flow, Frag, IPPROTO_ESP, IPPROTO_UDP},
@@ -37,7 +38,7 @@ pub(crate) fn receive(ns: &Netns, mut skb: Skb, v6: bool) -> Result<(), Skb> {
     }
     let dp = ns.dp();
     let mut spi = [0u8; 4];
-    let found = match read_flow(&skb) {
+    let flow = match read_flow(&skb) {
         Some(mut f) if skb.copy_out(nh, &mut spi).is_ok() => {
             // The flow as the packet will be once out of UDP.
             f.proto = IPPROTO_ESP;
@@ -45,11 +46,15 @@ pub(crate) fn receive(ns: &Netns, mut skb: Skb, v6: bool) -> Result<(), Skb> {
             f.transport_offset = nh - UDP_HDR_LEN;
             f.sport = 0;
             f.dport = 0;
-            our_sa(&dp.keys.sad, f, IPPROTO_ESP)
+            Some(f)
         }
         _ => None,
     };
-    let Some((flow, sa)) = found else {
+    let Some((flow, sa)) = flow.and_then(|f| our_sa(&dp.keys.sad, f, IPPROTO_ESP)) else {
+        // XFRM's ESP input gets it next, as it would bare ESP.
+        if let Some(f) = flow {
+            count_no_sa(&dp.stats, &skb, &f, IPPROTO_ESP);
+        }
         let _ = skb.pull(nh);
         return Err(skb);
     };

@@ -119,6 +119,10 @@ stats! {
     /// `XfrmInStateMismatch`), or in a datagram we cannot take apart (IPv6
     /// extension headers before UDP); ours, not KAME's (`esps_badencap`).
     EspBadEncap = (Esp, "esps_badencap"),
+    /// ESP packets for an SPI that neither an SA of ours (mature or
+    /// dying) nor an XFRM state has, which XFRM then drops
+    /// (`XfrmInNoStates`): KAME's packets with no SA (`esps_notdb`).
+    EspNoSa = (Esp, "esps_notdb"),
     /// AH packets received for our SAs (`ahs_input`).
     AhInput = (Ah, "ahs_input"),
     /// AH packets sent (`ahs_output`).
@@ -147,6 +151,9 @@ stats! {
     AhCryptoError = (Ah, "ahs_crypto"),
     /// AH packets for an SA not mature or dying (`ahs_invalid`).
     AhInvalidSa = (Ah, "ahs_invalid"),
+    /// AH packets for an SPI that neither we nor XFRM have
+    /// (`ahs_notdb`).
+    AhNoSa = (Ah, "ahs_notdb"),
 }
 
 /// How many counters there are.

@@ -35,6 +35,10 @@ before UDP_ENCAP takes the ESP out); kame_ipsec ends need none.
              daemon socket receives nothing, b's UDP InDatagrams +1 (it
              arrived and XFRM's encap_rcv ate it), in_polvio +0 (ESP and
              keepalives for an encap socket are not judged as UDP)
+  no SA      ESP in UDP from a's daemon socket to an SPI neither b's
+             kame_ipsec nor its XFRM has: not delivered to b's daemon
+             socket, esps_notdb +1 and XFRM's XfrmInNoStates +1 at b,
+             nothing else
   negative   controls: IKE (zero Non-ESP Marker) to b:4500 is ordinary
              UDP: refused by the `require` policy (in_polvio +1, not
              received), then received once b has an `in none` policy for
@@ -340,6 +344,14 @@ def negatives(k, topo):
            "keepalive: reaches b (InDatagrams +1), not delivered to the daemon socket, "
            "not a policy violation", "ping %s, got %r, InDatagrams %d -> %d, %s" % (
                warm, got, udp0, udp1, d))
+    # ESP in UDP to an SPI nobody has: handed on to XFRM, which drops it.
+    before = cb.read()
+    sa_.sendto(struct.pack("!II", 0xdead0003, 1) + bytes(32), (n.b, 4500))
+    got = received(sb)
+    d = Counters.delta(before, cb.read())
+    k.test(got is None and d == {"esps_notdb": 1, "XfrmInNoStates": 1},
+           "negative: ESP in UDP to an SPI nobody has: esps_notdb +1, XfrmInNoStates +1, "
+           "nothing else", "got %r, %s" % (got, d))
     # IKE is ordinary UDP to the socket: refused by `require`, then let in.
     before = cb.read()
     sa_.sendto(b"\0\0\0\0IKE-1", (n.b, 4500))
@@ -387,7 +399,7 @@ def negatives(k, topo):
     sb.close()
 
 
-NEGATIVES = 7
+NEGATIVES = 8
 
 
 def main():

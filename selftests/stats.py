@@ -14,6 +14,7 @@ prints the same values.
     192.0.2.41 (aes-cbc + hmac-sha256) ------- 192.0.2.42
     192.0.2.51 (aes-cbc, no authenticator) --- 192.0.2.52
     2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
+    192.0.2.61 (XFRM's SAs 0x7001/0x7002) --- 192.0.2.62
           veth A ========================= veth B
 
     the test's own namespace: no traffic, its counters never move.
@@ -24,12 +25,17 @@ prints the same values.
 | cbc           | ping over aes-cbc + hmac-sha256, aes-cbc    | aes-cbc rows; in_espauthsucc with the ICV only |
 | discard       | A pings .3, out policy `discard`            | out_polvio (A) |
 | no SA         | A pings .4, `require` with no SA            | out_nosa (A) |
+| no route      | A pings through a tunnel to an unrouted end | out_inval (A) |
 | bad keys      | .11 -> .12, B holds another key             | esps_badauth (B) |
 | esp off (in)  | B has net.inet.esp.enable=0                 | esps_pdrops (B) |
 | esp off (out) | A has net.inet.esp.enable=0                 | esps_pdrops (A) |
 | clear in      | B pings A from .12, A `require`s ESP        | in_polvio (A) |
 | replay        | an ESP frame A sent, sent again             | esps_replay (B) |
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
+| bad trailer   | ESP under 0x4001's keys, ICV right, padding | esps_badenc (B), no badauth; |
+|               | wrong; a control with the right trailer     | the control is answered |
+| XFRM's SPI    | ping through XFRM SAs (ip xfrm)             | none; XfrmInNoStates +0 |
+| unknown SPI   | ESP (v4, v6) and AH to SPIs nobody has      | esps_notdb/ahs_notdb (B), XfrmInNoStates +1 each |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
 | AH            | ping through AH; keys differ; ah.enable=0   | ahs_input/output, bytes, badauth, pdrops, in_ahauthsucc, hmac-sha256 rows |
 | flood         | ping -f -c 1000                             | each end's counts agree, rows too |
@@ -40,9 +46,11 @@ Runs as root in the test VM.
 import errno
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ktap import KO, TOP, Ktap, run_in_netns  # noqa: E402
@@ -63,6 +71,19 @@ CKEY1 = "0x" + "51" * 16
 CKEY2 = "0x" + "52" * 16
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+# How long a frame put on A's veth may take to be counted at B (and an
+# answer at A).
+SETTLE = 1.0 if os.environ.get("KERNEL") == "debug" else 0.3
+# Native XFRM's SAs (ip xfrm) between .61 and .62: rfc4106(gcm(aes)),
+# 16-byte key and 4-byte salt.
+XKEY = "0x" + "61" * 20
+XFRM = """
+xfrm state add src 192.0.2.61 dst 192.0.2.62 proto esp spi 0x7001 mode transport \
+    aead 'rfc4106(gcm(aes))' {k} 128
+xfrm state add src 192.0.2.62 dst 192.0.2.61 proto esp spi 0x7002 mode transport \
+    aead 'rfc4106(gcm(aes))' {k} 128
+xfrm policy add src {me} dst {peer} dir out tmpl proto esp mode transport
+"""
 
 # The SAs both ends hold: the main pairs for v4 and v6 (the v4 one with a
 # replay window: manual SAs have none unless asked) and the AH pair.
@@ -88,7 +109,9 @@ def policies(me, peer, proto):
 
 # Each end's own: the policies of the shared SAs; an ESP and an AH SA whose
 # keys differ (one key at A, another at B) with A's out policy; require-in
-# at A for cleartext from .12; discard and require-without-SA out of A.
+# at A for cleartext from .12; discard and require-without-SA out of A; a
+# tunnel out of A to 198.51.100.9 whose outer end, 203.0.113.9, A has no
+# route to.
 CONF = {
     "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
     policies("2001:db8::1", "2001:db8::2", "esp") +
@@ -102,6 +125,8 @@ spdadd 192.0.2.31 192.0.2.32 any -P out ipsec ah/transport//require ;
 spdadd 192.0.2.12 192.0.2.1 any -P in ipsec esp/transport//require ;
 spdadd 192.0.2.1 192.0.2.3 any -P out discard ;
 spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
+add 192.0.2.1 203.0.113.9 esp 0x1101 -m tunnel -E aes-gcm-16 {KEY1} ;
+spdadd 192.0.2.1 198.51.100.9 any -P out ipsec esp/tunnel/192.0.2.1-203.0.113.9/require ;
 """,
     "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
     policies("2001:db8::2", "2001:db8::1", "esp") +
@@ -132,9 +157,9 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31, 41, 51)],
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31, 41, 51, 61)],
                    "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32, 42, 52)],
+             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32, 42, 52, 62)],
                    "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
@@ -149,10 +174,76 @@ def topology():
         for a in addrs[peer][1] + [addrs[peer][2]]:
             ip = a.split("/")[0]
             sh(n, f"ip neigh replace {ip} lladdr {mac[peer]} dev {dev} nud permanent")
+    MAC.update(mac)
+    # The inner packet's route; the tunnel's outer end has none.
+    sh("A", "ip route add 198.51.100.9/32 via 192.0.2.2")
     for n in NS:
         r = nsx(n, SETKEY, "-c", input=CONF[n])
         if r.returncode:
             raise RuntimeError("setkey in %s: %s%s" % (n, r.stdout, r.stderr))
+    for n, me, peer in (("A", "192.0.2.61", "192.0.2.62"), ("B", "192.0.2.62", "192.0.2.61")):
+        r = nsx(n, "ip", "-batch", "-", input=XFRM.format(k=XKEY, me=me, peer=peer))
+        if r.returncode:
+            raise RuntimeError("ip xfrm in %s: %s%s" % (n, r.stdout, r.stderr))
+
+
+# Each namespace's veth MAC address, once the topology is up.
+MAC = {}
+
+
+def eth_frame(payload, v6=False, src="A", dst="B"):
+    """An Ethernet frame from src's veth to dst's carrying the IP packet
+    `payload`."""
+    mac = {n: bytes.fromhex(MAC[n].replace(":", "")) for n in (src, dst)}
+    return mac[dst] + mac[src] + struct.pack("!H", 0x86dd if v6 else 0x0800) + payload
+
+
+def ipv4(src, dst, proto, payload):
+    """An IPv4 packet, its header checksum right."""
+    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0x5354, 0, 64,
+                                proto, 0, socket.inet_aton(src), socket.inet_aton(dst)))
+    hdr[10:12] = struct.pack("!H", ip_checksum(bytes(hdr)))
+    return bytes(hdr) + payload
+
+
+def ipv6(src, dst, proto, payload):
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), proto, 64,
+                       socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+
+
+def xfrm_nostates(n):
+    """XFRM's XfrmInNoStates in namespace n."""
+    for line in sh(n, "cat /proc/net/xfrm_stat").splitlines():
+        w = line.split()
+        if w and w[0] == "XfrmInNoStates":
+            return int(w[1])
+    raise RuntimeError("no XfrmInNoStates in %s's /proc/net/xfrm_stat" % n)
+
+
+def icmp_echo(ident, seq, data):
+    """An ICMP echo request, its checksum right."""
+    m = bytearray(struct.pack("!BBHHH", 8, 0, 0, ident, seq) + data)
+    m[2:4] = struct.pack("!H", ip_checksum(bytes(m)))
+    return bytes(m)
+
+
+def esp_cbc_sha256(spi, seq, ekey, akey, payload, next_header, pad=None, pad_len=None):
+    """An ESP packet (SPI onward) under AES-CBC and HMAC-SHA-256 (16-byte
+    ICV, RFC 4868): `payload`, then `pad` (default RFC 4303's 1, 2, 3, ...
+    up to the block), the pad length byte (default len(pad)) and
+    next_header, encrypted under a random IV; the ICV over it all verifies."""
+    from cryptography.hazmat.primitives import hashes, hmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    if pad is None:
+        pad = bytes(range(1, 1 + (-(len(payload) + 2) % 16)))
+    plain = payload + pad + bytes([len(pad) if pad_len is None else pad_len, next_header])
+    iv = os.urandom(16)
+    e = Cipher(algorithms.AES(ekey), modes.CBC(iv)).encryptor()
+    body = struct.pack("!II", spi, seq) + iv + e.update(plain) + e.finalize()
+    mac = hmac.HMAC(akey, hashes.SHA256())
+    mac.update(body)
+    return body + mac.finalize()[:16]
 
 
 def read_stats(n, files=FILES):
@@ -339,8 +430,78 @@ def plural(n, what):
     return "%d %s%s" % (n, what, "" if n == 1 else "s")
 
 
+def bad_trailer(t, c):
+    """ESP packets A never sent, built here under SA 0x4001's keys (.41 to
+    .42, aes-cbc + hmac-sha256): their ICV verifies but the trailer does
+    not (pad length beyond the payload; padding not 1, 2, 3, ...): B counts
+    esps_badenc, not esps_badauth, and delivers nothing. The control, built
+    the same way with a right trailer, is delivered and answered. The SA
+    has no replay window: any sequence number goes."""
+    names = ("bad trailer: pad length beyond the payload: esps_badenc at B, ICV good",
+             "bad trailer: padding not 1, 2, 3, ...: esps_badenc at B, ICV good",
+             "control: the same packet with a right trailer is delivered and answered")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        for n in names:
+            t.skip(n, "python3-cryptography is missing")
+        return
+    ekey, akey = bytes.fromhex(CKEY1[2:]), bytes.fromhex(AKEY1[2:])
+    # 26 bytes of echo request: 4 bytes of padding to the block.
+    echo = icmp_echo(0x4b41, 1, b"kame-ipsec badenc!")
+    src, dst = "192.0.2.41", "192.0.2.42"
+    dropped = {"esps_input": 1, "in_espauthsucc": 1, "esps_badenc": 1,
+               "in_esphist aes-cbc": 1}
+    for seq, name, kw in ((100, names[0], {"pad_len": 255}),
+                          (101, names[1], {"pad": bytes(4)})):
+        esp = esp_cbc_sha256(0x4001, seq, ekey, akey, echo, 1, **kw)
+        send_frame("A", eth_frame(ipv4(src, dst, 50, esp)))
+        time.sleep(SETTLE)
+        c.step(name, {"B": dropped})
+    esp = esp_cbc_sha256(0x4001, 102, ekey, akey, echo, 1)
+    send_frame("A", eth_frame(ipv4(src, dst, 50, esp)))
+    time.sleep(SETTLE)  # B's answer, through ESP, to A
+    # B takes it and answers through 0x4002; A takes the answer.
+    want = ping_counts(1, 1, "aes-cbc")
+    for k in ("out_success", "esps_output", "esps_obytes", "out_esphist aes-cbc"):
+        del want["A"][k]
+    c.step(names[2], want)
+
+
+def spi_owners(t, c):
+    """SPIs by owner: XFRM's (a ping through SAs set up with ip xfrm, which
+    we hand on and XFRM delivers: no counter of ours moves), nobody's (ESP
+    over IPv4 and IPv6, and AH, each counted once in esps_notdb/ahs_notdb
+    and once in XFRM's XfrmInNoStates). Our own SPIs count nothing there:
+    every other step checks that esps_notdb and ahs_notdb stay 0."""
+    x0 = xfrm_nostates("B"), xfrm_nostates("A")
+    ok = ping("A", "192.0.2.62", src="192.0.2.61")
+    t.test(ok, "ping through XFRM's own SAs beside ours (XFRM delivers what we hand on)")
+    x1 = xfrm_nostates("B"), xfrm_nostates("A")
+    c.step("XFRM's SPIs: no counter of ours moves (esps_notdb +0), XfrmInNoStates +0",
+           {}, lambda d: [] if x1 == x0 else ["XfrmInNoStates (B, A) %s -> %s" % (x0, x1)])
+    ah = struct.pack("!BBHII", 1, 5, 0, 0xdead0002, 1) + bytes(16) + icmp_echo(1, 1, b"ah")
+    for name, frame, counter in (
+            ("ESP to an SPI nobody has: esps_notdb +1, XfrmInNoStates +1",
+             eth_frame(ipv4("192.0.2.1", "192.0.2.2", 50,
+                            struct.pack("!II", 0xdead0001, 1) + bytes(48))), "esps_notdb"),
+            ("ESP over IPv6 to an SPI nobody has: esps_notdb +1, XfrmInNoStates +1",
+             eth_frame(ipv6("2001:db8::1", "2001:db8::2", 50,
+                            struct.pack("!II", 0xdead0001, 1) + bytes(48)), v6=True),
+             "esps_notdb"),
+            ("AH to an SPI nobody has: ahs_notdb +1, XfrmInNoStates +1",
+             eth_frame(ipv4("192.0.2.21", "192.0.2.22", 51, ah)), "ahs_notdb")):
+        before = xfrm_nostates("B")
+        send_frame("A", frame)
+        time.sleep(SETTLE)
+        after = xfrm_nostates("B")
+        c.step(name, {"B": {counter: 1}},
+               lambda d: [] if after == before + 1 else
+               ["XfrmInNoStates %d -> %d, want +1" % (before, after)])
+
+
 def main():
-    t = Ktap(32)
+    t = Ktap(41)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -351,7 +512,7 @@ def main():
         names = set(c.last["A"])
         t.test(all(os.path.exists(f"{PROC}/{f}") for f in FILES) and
                {"in_success", "esps_input", "ahs_input", "in_espauthsucc",
-                "in_ahauthsucc"} <= names and
+                "in_ahauthsucc", "esps_notdb", "ahs_notdb"} <= names and
                all(v == 0 and not is_row(k) for n in c.last for k, v in c.last[n].items()),
                "the three files exist in every namespace, all counters at 0, no rows",
                c.last)
@@ -370,6 +531,10 @@ def main():
 
         ping("A", "192.0.2.4")
         c.step("require with no SA: out_nosa", {"A": {"out_nosa": 1}})
+
+        ping("A", "198.51.100.9")
+        c.step("a tunnel SA whose outer end has no route: out_inval",
+               {"A": {"out_inval": 1}})
 
         ping("A", "192.0.2.12", src="192.0.2.11")
         c.step("keys differ: esps_badauth at the receiver",
@@ -434,6 +599,9 @@ def main():
         c.step("net.inet.ah.enable=0 at the receiver: ahs_pdrops",
                {"A": ah_sent(), "B": {"ahs_pdrops": 1}})
 
+        bad_trailer(t, c)
+        spi_owners(t, c)
+
         # The tool against the files: a sentence for every counter, a
         # title for every histogram with rows, a line for every row.
         r = nsx("B", IPSECSTAT)
@@ -446,6 +614,9 @@ def main():
                 "\t%s shorter than header shows" % plural(b["esps_hdrops"], "packet"),
                 "\t%s in" % plural(b["esps_ibytes"], "byte"),
                 "\t%s considered authentic" % plural(b["in_espauthsucc"], "packet"),
+                "\t%s dropped; bad padding or inner header" % plural(b["esps_badenc"], "packet"),
+                "\t%s dropped; no SA for the SPI (ours or XFRM's)" % plural(b["esps_notdb"],
+                                                                      "packet"),
                 "\t%s dropped; bad authentication" % plural(b["ahs_badauth"], "packet"),
                 "\tESP input histogram:",
                 "\t\taes-gcm-16: %d" % b["in_esphist aes-gcm-16"],

@@ -88,6 +88,10 @@ pub const SECTIONS: [Section; 3] = [
                 "esps_badencap",
                 "{} packet{s} dropped; UDP encapsulation does not match SA",
             ),
+            (
+                "esps_notdb",
+                "{} packet{s} dropped; no SA for the SPI (ours or XFRM's)",
+            ),
         ],
         hists: &[("in_esphist", "ESP input"), ("out_esphist", "ESP output")],
     },
@@ -111,6 +115,10 @@ pub const SECTIONS: [Section; 3] = [
                 "{} packet{s} dropped; crypto processing failure",
             ),
             ("ahs_invalid", "{} packet{s} dropped; SA not valid"),
+            (
+                "ahs_notdb",
+                "{} packet{s} dropped; no SA for the SPI (ours or XFRM's)",
+            ),
         ],
         hists: &[("in_ahhist", "AH input"), ("out_ahhist", "AH output")],
     },
@@ -253,7 +261,7 @@ mod tests {
     fn sections_and_sentences() {
         // How many counters each section of rust/stats.rs has; that the
         // names agree with the module's files, selftests/stats.py checks.
-        let names = [("ipsec", 9), ("esp", 14), ("ah", 13)];
+        let names = [("ipsec", 9), ("esp", 15), ("ah", 14)];
         for (p, n) in names {
             let sec = section(p).unwrap();
             assert_eq!(sec.lines.len(), n, "{p}");

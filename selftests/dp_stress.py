@@ -197,6 +197,7 @@ def stress(k, t):
 
     bad = ping_all(t)
     k.test(not bad, "flows after: a ping each way on each flow", bad)
+    print("# flows checked after %.0f s" % (time.monotonic() - t0), flush=True)
 
     # Unload under traffic: floods on every flow, iperf3 TCP; the PF_KEY
     # sockets go first (an open one pins the module).
@@ -206,12 +207,15 @@ def stress(k, t):
     time.sleep(3)
     for kc in keys.values():
         kc.close()
+    print("# PF_KEY sockets closed after %.0f s" % (time.monotonic() - t0), flush=True)
     r = subprocess.run(["rmmod", "kame_ipsec"], capture_output=True, text=True, timeout=300)
+    print("# rmmod returned after %.0f s" % (time.monotonic() - t0), flush=True)
     k.test(r.returncode == 0 and not module_loaded(), "rmmod under traffic",
            "rmmod: exit %d %s" % (r.returncode, r.stderr.strip()))
     time.sleep(2)
     pings = fl.stop_pings()
     fl.kill_iperfs()
+    print("# traffic stopped after %.0f s" % (time.monotonic() - t0), flush=True)
     hung = {lbl: res for lbl, res in pings.items() if not isinstance(res, tuple)}
     k.test(not hung, "traffic ends: every ping stopped on SIGINT", hung)
 
@@ -224,6 +228,7 @@ def main():
     try:
         with Topology("pair", prefix=prefix) as t:
             stress(k, t)
+        print("# namespaces deleted", flush=True)
     except Exception as e:  # the remaining lines fail, with the reason
         for line in traceback.format_exc().splitlines():
             print("# " + line)

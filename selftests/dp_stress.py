@@ -148,12 +148,15 @@ def stress(k, t):
     fl = flood.Flood(t, churn.FLOWS, small=0.03, large=0.15)
     before = tally.read(t)
     setup_phase("counters read")
-    fl.start_pings()
-    setup_phase("pings started")
+    # The programs that must start up first, the pings last: on a busy
+    # debug kernel, with the pings already flooding, starting the UDP
+    # senders and iperf3 (and one counter read) took some 12 minutes.
     fl.start_udp(0.05)
     setup_phase("UDP senders ready")
     fl.start_iperfs(SECS)
     setup_phase("iperf3 started")
+    fl.start_pings()
+    setup_phase("pings started")
     print("# churn for %d s, seed %d" % (SECS, SEED), flush=True)
     t0 = time.monotonic()
     ch.run(SECS, threading.Event())

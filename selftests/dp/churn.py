@@ -101,8 +101,11 @@ class Churn:
         # they are reached (monotonic time per flow).
         self.hold = [0.0] * len(FLOWS)
         self.kinds = 0
-        # (node, SPI) -> [limits kind or None, added, removed or None]
-        # (monotonic times; removed by DELETE or FLUSH, not by expiry)
+        # (node, SPI) -> [limits kind or None, ADD sent, ADD answered,
+        # removed or None] (monotonic times; removed when the DELETE or
+        # FLUSH was sent, not by expiry): the kernel added the SA between
+        # the two ADD times and held it at least from the answer to the
+        # removal, however slowly replies come.
         self.life = {}
 
     # ---- messages -------------------------------------------------------
@@ -121,8 +124,9 @@ class Churn:
         if aid:
             exts.append(key(EXT_KEY_AUTH, keybytes(s, alen)))
         exts += [key(EXT_KEY_ENC, keybytes(s + 1, elen)), sa2(mode=f.mode)]
+        sent = time.monotonic()
         self.end[node].request("add", lambda seq: msg(ADD, exts, satype=SATYPE_ESP, seq=seq))
-        self.life[node, s] = [kind, time.monotonic(), None]
+        self.life[node, s] = [kind, sent, time.monotonic(), None]
 
     def _delete(self, node, fi, gen, d, kind):
         f = FLOWS[fi]
@@ -150,10 +154,10 @@ class Churn:
         what = {X_SPDADD: "spdadd", X_SPDUPDATE: "spdupdate", X_SPDDELETE: "spddelete"}[mtype]
         self.end[node].request(what, lambda seq: msg(mtype, exts, seq=seq))
 
-    def _removed(self, node, s):
+    def _removed(self, node, s, when=None):
         life = self.life.get((node, s))
-        if life and life[2] is None:
-            life[2] = time.monotonic()
+        if life and life[3] is None:
+            life[3] = when or time.monotonic()
 
     # ---- building blocks ------------------------------------------------
 
@@ -209,10 +213,11 @@ class Churn:
 
     def flush(self):
         for node in ("b", "a"):
+            sent = time.monotonic()
             self.end[node].request("flush", lambda seq: msg(FLUSH, satype=SATYPE_ESP, seq=seq))
             for n, s in self.life:
                 if n == node:
-                    self._removed(n, s)
+                    self._removed(n, s, sent)
         self.live = [[] for _ in FLOWS]
         time.sleep(0.5)
         for fi in range(len(FLOWS)):
@@ -279,13 +284,16 @@ def expiry_problems(churn, keys, until):
     there at `until`): an SA got two soft or two hard EXPIREs; an SA with
     time limits that lived well past its soft (hard) time got no soft
     (hard) EXPIRE, or got one too early; an SA without limits got one.
-    Times are whole seconds in the kernel: one second of slack each way."""
+    Times are whole seconds in the kernel: one second of slack each way.
+    How long an SA lived counts from its ADD's answer, how early an
+    EXPIRE came from the ADD's sending: a slow reply (seconds, on the
+    debug kernel with the host busy) makes neither look wrong."""
     got = {}
     for node, kc in keys.items():
         for when, s, kind, _ in kc.expiries:
             got.setdefault((node, s, kind), []).append(when)
     bad = []
-    for (node, s), (kind, added, removed) in sorted(churn.life.items()):
+    for (node, s), (kind, sent, added, removed) in sorted(churn.life.items()):
         lived = (removed or until) - added
         soft, hard = got.get((node, s, "soft"), []), got.get((node, s, "hard"), [])
         what = "%s SA 0x%08x (%s, lived %.1f s)" % (node, s, kind or "no limits", lived)
@@ -300,6 +308,7 @@ def expiry_problems(churn, keys, until):
             if lived >= limits[k] + 1.5 and not times:
                 bad.append("%s: no %s EXPIRE" % (what, k))
             for t in times:
-                if t - added < limits[k] - 1.5:
-                    bad.append("%s: %s EXPIRE after %.1f s" % (what, k, t - added))
+                if t - sent < limits[k] - 1.5:
+                    bad.append("%s: %s EXPIRE %.1f s after the ADD was sent" % (what, k,
+                                                                              t - sent))
     return bad

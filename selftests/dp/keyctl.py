@@ -47,6 +47,8 @@ class KeyCtl:
         for s in (self.ctl, self.reg):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.seq = 100
+        # Seconds a request waits for its reply unless told otherwise.
+        self.patience = 10
         self.ops, self.surprises = {}, []
         self.latency = []  # seconds each request took to be answered
         self.acquires, self.expires, self.listened = 0, {}, 0
@@ -55,18 +57,20 @@ class KeyCtl:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         # The first REGISTER in a boot probes the crypto API for every
-        # algorithm (modprobe runs): seconds under TCG.
+        # algorithm (modprobe runs): seconds under TCG, minutes on the
+        # debug kernel when the host is busy.
         self.request("register", msg(REGISTER, satype=SATYPE_ESP, seq=1), sock=self.reg,
-                     seq=1, patience=120)
+                     seq=1, patience=600)
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
 
-    def request(self, what, m=None, ok=(0,), sock=None, seq=None, patience=10):
+    def request(self, what, m=None, ok=(0,), sock=None, seq=None, patience=None):
         """Sends m (built by the caller with sequence number `seq`, or by
-        `m(seq)` if m is callable) and waits up to `patience` seconds for
-        the reply carrying that sequence number; returns its errno (None
-        if none came)."""
+        `m(seq)` if m is callable) and waits up to `patience` seconds
+        (self.patience if None) for the reply carrying that sequence
+        number; returns its errno (None if none came)."""
         sock = sock or self.ctl
+        patience = self.patience if patience is None else patience
         if seq is None:
             self.seq += 1
             seq = self.seq

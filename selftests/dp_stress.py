@@ -48,6 +48,8 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
                         ours or XFRM's when y had deleted the SPI; exact
                         when nothing on the way (veth, IP, reassembly,
                         backlog) counted a drop, else within those drops
+                      - esps_notdb(y) = XfrmInNoStates(y): an SPI y had
+                        deleted is counted by us and by XFRM, once each
                       - esps_input(y) = y's ESP drops + in_success(y) +
                         in_polvio(y) less refused cleartext: each packet we
                         took is counted once where it ended
@@ -82,7 +84,7 @@ from dp.topo import Topology, leftover  # noqa: E402
 
 SECS = int(os.environ.get("KAME_STRESS_SECS", "60"))
 SEED = int(os.environ.get("KAME_STRESS_SEED", "1"))
-PLAN = 10 + 2 * 6 + 4
+PLAN = 10 + 2 * 7 + 4
 SETTLE = 5  # s: past ipfrag_time, so a lost fragment is a ReasmFails by then
 START = time.monotonic()
 

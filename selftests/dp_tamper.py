@@ -22,14 +22,16 @@ MAC. So the test decides which sequence numbers b has seen.
               genuine packet is delivered (the SA still works and the
               failed copy left no trace in the window). A flipped SPI is
               not ours: the packet goes on to XFRM, which has no state for
-              it (XfrmInNoStates +1), and none of our counters moves.
+              it (XfrmInNoStates +1); of our counters only esps_notdb
+              moves (+1: an SPI neither SAD has).
   AH flips    hmac-sha256 (IPv4, IPv6) and hmac-sha1 (IPv4), transport:
               the immutable IP fields (source; IPv4 identification and
               total length, IPv6 payload length, both shortened so that
               the stack trims the packet) and AH's next header, reserved,
               sequence number, ICV and the payload: ahs_badauth (AH's
               payload length: ahs_hdrops). The destination, changed to b's
-              other address, and the SPI name an SA we do not have: XFRM's.
+              other address, and the SPI name an SA we do not have: XFRM's
+              (ahs_notdb +1, XfrmInNoStates +1).
               The IP protocol / IPv6 next header is not flipped: changed,
               the packet is not AH any more. Negative controls, the mutable
               fields (RFC 4302 3.3.3.1): TTL (checksum fixed), TOS and DF
@@ -258,7 +260,7 @@ def judge(outcome, proto, got, delta, marker):
     if outcome == "accept":
         ok = got == [marker] and not drops(delta, proto)
     elif outcome == "xfrm":
-        ok = not got and not ours and delta.get(XFRM_NOSTATE) == 1
+        ok = not got and ours == {p + "notdb": 1} and delta.get(XFRM_NOSTATE) == 1
     else:
         ok = not got and drops(delta, proto) == {p + outcome: 1}
     return ok, "delivered %d, counters %s" % (len(got), delta or "unchanged")

@@ -136,6 +136,11 @@ def invariants(d):
                     "%s>%s: every ESP packet %s sent reached %s's ESP handler, ours "
                     "(esps_input) or XFRM's (no SA: XfrmInNoStates)%s" % (
                         x, y, x, y, "" if loss else ", exactly"), diag))
+        notdb = g(y, "ipsec.esps_notdb")
+        out.append((notdb == nostate,
+                    "%s: esps_notdb = XfrmInNoStates (ESP for an SPI neither SAD has is "
+                    "counted once by each)" % y,
+                    "esps_notdb %d, XfrmInNoStates %d" % (notdb, nostate)))
         drops = {k: g(y, "ipsec." + k) for k in MALFORMED + OTHER_DROPS}
         insucc, polvio = g(y, "ipsec.in_success"), g(y, "ipsec.in_polvio")
         clear = g(y, "nft.clear")

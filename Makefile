@@ -23,14 +23,18 @@ TOOLS := rust/tools/target/release
 PREFIX ?= /usr/local
 # CC and LD are what LLVM=-19 picks, named again because DKMS appends
 # CC=clang LD=ld.lld (unversioned names Debian's LLVM 19 does not install).
-KMAKE_BASE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-19 CC=clang-19 LD=ld.lld-19 \
+KMAKE_TOOLS = $(MAKE) -C $(KDIR) LLVM=-19 CC=clang-19 LD=ld.lld-19 \
 	RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
+KMAKE_BASE = $(KMAKE_TOOLS) M=$(CURDIR)
 KMAKE = $(KMAKE_BASE) MO=$(BUILD)
+# Test-only modules the VM selftests load (selftests/modules/NAME, built
+# into $(BUILD)/NAME; never installed, not part of DKMS's `kbuild`).
+TEST_MODULES := kame_failcrypto
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz bench bench-dp kbuild dkms-check doc-check
+	lint fmt tools fuzz bench bench-dp kbuild test-modules dkms-check doc-check
 
 all: module tools
 
@@ -41,13 +45,19 @@ kernel: setup
 	scripts/build-kernel $(KERNEL) >/dev/null
 
 module: kernel
-	$(MAKE) kbuild
+	$(MAKE) kbuild test-modules
 
 # The module alone, against KDIR as it is: no packages, no kernel build.
 # DKMS builds through this target (dkms.conf).
 kbuild:
 	@mkdir -p $(BUILD)
 	$(KMAKE) modules
+
+test-modules:
+	@for m in $(TEST_MODULES); do \
+		mkdir -p $(BUILD)/$$m && \
+		$(KMAKE_TOOLS) M=$(CURDIR)/selftests/modules/$$m MO=$(BUILD)/$$m modules || exit 1; \
+	done
 
 # The module must build clean with clippy and W=1 (warnings are errors here).
 lint: kernel

@@ -68,6 +68,11 @@ pub(crate) fn submit<J: AeadJob>(
     if assoclen + cryptlen + icv > len || iv.len() > MAX_IV {
         return job.complete(Err(EINVAL));
     }
+    // The box first, so that running out of memory still completes the
+    // job (and counts the drop) instead of losing it.
+    let Ok(slot) = KBox::<Op<J>>::new_uninit(GFP_ATOMIC) else {
+        return job.complete(Err(ENOMEM));
+    };
     let tfm = job.aead().as_ptr();
     // SAFETY: `tfm` is a live transform (the job owns it); GFP_ATOMIC as
     // packets run in softirq.
@@ -78,26 +83,14 @@ pub(crate) fn submit<J: AeadJob>(
     };
     let mut ivbuf = [0u8; MAX_IV];
     ivbuf[..iv.len()].copy_from_slice(iv);
-    let op = match KBox::new(
-        Op {
-            req,
-            // SAFETY: all-zero is a valid scatterlist before
-            // `sg_init_one` sets it.
-            sg: unsafe { core::mem::zeroed() },
-            iv: ivbuf,
-            job,
-        },
-        GFP_ATOMIC,
-    ) {
-        Ok(op) => op,
-        Err(_) => {
-            // SAFETY: allocated above, not submitted.
-            unsafe { bindings::kame_aead_request_free(req.as_ptr()) };
-            // The job went into the failed `KBox::new`, which dropped it:
-            // there is nothing left to complete.
-            return;
-        }
-    };
+    let op = slot.write(Op {
+        req,
+        // SAFETY: all-zero is a valid scatterlist before `sg_init_one`
+        // sets it.
+        sg: unsafe { core::mem::zeroed() },
+        iv: ivbuf,
+        job,
+    });
     let op = KBox::into_raw(op);
     // SAFETY: `op` is a live box we own until the completion takes it back;
     // `buf..buf+len` is the job's region, which the job keeps in place; the

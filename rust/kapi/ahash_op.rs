@@ -30,8 +30,7 @@ struct Op<J: AhashJob> {
 }
 
 /// Digests the job's whole region; the job's `complete` runs exactly once,
-/// now or later (unless memory for the request runs out, when the job is
-/// dropped).
+/// now or later.
 pub(crate) fn submit<J: AhashJob>(mut job: J) {
     let region = job.region();
     let (buf, len) = (region.as_mut_ptr(), region.len());
@@ -41,6 +40,11 @@ pub(crate) fn submit<J: AhashJob>(mut job: J) {
     if job.hash().digestsize() as usize > MAX_DIGEST {
         return job.complete(Err(EINVAL));
     }
+    // The box first, so that running out of memory still completes the
+    // job (and counts the drop) instead of losing it.
+    let Ok(slot) = KBox::<Op<J>>::new_uninit(GFP_ATOMIC) else {
+        return job.complete(Err(ENOMEM));
+    };
     let tfm = job.hash().as_ptr();
     // SAFETY: `tfm` is live (the job owns it); GFP_ATOMIC as packets run
     // in softirq.
@@ -49,18 +53,13 @@ pub(crate) fn submit<J: AhashJob>(mut job: J) {
     else {
         return job.complete(Err(ENOMEM));
     };
-    let op = Op {
+    let op = slot.write(Op {
         req,
         // SAFETY: all-zero is a valid scatterlist before `sg_init_one`.
         sg: unsafe { core::mem::zeroed() },
         digest: [0; MAX_DIGEST],
         job,
-    };
-    let Ok(op) = KBox::new(op, GFP_ATOMIC) else {
-        // SAFETY: allocated above, never submitted.
-        unsafe { bindings::kame_ahash_request_free(req.as_ptr()) };
-        return;
-    };
+    });
     let op = KBox::into_raw(op);
     // SAFETY: `op` is a live box we own until the completion takes it back;
     // `buf..buf+len` is the job's region, kept in place by the job; the

@@ -15,6 +15,8 @@ prints the same values.
     192.0.2.51 (aes-cbc, no authenticator) --- 192.0.2.52
     2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
     192.0.2.61 (XFRM's SAs 0x7001/0x7002) --- 192.0.2.62
+    192.0.2.71 (ESP 0x8001/0x8002) ----------- 192.0.2.72  B's 0x8001: hard 1 byte
+    192.0.2.81 (AH 0x8101/0x8102) ------------ 192.0.2.82  B's 0x8101: hard 1 byte
           veth A ========================= veth B
 
     the test's own namespace: no traffic, its counters never move.
@@ -34,6 +36,9 @@ prints the same values.
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
 | bad trailer   | ESP under 0x4001's keys, ICV right, padding | esps_badenc (B), no badauth; |
 |               | wrong; a control with the right trailer     | the control is answered |
+| hard lifetime | ping .71 -> .72 (ESP) and .81 -> .82 (AH)   | esps_invalid/ahs_invalid (B) |
+|               | 3 times, B's SA with a hard limit of 1 byte | on the second; the SA goes; |
+|               |                                             | the third: esps_notdb/ahs_notdb |
 | XFRM's SPI    | ping through XFRM SAs (ip xfrm)             | none; XfrmInNoStates +0 |
 | unknown SPI   | ESP (v4, v6) and AH to SPIs nobody has      | esps_notdb/ahs_notdb (B), XfrmInNoStates +1 each |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
@@ -101,6 +106,17 @@ add 192.0.2.52 192.0.2.51 esp 0x5002 -m transport -E aes-cbc {CKEY2} ;
 """
 
 
+def limited(lifetime):
+    """The ESP and AH pairs whose .71 -> .72 and .81 -> .82 SAs have the
+    setkey lifetime options `lifetime`."""
+    return f"""
+add 192.0.2.71 192.0.2.72 esp 0x8001 -m transport {lifetime} -E aes-gcm-16 {KEY1} ;
+add 192.0.2.72 192.0.2.71 esp 0x8002 -m transport -E aes-gcm-16 {KEY2} ;
+add 192.0.2.81 192.0.2.82 ah 0x8101 -m transport {lifetime} -A hmac-sha256 {AKEY1} ;
+add 192.0.2.82 192.0.2.81 ah 0x8102 -m transport -A hmac-sha256 {AKEY2} ;
+"""
+
+
 def policies(me, peer, proto):
     """`require` out to peer and in from it, for proto."""
     return (f"spdadd {me} {peer} any -P out ipsec {proto}/transport//require ;\n"
@@ -111,13 +127,17 @@ def policies(me, peer, proto):
 # keys differ (one key at A, another at B) with A's out policy; require-in
 # at A for cleartext from .12; discard and require-without-SA out of A; a
 # tunnel out of A to 198.51.100.9 whose outer end, 203.0.113.9, A has no
-# route to.
+# route to; the ESP and AH SAs to .72 and .82 with no limit at A and a hard
+# limit of 1 byte at B. (PF_KEY takes both lifetimes or neither, as af_key:
+# a soft limit too, which the hard one, checked first, overtakes.)
 CONF = {
-    "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
+    "A": SAS + limited("") + policies("192.0.2.1", "192.0.2.2", "esp") +
     policies("2001:db8::1", "2001:db8::2", "esp") +
     policies("192.0.2.21", "192.0.2.22", "ah") +
     policies("192.0.2.41", "192.0.2.42", "esp") +
-    policies("192.0.2.51", "192.0.2.52", "esp") + f"""
+    policies("192.0.2.51", "192.0.2.52", "esp") +
+    policies("192.0.2.71", "192.0.2.72", "esp") +
+    policies("192.0.2.81", "192.0.2.82", "ah") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
 spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
@@ -128,11 +148,13 @@ spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
 add 192.0.2.1 203.0.113.9 esp 0x1101 -m tunnel -E aes-gcm-16 {KEY1} ;
 spdadd 192.0.2.1 198.51.100.9 any -P out ipsec esp/tunnel/192.0.2.1-203.0.113.9/require ;
 """,
-    "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
+    "B": SAS + limited("-bs 1 -bh 1") + policies("192.0.2.2", "192.0.2.1", "esp") +
     policies("2001:db8::2", "2001:db8::1", "esp") +
     policies("192.0.2.22", "192.0.2.21", "ah") +
     policies("192.0.2.42", "192.0.2.41", "esp") +
-    policies("192.0.2.52", "192.0.2.51", "esp") + f"""
+    policies("192.0.2.52", "192.0.2.51", "esp") +
+    policies("192.0.2.72", "192.0.2.71", "esp") +
+    policies("192.0.2.82", "192.0.2.81", "ah") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
 """,
@@ -157,10 +179,8 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31, 41, 51, 61)],
-                   "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32, 42, 52, 62)],
-                   "2001:db8::2/64")}
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in range(1, 82, 10)], "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.%d/24" % i for i in range(2, 83, 10)], "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
             sh(n, f"ip addr add {a} dev {dev}")
@@ -469,6 +489,52 @@ def bad_trailer(t, c):
     c.step(names[2], want)
 
 
+def sa_gone(n, spi):
+    """Waits until namespace n's SAD has no SA with `spi`; whether it went."""
+    end = time.monotonic() + 10
+    while "(0x%08x)" % spi in sh(n, SETKEY + " -D"):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def hard_lifetime(t, c, proto):
+    """An inbound SA at its hard lifetime by bytes: B's copy of the SA from
+    .71 to .72 (ESP 0x8001; AH: .81 to .82, 0x8101) has a hard limit of 1
+    byte (setkey -bs 1 -bh 1: the hard limit, checked first, wins), A's
+    none. The limits are checked before each packet (XFRM's rule): the
+    first ping passes and reaches them; the second packet finds the hard
+    one reached and is dropped at B as esps_invalid (ahs_invalid), after
+    esps_input and its histogram row counted it, and B's key state removes
+    the SA (hard EXPIRE). Only once the SA is gone does the third go, for
+    no SA then: esps_notdb (ahs_notdb). So no packet races the removal and
+    every delta is exact."""
+    esp = proto == "esp"
+    spi, src, dst = (0x8001, "192.0.2.71", "192.0.2.72") if esp else \
+        (0x8101, "192.0.2.81", "192.0.2.82")
+    p, row = ("esps", "in_esphist aes-gcm-16") if esp else ("ahs", "in_ahhist hmac-sha256")
+    sent = esp_sent() if esp else ah_sent()
+    ok = ping("A", dst, src=src)
+    t.test(ok, "%s: a ping through an SA with a hard lifetime of 1 byte at B" % proto)
+    c.step("%s: the first packet counted as any other (the limit is reached)" % proto,
+           ping_counts(1, 1) if esp else ah_ping_counts(), lambda d: bytes_agree(d, p))
+    ok = ping("A", dst, src=src)
+    c.step("%s: the next packet finds the hard limit reached: %s_invalid at B, no answer" % (
+        proto, p), {"A": sent, "B": {p + "_input": 1, row: 1, p + "_invalid": 1}},
+        lambda d: ["the ping was answered"] if ok else [])
+    t.test(sa_gone("B", spi), "%s: B's key state removes the SA (hard EXPIRE)" % proto,
+           sh("B", SETKEY + " -D"))
+    before = xfrm_nostates("B")
+    ok = ping("A", dst, src=src)
+    after = xfrm_nostates("B")
+    c.step("%s: a packet once the SA is gone: %s_notdb, XfrmInNoStates +1" % (proto, p),
+           {"A": sent, "B": {p + "_notdb": 1}},
+           lambda d: (["the ping was answered"] if ok else []) +
+           ([] if after == before + 1 else
+            ["XfrmInNoStates %d -> %d, want +1" % (before, after)]))
+
+
 def spi_owners(t, c):
     """SPIs by owner: XFRM's (a ping through SAs set up with ip xfrm, which
     we hand on and XFRM delivers: no counter of ours moves), nobody's (ESP
@@ -502,7 +568,7 @@ def spi_owners(t, c):
 
 
 def main():
-    t = Ktap(41)
+    t = Ktap(51)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -601,6 +667,8 @@ def main():
                {"A": ah_sent(), "B": {"ahs_pdrops": 1}})
 
         bad_trailer(t, c)
+        hard_lifetime(t, c, "esp")
+        hard_lifetime(t, c, "ah")
         spi_owners(t, c)
 
         # The tool against the files: a sentence for every counter, a

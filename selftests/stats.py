@@ -17,6 +17,7 @@ prints the same values.
     192.0.2.61 (XFRM's SAs 0x7001/0x7002) --- 192.0.2.62
     192.0.2.71 (ESP 0x8001/0x8002) ----------- 192.0.2.72  B's 0x8001: hard 1 byte
     192.0.2.81 (AH 0x8101/0x8102) ------------ 192.0.2.82  B's 0x8101: hard 1 byte
+    192.0.2.91 (AH tunnel 0x8201/0x8202) ----- 192.0.2.92
           veth A ========================= veth B
 
     the test's own namespace: no traffic, its counters never move.
@@ -39,6 +40,8 @@ prints the same values.
 | hard lifetime | ping .71 -> .72 (ESP) and .81 -> .82 (AH)   | esps_invalid/ahs_invalid (B) |
 |               | 3 times, B's SA with a hard limit of 1 byte | on the second; the SA goes; |
 |               |                                             | the third: esps_notdb/ahs_notdb |
+| AH badenc     | AH tunnel under 0x8201's key, ICV right,    | ahs_badenc (B), in_ahauthsucc, |
+|               | inner header cut short or not IP; control   | no badauth; the control is answered |
 | XFRM's SPI    | ping through XFRM SAs (ip xfrm)             | none; XfrmInNoStates +0 |
 | unknown SPI   | ESP (v4, v6) and AH to SPIs nobody has      | esps_notdb/ahs_notdb (B), XfrmInNoStates +1 each |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
@@ -103,6 +106,8 @@ add 192.0.2.41 192.0.2.42 esp 0x4001 -m transport -E aes-cbc {CKEY1} -A hmac-sha
 add 192.0.2.42 192.0.2.41 esp 0x4002 -m transport -E aes-cbc {CKEY2} -A hmac-sha256 {AKEY2} ;
 add 192.0.2.51 192.0.2.52 esp 0x5001 -m transport -E aes-cbc {CKEY1} ;
 add 192.0.2.52 192.0.2.51 esp 0x5002 -m transport -E aes-cbc {CKEY2} ;
+add 192.0.2.91 192.0.2.92 ah 0x8201 -m tunnel -A hmac-sha256 {AKEY1} ;
+add 192.0.2.92 192.0.2.91 ah 0x8202 -m tunnel -A hmac-sha256 {AKEY2} ;
 """
 
 
@@ -117,10 +122,12 @@ add 192.0.2.82 192.0.2.81 ah 0x8102 -m transport -A hmac-sha256 {AKEY2} ;
 """
 
 
-def policies(me, peer, proto):
-    """`require` out to peer and in from it, for proto."""
-    return (f"spdadd {me} {peer} any -P out ipsec {proto}/transport//require ;\n"
-            f"spdadd {peer} {me} any -P in ipsec {proto}/transport//require ;\n")
+def policies(me, peer, proto, mode="transport"):
+    """`require` out to peer and in from it, for proto, in mode (tunnel:
+    between the same two addresses)."""
+    out, back = ("", "") if mode == "transport" else (f"{me}-{peer}", f"{peer}-{me}")
+    return (f"spdadd {me} {peer} any -P out ipsec {proto}/{mode}/{out}/require ;\n"
+            f"spdadd {peer} {me} any -P in ipsec {proto}/{mode}/{back}/require ;\n")
 
 
 # Each end's own: the policies of the shared SAs; an ESP and an AH SA whose
@@ -137,7 +144,8 @@ CONF = {
     policies("192.0.2.41", "192.0.2.42", "esp") +
     policies("192.0.2.51", "192.0.2.52", "esp") +
     policies("192.0.2.71", "192.0.2.72", "esp") +
-    policies("192.0.2.81", "192.0.2.82", "ah") + f"""
+    policies("192.0.2.81", "192.0.2.82", "ah") +
+    policies("192.0.2.91", "192.0.2.92", "ah", "tunnel") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
 spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
@@ -154,7 +162,8 @@ spdadd 192.0.2.1 198.51.100.9 any -P out ipsec esp/tunnel/192.0.2.1-203.0.113.9/
     policies("192.0.2.42", "192.0.2.41", "esp") +
     policies("192.0.2.52", "192.0.2.51", "esp") +
     policies("192.0.2.72", "192.0.2.71", "esp") +
-    policies("192.0.2.82", "192.0.2.81", "ah") + f"""
+    policies("192.0.2.82", "192.0.2.81", "ah") +
+    policies("192.0.2.92", "192.0.2.91", "ah", "tunnel") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
 """,
@@ -179,8 +188,8 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in range(1, 82, 10)], "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.%d/24" % i for i in range(2, 83, 10)], "2001:db8::2/64")}
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in range(1, 92, 10)], "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.%d/24" % i for i in range(2, 93, 10)], "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
             sh(n, f"ip addr add {a} dev {dev}")
@@ -265,6 +274,25 @@ def esp_cbc_sha256(spi, seq, ekey, akey, payload, next_header, pad=None, pad_len
     mac = hmac.HMAC(akey, hashes.SHA256())
     mac.update(body)
     return body + mac.finalize()[:16]
+
+
+def ah_sha256(src, dst, spi, seq, akey, next_header, payload):
+    """An IPv4 packet from src to dst carrying AH (RFC 4302) under
+    HMAC-SHA-256 (16-byte ICV, RFC 4868; a 28-byte header, RFC 4302's
+    alignment) and then `payload`: the ICV covers the IP header with its
+    mutable fields zeroed (TOS, flags and fragment offset, TTL, checksum:
+    ah_cleartos 1 and ah_offsetmask 0, the defaults; no options), the AH
+    header with the ICV zeroed, and the payload."""
+    from cryptography.hazmat.primitives import hashes, hmac
+    ah = struct.pack("!BBHII", next_header, 28 // 4 - 2, 0, spi, seq)
+    packet = bytearray(ipv4(src, dst, 51, ah + bytes(16) + payload))
+    massaged = bytearray(packet)
+    for i in (1, 6, 7, 8, 10, 11):
+        massaged[i] = 0
+    mac = hmac.HMAC(akey, hashes.SHA256())
+    mac.update(bytes(massaged))
+    packet[32:48] = mac.finalize()[:16]
+    return bytes(packet)
 
 
 def read_stats(n, files=FILES):
@@ -535,6 +563,44 @@ def hard_lifetime(t, c, proto):
             ["XfrmInNoStates %d -> %d, want +1" % (before, after)]))
 
 
+def ah_badenc(t, c):
+    """AH packets A never sent, built here under SA 0x8201's key (a tunnel
+    from .91 to .92, hmac-sha256): their ICV verifies (B counts them in
+    in_ahauthsucc, their bytes in ahs_ibytes) but what they carry cannot
+    be decapsulated: an inner IPv4 header cut short, and a next header that
+    is not IP (UDP). B counts ahs_badenc, not ahs_badauth, and delivers
+    nothing. The control, built the same way around a whole echo request
+    from .91 to .92, is delivered and answered through 0x8202. The SA has
+    no replay window: any sequence number goes."""
+    names = ("AH tunnel, inner IPv4 header cut short: ahs_badenc at B, ICV good",
+             "AH tunnel, next header UDP, not IP: ahs_badenc at B, ICV good",
+             "control: the same packet around a whole echo request is delivered and answered")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        for n in names:
+            t.skip(n, "python3-cryptography is missing")
+        return
+    akey = bytes.fromhex(AKEY1[2:])
+    src, dst = "192.0.2.91", "192.0.2.92"
+    inner = ipv4(src, dst, 1, icmp_echo(0x4b41, 2, b"kame-ipsec ah badenc"))
+    for seq, name, nh, payload in ((100, names[0], 4, inner[:12]),
+                                   (101, names[1], 17, inner)):
+        send_frame("A", eth_frame(ah_sha256(src, dst, 0x8201, seq, akey, nh, payload)))
+        time.sleep(SETTLE)
+        c.step(name, {"B": {"ahs_input": 1, "in_ahhist hmac-sha256": 1, "in_ahauthsucc": 1,
+                            "ahs_ibytes": len(payload), "ahs_badenc": 1}})
+    send_frame("A", eth_frame(ah_sha256(src, dst, 0x8201, 102, akey, 4, inner)))
+    time.sleep(SETTLE)  # B's answer, through AH, to A
+    # B takes it and answers through 0x8202; A takes the answer.
+    want = ah_ping_counts()
+    for k in ("out_success", "ahs_output", "ahs_obytes", "out_ahhist hmac-sha256"):
+        del want["A"][k]
+    want["B"]["ahs_ibytes"] = len(inner)
+    c.step(names[2], want, lambda d: [] if d["B"]["ahs_obytes"] == d["A"]["ahs_ibytes"] else
+           ["B sent %d AH bytes, A received %d" % (d["B"]["ahs_obytes"], d["A"]["ahs_ibytes"])])
+
+
 def spi_owners(t, c):
     """SPIs by owner: XFRM's (a ping through SAs set up with ip xfrm, which
     we hand on and XFRM delivers: no counter of ours moves), nobody's (ESP
@@ -568,7 +634,7 @@ def spi_owners(t, c):
 
 
 def main():
-    t = Ktap(51)
+    t = Ktap(54)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -669,6 +735,7 @@ def main():
         bad_trailer(t, c)
         hard_lifetime(t, c, "esp")
         hard_lifetime(t, c, "ah")
+        ah_badenc(t, c)
         spi_owners(t, c)
 
         # The tool against the files: a sentence for every counter, a

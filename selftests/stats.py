@@ -15,6 +15,9 @@ prints the same values.
     192.0.2.51 (aes-cbc, no authenticator) --- 192.0.2.52
     2001:db8::1 (SAs 0x6001/0x6002) --------- 2001:db8::2
     192.0.2.61 (XFRM's SAs 0x7001/0x7002) --- 192.0.2.62
+    192.0.2.71 (ESP 0x8001/0x8002) ----------- 192.0.2.72  B's 0x8001: hard 1 byte
+    192.0.2.81 (AH 0x8101/0x8102) ------------ 192.0.2.82  B's 0x8101: hard 1 byte
+    192.0.2.91 (AH tunnel 0x8201/0x8202) ----- 192.0.2.92
           veth A ========================= veth B
 
     the test's own namespace: no traffic, its counters never move.
@@ -34,6 +37,11 @@ prints the same values.
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
 | bad trailer   | ESP under 0x4001's keys, ICV right, padding | esps_badenc (B), no badauth; |
 |               | wrong; a control with the right trailer     | the control is answered |
+| hard lifetime | ping .71 -> .72 (ESP) and .81 -> .82 (AH)   | esps_invalid/ahs_invalid (B) |
+|               | 3 times, B's SA with a hard limit of 1 byte | on the second; the SA goes; |
+|               |                                             | the third: esps_notdb/ahs_notdb |
+| AH badenc     | AH tunnel under 0x8201's key, ICV right,    | ahs_badenc (B), in_ahauthsucc, |
+|               | inner header cut short or not IP; control   | no badauth; the control is answered |
 | XFRM's SPI    | ping through XFRM SAs (ip xfrm)             | none; XfrmInNoStates +0 |
 | unknown SPI   | ESP (v4, v6) and AH to SPIs nobody has      | esps_notdb/ahs_notdb (B), XfrmInNoStates +1 each |
 | reset         | `echo 0 >`, `ipsecstat -z`, no CAP_NET_ADMIN | all 0; EPERM |
@@ -98,26 +106,46 @@ add 192.0.2.41 192.0.2.42 esp 0x4001 -m transport -E aes-cbc {CKEY1} -A hmac-sha
 add 192.0.2.42 192.0.2.41 esp 0x4002 -m transport -E aes-cbc {CKEY2} -A hmac-sha256 {AKEY2} ;
 add 192.0.2.51 192.0.2.52 esp 0x5001 -m transport -E aes-cbc {CKEY1} ;
 add 192.0.2.52 192.0.2.51 esp 0x5002 -m transport -E aes-cbc {CKEY2} ;
+add 192.0.2.91 192.0.2.92 ah 0x8201 -m tunnel -A hmac-sha256 {AKEY1} ;
+add 192.0.2.92 192.0.2.91 ah 0x8202 -m tunnel -A hmac-sha256 {AKEY2} ;
 """
 
 
-def policies(me, peer, proto):
-    """`require` out to peer and in from it, for proto."""
-    return (f"spdadd {me} {peer} any -P out ipsec {proto}/transport//require ;\n"
-            f"spdadd {peer} {me} any -P in ipsec {proto}/transport//require ;\n")
+def limited(lifetime):
+    """The ESP and AH pairs whose .71 -> .72 and .81 -> .82 SAs have the
+    setkey lifetime options `lifetime`."""
+    return f"""
+add 192.0.2.71 192.0.2.72 esp 0x8001 -m transport {lifetime} -E aes-gcm-16 {KEY1} ;
+add 192.0.2.72 192.0.2.71 esp 0x8002 -m transport -E aes-gcm-16 {KEY2} ;
+add 192.0.2.81 192.0.2.82 ah 0x8101 -m transport {lifetime} -A hmac-sha256 {AKEY1} ;
+add 192.0.2.82 192.0.2.81 ah 0x8102 -m transport -A hmac-sha256 {AKEY2} ;
+"""
+
+
+def policies(me, peer, proto, mode="transport"):
+    """`require` out to peer and in from it, for proto, in mode (tunnel:
+    between the same two addresses)."""
+    out, back = ("", "") if mode == "transport" else (f"{me}-{peer}", f"{peer}-{me}")
+    return (f"spdadd {me} {peer} any -P out ipsec {proto}/{mode}/{out}/require ;\n"
+            f"spdadd {peer} {me} any -P in ipsec {proto}/{mode}/{back}/require ;\n")
 
 
 # Each end's own: the policies of the shared SAs; an ESP and an AH SA whose
 # keys differ (one key at A, another at B) with A's out policy; require-in
 # at A for cleartext from .12; discard and require-without-SA out of A; a
 # tunnel out of A to 198.51.100.9 whose outer end, 203.0.113.9, A has no
-# route to.
+# route to; the ESP and AH SAs to .72 and .82 with no limit at A and a hard
+# limit of 1 byte at B. (PF_KEY takes both lifetimes or neither, as af_key:
+# a soft limit too, which the hard one, checked first, overtakes.)
 CONF = {
-    "A": SAS + policies("192.0.2.1", "192.0.2.2", "esp") +
+    "A": SAS + limited("") + policies("192.0.2.1", "192.0.2.2", "esp") +
     policies("2001:db8::1", "2001:db8::2", "esp") +
     policies("192.0.2.21", "192.0.2.22", "ah") +
     policies("192.0.2.41", "192.0.2.42", "esp") +
-    policies("192.0.2.51", "192.0.2.52", "esp") + f"""
+    policies("192.0.2.51", "192.0.2.52", "esp") +
+    policies("192.0.2.71", "192.0.2.72", "esp") +
+    policies("192.0.2.81", "192.0.2.82", "ah") +
+    policies("192.0.2.91", "192.0.2.92", "ah", "tunnel") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY3} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY1} ;
 spdadd 192.0.2.11 192.0.2.12 any -P out ipsec esp/transport//require ;
@@ -128,11 +156,14 @@ spdadd 192.0.2.1 192.0.2.4 any -P out ipsec esp/transport//require ;
 add 192.0.2.1 203.0.113.9 esp 0x1101 -m tunnel -E aes-gcm-16 {KEY1} ;
 spdadd 192.0.2.1 198.51.100.9 any -P out ipsec esp/tunnel/192.0.2.1-203.0.113.9/require ;
 """,
-    "B": SAS + policies("192.0.2.2", "192.0.2.1", "esp") +
+    "B": SAS + limited("-bs 1 -bh 1") + policies("192.0.2.2", "192.0.2.1", "esp") +
     policies("2001:db8::2", "2001:db8::1", "esp") +
     policies("192.0.2.22", "192.0.2.21", "ah") +
     policies("192.0.2.42", "192.0.2.41", "esp") +
-    policies("192.0.2.52", "192.0.2.51", "esp") + f"""
+    policies("192.0.2.52", "192.0.2.51", "esp") +
+    policies("192.0.2.72", "192.0.2.71", "esp") +
+    policies("192.0.2.82", "192.0.2.81", "ah") +
+    policies("192.0.2.92", "192.0.2.91", "ah", "tunnel") + f"""
 add 192.0.2.11 192.0.2.12 esp 0x2001 -m transport -E aes-gcm-16 {KEY4} ;
 add 192.0.2.31 192.0.2.32 ah 0x3101 -m transport -A hmac-sha256 {AKEY2} ;
 """,
@@ -157,10 +188,8 @@ def topology():
         subprocess.run(["ip", "netns", "add", n], check=True)
     subprocess.run(["ip", "link", "add", "va", "netns", NS["A"], "type", "veth",
                     "peer", "vb", "netns", NS["B"]], check=True)
-    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in (1, 11, 21, 31, 41, 51, 61)],
-                   "2001:db8::1/64"),
-             "B": ("vb", ["192.0.2.%d/24" % i for i in (2, 12, 22, 32, 42, 52, 62)],
-                   "2001:db8::2/64")}
+    addrs = {"A": ("va", ["192.0.2.%d/24" % i for i in range(1, 92, 10)], "2001:db8::1/64"),
+             "B": ("vb", ["192.0.2.%d/24" % i for i in range(2, 93, 10)], "2001:db8::2/64")}
     for n, (dev, v4, v6) in addrs.items():
         for a in v4:
             sh(n, f"ip addr add {a} dev {dev}")
@@ -178,8 +207,9 @@ def topology():
     # The inner packet's route; the tunnel's outer end has none.
     sh("A", "ip route add 198.51.100.9/32 via 192.0.2.2")
     for n in NS:
+        # setkey -c exits 0 whatever the kernel answers: it prints errors.
         r = nsx(n, SETKEY, "-c", input=CONF[n])
-        if r.returncode:
+        if r.returncode or r.stdout.strip():
             raise RuntimeError("setkey in %s: %s%s" % (n, r.stdout, r.stderr))
     for n, me, peer in (("A", "192.0.2.61", "192.0.2.62"), ("B", "192.0.2.62", "192.0.2.61")):
         r = nsx(n, "ip", "-batch", "-", input=XFRM.format(k=XKEY, me=me, peer=peer))
@@ -244,6 +274,25 @@ def esp_cbc_sha256(spi, seq, ekey, akey, payload, next_header, pad=None, pad_len
     mac = hmac.HMAC(akey, hashes.SHA256())
     mac.update(body)
     return body + mac.finalize()[:16]
+
+
+def ah_sha256(src, dst, spi, seq, akey, next_header, payload):
+    """An IPv4 packet from src to dst carrying AH (RFC 4302) under
+    HMAC-SHA-256 (16-byte ICV, RFC 4868; a 28-byte header, RFC 4302's
+    alignment) and then `payload`: the ICV covers the IP header with its
+    mutable fields zeroed (TOS, flags and fragment offset, TTL, checksum:
+    ah_cleartos 1 and ah_offsetmask 0, the defaults; no options), the AH
+    header with the ICV zeroed, and the payload."""
+    from cryptography.hazmat.primitives import hashes, hmac
+    ah = struct.pack("!BBHII", next_header, 28 // 4 - 2, 0, spi, seq)
+    packet = bytearray(ipv4(src, dst, 51, ah + bytes(16) + payload))
+    massaged = bytearray(packet)
+    for i in (1, 6, 7, 8, 10, 11):
+        massaged[i] = 0
+    mac = hmac.HMAC(akey, hashes.SHA256())
+    mac.update(bytes(massaged))
+    packet[32:48] = mac.finalize()[:16]
+    return bytes(packet)
 
 
 def read_stats(n, files=FILES):
@@ -468,6 +517,90 @@ def bad_trailer(t, c):
     c.step(names[2], want)
 
 
+def sa_gone(n, spi):
+    """Waits until namespace n's SAD has no SA with `spi`; whether it went."""
+    end = time.monotonic() + 10
+    while "(0x%08x)" % spi in sh(n, SETKEY + " -D"):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def hard_lifetime(t, c, proto):
+    """An inbound SA at its hard lifetime by bytes: B's copy of the SA from
+    .71 to .72 (ESP 0x8001; AH: .81 to .82, 0x8101) has a hard limit of 1
+    byte (setkey -bs 1 -bh 1: the hard limit, checked first, wins), A's
+    none. The limits are checked before each packet (XFRM's rule): the
+    first ping passes and reaches them; the second packet finds the hard
+    one reached and is dropped at B as esps_invalid (ahs_invalid), after
+    esps_input and its histogram row counted it, and B's key state removes
+    the SA (hard EXPIRE). Only once the SA is gone does the third go, for
+    no SA then: esps_notdb (ahs_notdb). So no packet races the removal and
+    every delta is exact."""
+    esp = proto == "esp"
+    spi, src, dst = (0x8001, "192.0.2.71", "192.0.2.72") if esp else \
+        (0x8101, "192.0.2.81", "192.0.2.82")
+    p, row = ("esps", "in_esphist aes-gcm-16") if esp else ("ahs", "in_ahhist hmac-sha256")
+    sent = esp_sent() if esp else ah_sent()
+    ok = ping("A", dst, src=src)
+    t.test(ok, "%s: a ping through an SA with a hard lifetime of 1 byte at B" % proto)
+    c.step("%s: the first packet counted as any other (the limit is reached)" % proto,
+           ping_counts(1, 1) if esp else ah_ping_counts(), lambda d: bytes_agree(d, p))
+    ok = ping("A", dst, src=src)
+    c.step("%s: the next packet finds the hard limit reached: %s_invalid at B, no answer" % (
+        proto, p), {"A": sent, "B": {p + "_input": 1, row: 1, p + "_invalid": 1}},
+        lambda d: ["the ping was answered"] if ok else [])
+    t.test(sa_gone("B", spi), "%s: B's key state removes the SA (hard EXPIRE)" % proto,
+           sh("B", SETKEY + " -D"))
+    before = xfrm_nostates("B")
+    ok = ping("A", dst, src=src)
+    after = xfrm_nostates("B")
+    c.step("%s: a packet once the SA is gone: %s_notdb, XfrmInNoStates +1" % (proto, p),
+           {"A": sent, "B": {p + "_notdb": 1}},
+           lambda d: (["the ping was answered"] if ok else []) +
+           ([] if after == before + 1 else
+            ["XfrmInNoStates %d -> %d, want +1" % (before, after)]))
+
+
+def ah_badenc(t, c):
+    """AH packets A never sent, built here under SA 0x8201's key (a tunnel
+    from .91 to .92, hmac-sha256): their ICV verifies (B counts them in
+    in_ahauthsucc, their bytes in ahs_ibytes) but what they carry cannot
+    be decapsulated: an inner IPv4 header cut short, and a next header that
+    is not IP (UDP). B counts ahs_badenc, not ahs_badauth, and delivers
+    nothing. The control, built the same way around a whole echo request
+    from .91 to .92, is delivered and answered through 0x8202. The SA has
+    no replay window: any sequence number goes."""
+    names = ("AH tunnel, inner IPv4 header cut short: ahs_badenc at B, ICV good",
+             "AH tunnel, next header UDP, not IP: ahs_badenc at B, ICV good",
+             "control: the same packet around a whole echo request is delivered and answered")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        for n in names:
+            t.skip(n, "python3-cryptography is missing")
+        return
+    akey = bytes.fromhex(AKEY1[2:])
+    src, dst = "192.0.2.91", "192.0.2.92"
+    inner = ipv4(src, dst, 1, icmp_echo(0x4b41, 2, b"kame-ipsec ah badenc"))
+    for seq, name, nh, payload in ((100, names[0], 4, inner[:12]),
+                                   (101, names[1], 17, inner)):
+        send_frame("A", eth_frame(ah_sha256(src, dst, 0x8201, seq, akey, nh, payload)))
+        time.sleep(SETTLE)
+        c.step(name, {"B": {"ahs_input": 1, "in_ahhist hmac-sha256": 1, "in_ahauthsucc": 1,
+                            "ahs_ibytes": len(payload), "ahs_badenc": 1}})
+    send_frame("A", eth_frame(ah_sha256(src, dst, 0x8201, 102, akey, 4, inner)))
+    time.sleep(SETTLE)  # B's answer, through AH, to A
+    # B takes it and answers through 0x8202; A takes the answer.
+    want = ah_ping_counts()
+    for k in ("out_success", "ahs_output", "ahs_obytes", "out_ahhist hmac-sha256"):
+        del want["A"][k]
+    want["B"]["ahs_ibytes"] = len(inner)
+    c.step(names[2], want, lambda d: [] if d["B"]["ahs_obytes"] == d["A"]["ahs_ibytes"] else
+           ["B sent %d AH bytes, A received %d" % (d["B"]["ahs_obytes"], d["A"]["ahs_ibytes"])])
+
+
 def spi_owners(t, c):
     """SPIs by owner: XFRM's (a ping through SAs set up with ip xfrm, which
     we hand on and XFRM delivers: no counter of ours moves), nobody's (ESP
@@ -501,7 +634,7 @@ def spi_owners(t, c):
 
 
 def main():
-    t = Ktap(41)
+    t = Ktap(54)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -600,6 +733,9 @@ def main():
                {"A": ah_sent(), "B": {"ahs_pdrops": 1}})
 
         bad_trailer(t, c)
+        hard_lifetime(t, c, "esp")
+        hard_lifetime(t, c, "ah")
+        ah_badenc(t, c)
         spi_owners(t, c)
 
         # The tool against the files: a sentence for every counter, a

@@ -183,6 +183,9 @@ def stress(k, t):
             lat.setdefault(what, []).append(secs)
         print("# %s PF_KEY request to reply, mean/max s: %s" % (n, ", ".join(
             "%s %.3f/%.3f" % (w, sum(v) / len(v), max(v)) for w, v in sorted(lat.items()))))
+        if keys[n].late:
+            print("# %s replies that came after their request gave up (what, s): %s" % (
+                n, keys[n].late))
     report_counts("counters moved", {k_: v for k_, v in d.items() if v})
 
     surprises = keys["a"].surprises + keys["b"].surprises

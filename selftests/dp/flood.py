@@ -63,8 +63,10 @@ class Flood:
             if only and name not in only:
                 continue
             a, b = self.flows[name].sel
+            # No interval reports from the server: nobody reads its pipe
+            # until the end, and a full pipe would stop it mid-run.
             srv = self.topo.popen("b", "iperf3", "-s", "-1", "-B", b, "-p", str(port),
-                                  "--forceflush", stdout=subprocess.PIPE,
+                                  "-i", "0", "--forceflush", stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
             end = time.monotonic() + 60
             while time.monotonic() < end and "listening" not in srv.stdout.readline():

@@ -12,6 +12,7 @@ kame_ipsec SAD and SPD while traffic runs (dp_stress.py):
 The sockets are made inside the namespace (setns on this thread only), so
 they speak to that namespace's SAD and SPD.
 """
+import os
 import select
 import socket
 import struct
@@ -47,8 +48,13 @@ class KeyCtl:
         for s in (self.ctl, self.reg):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.seq = 100
-        # Seconds a request waits for its reply unless told otherwise.
-        self.patience = 10
+        # Seconds a request waits for its reply unless told otherwise: on
+        # the debug kernel under TCG, kmemleak's periodic heap walk alone
+        # can stall the key socket's work for many seconds.
+        self.patience = 120 if os.environ.get("KERNEL") == "debug" else 10
+        # Replies that came after their request had given up waiting:
+        # (what, seconds after it was sent), to tell late from lost.
+        self.late, self._gave_up = [], {}
         self.ops, self.surprises = {}, []
         self.latency = []  # seconds each request took to be answered
         self.acquires, self.expires, self.listened = 0, {}, 0
@@ -90,6 +96,10 @@ class KeyCtl:
             if hdr["seq"] == seq and hdr["type"] == mtype:
                 self.latency.append((time.monotonic() - t0, what))
                 return self._outcome(what, hdr["errno"], ok)
+            late = self._gave_up.pop((hdr["seq"], hdr["type"]), None)
+            if late:
+                self.late.append((late[0], round(time.monotonic() - late[1], 1)))
+        self._gave_up[seq, mtype] = (what, t0)
         return self._outcome(what, None, ok)
 
     def _outcome(self, what, errno, ok):

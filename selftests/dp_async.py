@@ -56,7 +56,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ktap import KO, Ktap, run_in_netns  # noqa: E402
+from ktap import KO, Ktap, kmsg, run_in_netns, splats_since  # noqa: E402
 from dp import case, crypto_user as cu  # noqa: E402
 from dp.sa import SETKEY, Config, Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
@@ -82,8 +82,6 @@ BUNDLE_ALGS = [("seqiv(rfc4106(gcm(aes)))", "aead"), ("hmac(sha256)", "hash")]
 ERRORS = ["esps_hdrops", "esps_replay", "esps_badauth", "esps_badenc", "esps_crypto",
           "esps_invalid", "ahs_hdrops", "ahs_replay", "ahs_badauth", "ahs_badenc",
           "ahs_crypto", "ahs_invalid", "in_polvio", "out_inval", "exit_drops"]
-SPLAT = re.compile(r"BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|circular locking|"
-                   r"suspicious RCU usage|refcount_t|Call Trace|unregister_netdevice: waiting")
 
 
 def label(tmpl, sc):
@@ -139,16 +137,6 @@ def wait_refcnt(driver, want, secs=20):
         time.sleep(0.2)
 
 
-def splats_since(mark):
-    """Kernel log lines after the line `mark` that look like a splat."""
-    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
-    idx = max((i for i, line in enumerate(log) if mark in line), default=-1)
-    return [line for line in log[idx + 1:] if SPLAT.search(line)]
-
-
-def kmsg(text):
-    with open("/dev/kmsg", "w") as f:
-        f.write(text + "\n")
 
 
 def negative_control(k, tmpl, sc, name):

@@ -3,6 +3,7 @@
 test program runs in a network namespace of its own, loads kame_ipsec.ko if
 it is not loaded, and unloads it at the end if it loaded it."""
 import os
+import re
 import subprocess
 import sys
 
@@ -63,3 +64,22 @@ def run_in_netns(main):
     finally:
         if we_loaded:
             subprocess.run(["rmmod", "kame_ipsec"], check=True)
+
+
+# Kernel log lines that mean a splat (selftests/run checks the whole log
+# at the end; these let a test tie one to its own step).
+SPLAT = re.compile(r"BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|circular locking|"
+                   r"suspicious RCU usage|refcount_t|Call Trace|unregister_netdevice: waiting")
+
+
+def kmsg(text):
+    """Writes `text` into the kernel log (a mark to look from)."""
+    with open("/dev/kmsg", "w") as f:
+        f.write(text + "\n")
+
+
+def splats_since(mark):
+    """Kernel log lines after the line `mark` that look like a splat."""
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
+    idx = max((i for i, line in enumerate(log) if mark in line), default=-1)
+    return [line for line in log[idx + 1:] if SPLAT.search(line)]

@@ -50,14 +50,13 @@ MODE is sync, then async. The module is unloaded whatever fails, so the
 tests after this one get real crypto.
 """
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ktap import TOP, Ktap, run_in_netns  # noqa: E402
+from ktap import TOP, Ktap, kmsg, run_in_netns, splats_since  # noqa: E402
 from dp import crypto_user as cu  # noqa: E402
 from dp.inject import AH, ESP, SETTLE, Counters, Port, Rx, Tx, locate, spi_seq  # noqa: E402
 from dp.sa import SETKEY, Config, Scenario  # noqa: E402
@@ -73,8 +72,6 @@ DRIVERS = {AEAD: "kame-failcrypto-rfc4106-gcm-aes", HASH: "kame-failcrypto-hmac-
 ESP_SC = Scenario(esp=("aes-gcm-16", None), fam="v4")
 AH_SC = Scenario(ah="hmac-sha256", fam="v6")
 PORT, N = 4700, 5
-SPLAT = re.compile(r"BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|circular locking|"
-                   r"suspicious RCU usage|refcount_t|Call Trace")
 # The traffic steps: (name, protocol, address family, sender, receiver).
 STEPS = [("ESP in", "esp", 4, "b", "a"), ("ESP out", "esp", 4, "a", "b"),
          ("AH in", "ah", 6, "b", "a"), ("AH out", "ah", 6, "a", "b")]
@@ -182,15 +179,6 @@ def unload():
     return False, r.stderr.strip()
 
 
-def splats_since(mark):
-    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
-    idx = max((i for i, line in enumerate(log) if mark in line), default=-1)
-    return [line for line in log[idx + 1:] if SPLAT.search(line)]
-
-
-def kmsg(text):
-    with open("/dev/kmsg", "w") as f:
-        f.write(text + "\n")
 
 
 class Net:

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Where the data path's time goes (not a test; datapath.rst, "Throughput"):
+for each implementation named (xfrm, kame), the benchmark's first scenario
+(dp/bench.py: ESP transport AES-GCM-16 between a pair Topology's
+namespaces; KAME_PROFILE_MODE=tunnel for tunnel mode), one iperf3 TCP
+stream a to b for KAME_PROFILE_SECS (default 20) seconds; a few seconds in:
+
+- `perf record -a -g` for half the run, reported by symbol, self and with
+  children (kallsyms only: perf reading vmlinux's debug information over
+  9p under TCG takes longer than the run);
+- `ss -tin` at both ends (cwnd, srtt, what limits the flow);
+- the TcpExt/Ip counters that moved (nstat), each end.
+
+The module must be loaded for kame. Run it with one vCPU to keep
+spinlock contention between vCPUs (a TCG artefact) out of the figures:
+
+    VM_CPUS=1 scripts/vm-run sh -c \\
+        'insmod build/normal/kame_ipsec.ko; selftests/dp/profile.py kame xfrm'
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dp import bench, case  # noqa: E402
+from dp.sa import Scenario  # noqa: E402
+
+SECS = int(os.environ.get("KAME_PROFILE_SECS", "20"))
+MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
+NOSYM = "/tmp/kame-profile-nosym"
+
+
+def counters(t, node):
+    out = t.run(node, "nstat", "-az", "--json", check=False).stdout
+    try:
+        return {k: v for table in json.loads(out).values() for k, v in table.items()}
+    except ValueError:
+        return {}
+
+
+def report(data, *args):
+    r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--symfs=" + NOSYM,
+                        "--kallsyms=/proc/kallsyms", *args],
+                       capture_output=True, text=True, timeout=1800)
+    return "\n".join(line for line in r.stdout.splitlines() if line and not line.startswith("#"))
+
+
+def profile(impl):
+    t, why = bench.setup(Scenario(esp=case.GCM, mode=MODE), impl, 0)
+    try:
+        if why:
+            print("== %s: unavailable: %s" % (impl, why))
+            return
+        addr = t.addr("b", 4)
+        server = t.popen("b", "iperf3", "-s", "-1", "-i", "0", "--forceflush", "-B", addr,
+                         stdout=subprocess.PIPE, text=True)
+        while "listening" not in server.stdout.readline():
+            pass
+        before = {n: counters(t, n) for n in "ab"}
+        client = t.popen("a", "iperf3", "-c", addr, "-t", str(SECS), "-J",
+                         stdout=subprocess.PIPE, text=True)
+        time.sleep(SECS // 4)
+        data = "/tmp/kame-profile-%s.data" % impl
+        subprocess.run(["perf", "record", "-a", "-g", "-F", "499", "-o", data, "--",
+                        "sleep", str(SECS // 2)], capture_output=True)
+        flows = {n: t.run(n, "ss", "-tin", check=False).stdout for n in "ab"}
+        out = client.communicate()[0]
+        server.kill()
+        server.wait()
+        try:
+            mbit = "%.1f" % (json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6)
+        except (ValueError, KeyError):
+            mbit = "failed"
+        print("== %s %s: %s Mbit/s" % (impl, MODE, mbit), flush=True)
+        for n in "ab":
+            after = counters(t, n)
+            moved = {k: after[k] - before[n].get(k, 0) for k in sorted(after)
+                     if after[k] != before[n].get(k, 0) and k.startswith(("Tcp", "Ip"))}
+            print("-- %s: ss -tin\n%s\n-- %s: counters moved %s" % (n, flows[n], n, moved))
+        print("-- self\n" + report(data, "--no-children", "--sort", "sym", "-g", "none",
+                                   "--percent-limit", "0.5"))
+        print("-- with children\n" + report(data, "--children", "--sort", "sym", "-g", "none",
+                                            "--percent-limit", "2"), flush=True)
+    finally:
+        t.__exit__(None, None, None)
+
+
+def main():
+    os.makedirs(NOSYM, exist_ok=True)
+    for impl in sys.argv[1:] or bench.IMPLS:
+        profile(impl)
+
+
+if __name__ == "__main__":
+    main()

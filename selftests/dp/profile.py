@@ -4,12 +4,13 @@
 for each implementation named (xfrm, kame), the benchmark's first scenario
 (dp/bench.py: ESP transport AES-GCM-16 between a pair Topology's
 namespaces; KAME_PROFILE_MODE=tunnel for tunnel mode), one iperf3 TCP
-stream a to b for KAME_PROFILE_SECS (default 20) seconds; a few seconds in:
+stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 
 - `perf record -a -g` for half the run, reported by symbol, self and with
   children (kallsyms only: perf reading vmlinux's debug information over
   9p under TCG takes longer than the run);
-- `ss -tin` at both ends (cwnd, srtt, what limits the flow);
+- `ss -tin` at both ends a third into the run (cwnd, srtt, what limits
+  the flow);
 - the TcpExt/Ip counters that moved (nstat), each end.
 
 The module must be loaded for kame. Run it with one vCPU to keep
@@ -28,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dp import bench, case  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
 
-SECS = int(os.environ.get("KAME_PROFILE_SECS", "20"))
+SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
 NOSYM = "/tmp/kame-profile-nosym"
 
@@ -62,11 +63,15 @@ def profile(impl):
         before = {n: counters(t, n) for n in "ab"}
         client = t.popen("a", "iperf3", "-c", addr, "-t", str(SECS), "-J",
                          stdout=subprocess.PIPE, text=True)
-        time.sleep(SECS // 4)
+        # perf takes seconds to start under TCG, the transfer competing:
+        # it records for half the run, from about its start.
         data = "/tmp/kame-profile-%s.data" % impl
-        subprocess.run(["perf", "record", "-a", "-g", "-F", "499", "-o", data, "--",
-                        "sleep", str(SECS // 2)], capture_output=True)
+        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", data, "--",
+                                 "sleep", str(SECS // 2)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(SECS // 3)
         flows = {n: t.run(n, "ss", "-tin", check=False).stdout for n in "ab"}
+        perf.wait()
         out = client.communicate()[0]
         server.kill()
         server.wait()

@@ -125,20 +125,6 @@ def stats(topo, node):
     return {" ".join(k): int(v) for *k, v in (line.split() for line in out.splitlines())}
 
 
-def wait_refcnt(driver, want, secs=20):
-    """Polls the driver's refcnt until it is `want` (transforms are freed
-    after a grace period, or after the last packet in crypto); the last
-    value read."""
-    end = time.monotonic() + secs
-    while True:
-        got = cu.refcnt(driver)
-        if got == want or time.monotonic() > end:
-            return got
-        time.sleep(0.2)
-
-
-
-
 def negative_control(k, tmpl, sc, name):
     """Without an instance, NAME is a synchronous driver and our SAs take
     it: the same refcnt measurement the async cases make."""
@@ -156,7 +142,7 @@ def negative_control(k, tmpl, sc, name):
             Config(sc, topo).install("a", "kame")
             added = cu.refcnt(driver)
             setkey(topo, "a", "flush;\n")
-            after = wait_refcnt(driver, before)
+            after = cu.wait_refcnt(driver, before)
         # Each SA's transform holds the driver once, twice where an ahash
         # is built over an shash (crypto_init_ahash_using_shash() takes
         # its own reference): a positive, even rise for our two SAs.
@@ -218,7 +204,7 @@ def run_impl(k, tmpl, sc, impls, driver):
             want = 2 * len(sc.protos) * len(kame)
             # The previous pair's XFRM transforms go with its bundles,
             # lazily: wait until only the registration holds the instance.
-            before = wait_refcnt(driver, 1, secs=30)
+            before = cu.wait_refcnt(driver, 1, secs=30)
             for n in kame:
                 cfg.install(n, "kame")
             added = cu.refcnt(driver)
@@ -236,7 +222,7 @@ def run_impl(k, tmpl, sc, impls, driver):
             mid = cu.refcnt(driver)
             for n in kame:
                 setkey(topo, n, "flush;\n")
-            after = wait_refcnt(driver, mid - want)
+            after = cu.wait_refcnt(driver, mid - want)
             res["freed on delete"] = (after == mid - want,
                                       "refcnt %s with our %d SAs, %s after SADB_FLUSH (want %s)"
                                       % (mid, want, after, mid - want))
@@ -325,7 +311,7 @@ def teardown(k, what, drivers):
             subprocess.run(["insmod", KO], check=True)
         res["done"] = (done[0], "%s (%.1f s)" % (done[1], time.monotonic() - t))
         print("# teardown %s took %.1f s" % (what, time.monotonic() - t), flush=True)
-        after = {d: wait_refcnt(d, base[d], secs=60) for d in drivers}
+        after = {d: cu.wait_refcnt(d, base[d], secs=60) for d in drivers}
         res["transforms freed"] = (after == base, "refcnt %s, before %s" % (after, base))
     except Exception as ex:
         res.setdefault("done", (False, "%s: %s" % (type(ex).__name__, ex)))

@@ -156,17 +156,6 @@ def failed_counts():
     return tuple(out)
 
 
-def wait_refcnt(driver, want, secs=20):
-    """The driver's refcnt once it is `want` (transforms are freed after a
-    grace period), or after `secs`."""
-    end = time.monotonic() + secs
-    while True:
-        got = cu.refcnt(driver)
-        if got == want or time.monotonic() > end:
-            return got
-        time.sleep(0.2)
-
-
 def unload():
     """rmmod kame_failcrypto, retried while transforms are being freed;
     (ok, stderr)."""
@@ -177,8 +166,6 @@ def unload():
             return True, ""
         time.sleep(0.2)
     return False, r.stderr.strip()
-
-
 
 
 class Net:
@@ -302,7 +289,7 @@ def phase(net, mode, first):
                 diag += "\nkfree_skb events: %s" % events
             res[name + ": driver"] = (ok, diag)
         net.setkey_a("flush;\n")
-        refs = {d: wait_refcnt(d, 1) for d in DRIVERS.values()}
+        refs = {d: cu.wait_refcnt(d, 1) for d in DRIVERS.values()}
         done, err = unload()
         gone = [d for d in DRIVERS.values() if cu.entry(d) is not None]
         res["freed, rmmod"] = (all(r == 1 for r in refs.values()) and done and not gone,

@@ -23,6 +23,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 NETLINK_CRYPTO = 21
 CRYPTO_MSG_NEWALG, CRYPTO_MSG_DELALG = 0x10, 0x11
@@ -98,6 +99,18 @@ def refcnt(driver):
     """The refcnt of `driver`; None if it is not registered."""
     e = entry(driver)
     return int(e["refcnt"]) if e else None
+
+
+def wait_refcnt(driver, want, secs=20):
+    """Polls the driver's refcnt until it is `want` (transforms are freed
+    after a grace period, or after the last packet in crypto); the last
+    value read (after `secs` at the most)."""
+    end = time.monotonic() + secs
+    while True:
+        got = refcnt(driver)
+        if got == want or time.monotonic() > end:
+            return got
+        time.sleep(0.2)
 
 
 def instances(template, name):

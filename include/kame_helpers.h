@@ -81,6 +81,12 @@ int kame_skb_network_offset(const struct sk_buff *skb);
 void kame_skb_set_network_offset(struct sk_buff *skb, int offset);
 int kame_skb_linearize_cow(struct sk_buff *skb);
 int kame_skb_cow(struct sk_buff *skb, unsigned int headroom);
+int kame_skb_make_private(struct sk_buff *skb, unsigned int max_frags,
+			  unsigned int pull);
+int kame_skb_put_tail(struct sk_buff *skb, unsigned int len);
+void *kame_skb_last_bytes(struct sk_buff *skb, unsigned int len);
+int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
+		   unsigned int nents, unsigned int offset, unsigned int len);
 unsigned int kame_skb_tailroom(const struct sk_buff *skb);
 int kame_pskb_trim(struct sk_buff *skb, unsigned int len);
 bool kame_skb_is_gso(const struct sk_buff *skb);

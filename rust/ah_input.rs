@@ -156,7 +156,7 @@ impl AhIn {
         self.ctx.stats.add(Stat::AhInBytes, payload as u64);
         self.ah.usage.count(payload);
         let u = Undone {
-            rec: &self.sa.rec,
+            sa: &self.sa,
             v6: self.v6,
             hdr_off: off,
             payload_off: off + total,

@@ -14,7 +14,10 @@ use crate::{
     drops::{self, SaSite},
     input::{self, Ctx, Undone},
     kame_core::{
-        esp::{esn_aad_close, esn_aad_open, parse_trailer, PadCheck, ESP_HDR_LEN, ESP_TRAILER_LEN},
+        esp::{
+            esn_aad_close, esn_aad_open, parse_trailer, PadCheck, Trailer, ESP_HDR_LEN,
+            ESP_TRAILER_LEN,
+        },
         flow::Flow,
         spd::DIR_IN,
     },
@@ -83,7 +86,10 @@ impl EspIn {
         if crypt < ESP_TRAILER_LEN || crypt % g.block.max(1) != 0 {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site);
         }
-        if skb.make_room(0, 0).is_err() {
+        // Decrypted in place: private, with the ESP header and IV linear;
+        // fragments are kept (a trailer in one of its own is not copied).
+        let hdr = off + ESP_HDR_LEN + g.iv_len;
+        if skb.make_private(aead_op::MAX_FRAGS, hdr).is_err() {
             return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspCryptoError, site);
         }
         let b = skb.bytes();
@@ -137,16 +143,15 @@ impl EspIn {
         let g = self.esp.geom;
         let end = self.skb.len() - g.icv_len;
         let payload = self.esp_off + ESP_HDR_LEN + g.iv_len;
-        let b = self.skb.bytes();
         let check = PadCheck::from_sa_flags(self.sa.rec.flags);
-        let t = parse_trailer(&b[payload..end], check).map_err(|_| Stat::EspBadEncoding)?;
+        let t = read_trailer(&self.skb, payload, end, check).ok_or(Stat::EspBadEncoding)?;
         self.ctx.stats.add(Stat::EspInBytes, (end - payload) as u64);
         self.esp.usage.count(t.payload_len);
         self.skb
             .trim(payload + t.payload_len)
             .map_err(|_| Stat::EspBadEncoding)?;
         let u = Undone {
-            rec: &self.sa.rec,
+            sa: &self.sa,
             v6: self.v6,
             hdr_off: self.esp_off,
             payload_off: payload,
@@ -157,15 +162,33 @@ impl EspIn {
     }
 }
 
+/// The trailer of the plaintext from `payload` to `end`, which may lie
+/// in a page fragment: only the trailer and its padding are read, never
+/// the payload.
+fn read_trailer(skb: &Skb, payload: usize, end: usize, check: PadCheck) -> Option<Trailer> {
+    let plain = end.checked_sub(payload)?;
+    let mut last = [0u8; ESP_TRAILER_LEN];
+    let pad = usize::from(skb.peek(end.checked_sub(ESP_TRAILER_LEN)?, &mut last)?[0]);
+    // The padding and the trailer, or all there is if that is less (the
+    // pad length is then refused).
+    let n = (pad + ESP_TRAILER_LEN).min(plain);
+    let mut buf = [0u8; u8::MAX as usize + ESP_TRAILER_LEN];
+    let t = parse_trailer(skb.peek(end - n, &mut buf[..n])?, check).ok()?;
+    Some(Trailer {
+        payload_len: plain - n + t.payload_len,
+        next_header: t.next_header,
+    })
+}
+
 impl AeadJob for EspIn {
     fn aead(&self) -> &Aead {
         &self.esp.aead
     }
 
-    fn region(&mut self) -> &mut [u8] {
+    fn packet(&mut self) -> (&mut Skb, usize) {
         // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
         let off = self.esp_off - if self.esn.is_some() { 4 } else { 0 };
-        self.skb.bytes().get_mut(off..).unwrap_or_default()
+        (&mut self.skb, off)
     }
 
     fn complete(mut self, res: Result) {

@@ -20,8 +20,9 @@ use crate::{
     kapi::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
         crypto::Aead,
+        skb::Skb,
     },
-    out_chain::OutChain,
+    out_chain::{OutChain, Tail},
     output::read_flow,
     sa_crypto::EspTransform,
     sad_table::SaEntry,
@@ -91,9 +92,24 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         None => (IPPROTO_ESP, 0),
     };
     let hdr = udp + ESP_HDR_LEN + g.iv_len;
-    let Ok(l) = chain.layout(&sa.rec, proto, hdr, tail + g.icv_len) else {
+    // The trailer and ICV may go in a page fragment of their own, as
+    // esp_output_head() puts them, except under NAT-T: IPv6's UDP
+    // checksum is summed over the linear packet.
+    let end = tail + g.icv_len;
+    let room = match sa.rec.natt {
+        Some(_) => Tail::Linear(end),
+        None => Tail::Anywhere(end),
+    };
+    let Ok(l) = chain.layout(&sa.rec, proto, hdr, room) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
+    let written = chain
+        .skb
+        .last_mut(end)
+        .and_then(|t| write_tail(&mut t[..tail], l.next_header));
+    if written.is_none() {
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
+    }
     let esp_off = l.hdr_off + udp;
     let b = chain.skb.bytes();
     if let Some(n) = sa.rec.natt {
@@ -108,9 +124,6 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         seq: seq_lo,
     };
     b[esp_off..esp_off + ESP_HDR_LEN].copy_from_slice(&h.to_bytes());
-    if write_tail(&mut b[l.tail_off..l.tail_off + tail], l.next_header).is_none() {
-        return chain.drop_at(&sa.rec, Stat::OutInvalid);
-    }
     let esn = if esp.esn {
         match esn_aad_open(b, esp_off, seq_hi) {
             Some(saved) => Some(saved),
@@ -149,10 +162,10 @@ impl AeadJob for EspStep {
         &self.esp.aead
     }
 
-    fn region(&mut self) -> &mut [u8] {
+    fn packet(&mut self) -> (&mut Skb, usize) {
         // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
         let off = self.esp_off - if self.esn.is_some() { 4 } else { 0 };
-        self.chain.skb.bytes().get_mut(off..).unwrap_or_default()
+        (&mut self.chain.skb, off)
     }
 
     fn complete(self, res: Result) {

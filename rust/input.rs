@@ -25,7 +25,7 @@ use crate::{
         },
         natt,
         pfkey::wire::IpAddr,
-        sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
+        sad::{SaId, SaState, MODE_TUNNEL},
         spd::{DIR_FWD, DIR_IN},
         sysctl::{Ipsec4, Ipsec6},
         tunnel::{decap_dsfield, ipv4_checksum, set_next_and_length, Decap, EcnMode},
@@ -35,7 +35,7 @@ use crate::{
     netns::Netns,
     output::read_flow,
     pmtu,
-    policy_in::{self, History, Layer},
+    policy_in::{self, History},
     policy_log,
     sad_table::{SaEntry, SadReader},
     sock_policy::{self, SockPolicies},
@@ -232,7 +232,7 @@ fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ct
 /// A layer whose protection checked out: where its header is, what follows.
 pub(crate) struct Undone<'a> {
     /// The SA.
-    pub(crate) rec: &'a SaRecord,
+    pub(crate) sa: &'a Arc<SaEntry>,
     /// The packet's family (outer, for tunnel mode).
     pub(crate) v6: bool,
     /// Offset of the ESP/AH header (the IP header's length).
@@ -267,22 +267,20 @@ pub(crate) fn finish(
         drops::mark(&mut skb, Stat::ExitDrops);
         return Err(Stat::ExitDrops);
     }
-    let bad = if u.rec.id.proto == IPPROTO_AH {
+    let bad = if u.sa.rec.id.proto == IPPROTO_AH {
         Stat::AhBadEncoding
     } else {
         Stat::EspBadEncoding
     };
     drops::mark(&mut skb, bad);
-    if !hist.push(Layer {
-        proto: u.rec.id.proto,
-        mode: u.rec.mode,
-        src: u.rec.src,
-        dst: u.rec.id.dst,
-        reqid: u.rec.reqid,
-    }) {
+    // What follows reads and rewrites the inner packet as one slice: what
+    // is left in fragments (rare: a trailer in one of its own went with
+    // the trim) is made linear.
+    skb.make_room(0, 0).map_err(|_| bad)?;
+    if !hist.push(u.sa.clone()) {
         return Err(bad);
     }
-    let inner_v6 = if u.rec.mode == MODE_TUNNEL {
+    let inner_v6 = if u.sa.rec.mode == MODE_TUNNEL {
         skb.pull(u.payload_off).map_err(|_| bad)?;
         let inner_v6 = match u.next {
             IPPROTO_IPIP => false,
@@ -290,7 +288,7 @@ pub(crate) fn finish(
             _ => return Err(bad),
         };
         let mode = EcnMode::from_sysctl(ctx.ecn);
-        let copy_dscp = u.rec.flags & SADB_SAFLAGS_DECAP_DSCP != 0;
+        let copy_dscp = u.sa.rec.flags & SADB_SAFLAGS_DECAP_DSCP != 0;
         set_dsfield(skb.bytes(), inner_v6, |inner| {
             decap_dsfield(u.outer_ds, inner, mode, copy_dscp)
         })
@@ -307,7 +305,7 @@ pub(crate) fn finish(
     // RFC 3948 3.1.2: a NAT-T transport layer leaves a segment whose
     // checksum the NAT could not see; a tunnel layer's inner packet has
     // its own addresses, untouched.
-    ctx.natt_transport = u.rec.mode != MODE_TUNNEL && u.rec.natt.is_some();
+    ctx.natt_transport = u.sa.rec.mode != MODE_TUNNEL && u.sa.rec.natt.is_some();
     let inner = read_flow(&skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
     if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
@@ -337,7 +335,7 @@ pub(crate) fn finish(
         by_socket.unwrap_or_else(|| policy_in::check(&ctx.spd, levels, dir, &inner, &hist));
     if let Err(r) = verdict {
         if !icmp_in::protected_error_accepted(&ctx.spd, levels, dir, &skb, &inner, &hist) {
-            let spi = Some(u.rec.id.spi);
+            let spi = Some(u.sa.rec.id.spi);
             policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
             drops::mark(&mut skb, Stat::InPolicyViolation);
             return Err(Stat::InPolicyViolation);

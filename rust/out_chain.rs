@@ -44,6 +44,16 @@ pub(crate) struct OutChain {
     inflight: InFlight,
 }
 
+/// The bytes a step adds at the end of the packet.
+#[derive(Clone, Copy)]
+pub(crate) enum Tail {
+    /// This many, in the linear part ([`Skb::bytes`] covers them).
+    Linear(usize),
+    /// This many, in the linear part's tailroom if they fit, else in a
+    /// page fragment: a full packet is not copied to grow it.
+    Anywhere(usize),
+}
+
 /// Where a step's header went.
 pub(crate) struct Layout {
     /// Offset of the ESP/AH header from `data` (the IP header).
@@ -51,8 +61,6 @@ pub(crate) struct Layout {
     /// The protocol the header protects: the payload's, or the inner IP
     /// version's in tunnel mode.
     pub(crate) next_header: u8,
-    /// Offset of the room made at the end.
-    pub(crate) tail_off: usize,
 }
 
 impl OutChain {
@@ -132,13 +140,15 @@ impl OutChain {
     /// Makes room for a `hdr`-byte `proto` header (and `tail` bytes at the
     /// end) for SA `rec`: in transport mode after the IP header, whose
     /// protocol becomes `proto`; in tunnel mode under a new outer header,
-    /// which is routed. IP lengths are set for the final size.
+    /// which is routed. IP lengths are set for the final size. The tail
+    /// is in the linear part (`Tail::Linear`) or may be a page fragment
+    /// of its own (`Tail::Anywhere`, reached by [`Skb::last_mut`]).
     pub(crate) fn layout(
         &mut self,
         rec: &SaRecord,
         proto: u8,
         hdr: usize,
-        tail: usize,
+        tail: Tail,
     ) -> Result<Layout> {
         let tunnel = rec.mode == MODE_TUNNEL;
         let inner = read_flow(&self.skb).ok_or(EINVAL)?;
@@ -164,10 +174,17 @@ impl OutChain {
             (true, true) => IPV6_HDR_LEN,
         };
         let head = outer_len + hdr;
-        self.skb.make_room(head, tail)?;
+        match tail {
+            Tail::Linear(n) => {
+                self.skb.make_room(head, n)?;
+                self.skb.put(n)?;
+            }
+            Tail::Anywhere(n) => {
+                self.skb.make_head_room(head)?;
+                self.skb.put_tail(n)?;
+            }
+        }
         self.skb.push(head)?;
-        let tail_off = self.skb.len();
-        self.skb.put(tail)?;
         let len = self.skb.len();
         let b = self.skb.bytes();
         let next_header = if tunnel {
@@ -193,7 +210,6 @@ impl OutChain {
         Ok(Layout {
             hdr_off: if tunnel { outer_len } else { hl },
             next_header,
-            tail_off,
         })
     }
 }

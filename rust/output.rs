@@ -44,8 +44,12 @@ pub(crate) const SELECTOR_BYTES: usize = 128;
 
 /// Reads the selectors of the packet at `data`.
 pub(crate) fn read_flow(skb: &Skb) -> Option<Flow> {
-    let mut buf = [0u8; SELECTOR_BYTES];
     let n = skb.len().min(SELECTOR_BYTES);
+    // Nearly always the headers are linear: parsed where they are.
+    if let Some(head) = skb.linear_head(n) {
+        return flow::parse(head).ok();
+    }
+    let mut buf = [0u8; SELECTOR_BYTES];
     skb.copy_out(0, &mut buf[..n]).ok()?;
     flow::parse(&buf[..n]).ok()
 }

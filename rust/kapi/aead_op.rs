@@ -4,9 +4,11 @@
 //! `crypto_aead_decrypt()`), completed synchronously or later from the
 //! crypto driver's context, as esp4/esp6 handle it: the job (the packet and
 //! what references its SA) lives in a heap box that the completion
-//! callback gets back.
+//! callback gets back. The packet is worked on where it is, its linear
+//! part and page fragments, so a trailer in a fragment of its own costs
+//! no copy.
 
-use super::{bindings, crypto::Aead};
+use super::{bindings, crypto::Aead, skb::Skb};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -14,10 +16,12 @@ use kernel::prelude::*;
 pub(crate) trait AeadJob: Send + Sized + 'static {
     /// The keyed transform; the job keeps it alive until `complete`.
     fn aead(&self) -> &Aead;
-    /// The bytes to work on: associated data, then the text (and on
-    /// decryption the ICV after it). The job must not move or free them
-    /// until `complete`.
-    fn region(&mut self) -> &mut [u8];
+    /// The packet to work on, and the offset in it of the bytes to work
+    /// on: associated data, then the text (and on decryption the ICV after
+    /// it). The packet must be private ([`Skb::make_private`]) in at most
+    /// [`MAX_FRAGS`] fragments; the job must not change it until
+    /// `complete`.
+    fn packet(&mut self) -> (&mut Skb, usize);
     /// Runs once, with the operation's result (`EBADMSG`: the ICV did not
     /// verify), in the submitter's context or the driver's (softirq).
     fn complete(self, res: Result);
@@ -35,11 +39,16 @@ pub(crate) enum Direction {
 /// The largest IV any of our transforms takes, with room to spare.
 pub(crate) const MAX_IV: usize = 16;
 
-/// A submitted operation: the request, its one-entry scatterlist and IV,
-/// and the job.
+/// The most page fragments a packet may have besides its linear part:
+/// one for the trailer [`Skb::put_tail`] adds, and a few for packets
+/// other senders built.
+pub(crate) const MAX_FRAGS: usize = 3;
+
+/// A submitted operation: the request, its scatterlist and IV, and the
+/// job.
 struct Op<J: AeadJob> {
     req: NonNull<bindings::aead_request>,
-    sg: bindings::scatterlist,
+    sg: [bindings::scatterlist; MAX_FRAGS + 1],
     iv: [u8; MAX_IV],
     job: J,
 }
@@ -50,13 +59,11 @@ struct Op<J: AeadJob> {
 /// job's `complete` runs exactly once, now or later.
 pub(crate) fn submit<J: AeadJob>(
     dir: Direction,
-    mut job: J,
+    job: J,
     assoclen: usize,
     cryptlen: usize,
     iv: &[u8],
 ) {
-    let region = job.region();
-    let (buf, len) = (region.as_mut_ptr(), region.len());
     let (Ok(alen), Ok(clen)) = (u32::try_from(assoclen), u32::try_from(cryptlen)) else {
         return job.complete(Err(EINVAL));
     };
@@ -65,7 +72,7 @@ pub(crate) fn submit<J: AeadJob>(
     } else {
         0
     };
-    if assoclen + cryptlen + icv > len || iv.len() > MAX_IV {
+    if iv.len() > MAX_IV {
         return job.complete(Err(EINVAL));
     }
     // The box first, so that running out of memory still completes the
@@ -83,23 +90,27 @@ pub(crate) fn submit<J: AeadJob>(
     };
     let mut ivbuf = [0u8; MAX_IV];
     ivbuf[..iv.len()].copy_from_slice(iv);
-    let op = slot.write(Op {
+    let mut op = slot.write(Op {
         req,
-        // SAFETY: all-zero is a valid scatterlist before `sg_init_one`
-        // sets it.
+        // SAFETY: all-zero is a valid scatterlist before `fill_sg` sets it.
         sg: unsafe { core::mem::zeroed() },
         iv: ivbuf,
         job,
     });
+    let Op { job, sg, .. } = &mut *op;
+    let (skb, off) = job.packet();
+    if let Err(e) = skb.fill_sg(sg, off, assoclen + cryptlen + icv) {
+        // SAFETY: the request was never submitted.
+        return unsafe { finish::<J>(KBox::into_raw(op), e.to_errno()) };
+    }
     let op = KBox::into_raw(op);
     // SAFETY: `op` is a live box we own until the completion takes it back;
-    // `buf..buf+len` is the job's region, which the job keeps in place; the
-    // request, scatterlist and IV live in the box for as long.
+    // its scatterlist covers bytes of the job's packet, which the job keeps
+    // in place; the request, scatterlist and IV live in the box as long.
     let rc = unsafe {
-        bindings::sg_init_one(&mut (*op).sg, buf.cast(), len as u32);
         bindings::kame_aead_request_set(
             req.as_ptr(),
-            &mut (*op).sg,
+            (*op).sg.as_mut_ptr(),
             alen,
             clen,
             (*op).iv.as_mut_ptr(),

@@ -87,6 +87,29 @@ impl Skb {
         })
     }
 
+    /// The first `n` bytes from `data` when the linear part holds them:
+    /// headers read in place, without [`Skb::copy_out`]'s copy.
+    pub(crate) fn linear_head(&self, n: usize) -> Option<&[u8]> {
+        if n > self.headlen() {
+            return None;
+        }
+        // SAFETY: `data` points at `headlen` >= `n` bytes of linear data,
+        // which stay in place while the skb is borrowed (only an owner's
+        // `&mut` calls can move or reallocate them).
+        Some(unsafe { core::slice::from_raw_parts(self.raw().data, n) })
+    }
+
+    /// The `buf.len()` bytes at `offset`: in place when they are in the
+    /// linear part, else copied into `buf` (`skb_header_pointer()`).
+    pub(crate) fn peek<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let n = buf.len();
+        if let Some(head) = self.linear_head(offset.checked_add(n)?) {
+            return head.get(offset..);
+        }
+        self.copy_out(offset, buf).ok()?;
+        Some(buf)
+    }
+
     /// Whether the packet is a GSO super-packet still to be segmented.
     pub(crate) fn is_gso(&self) -> bool {
         // SAFETY: the skb is valid.
@@ -135,6 +158,84 @@ impl Skb {
             }
         }
         Ok(())
+    }
+
+    /// Makes the packet private, with at least `head` bytes of headroom,
+    /// like [`Skb::make_room`], but leaves the tail to
+    /// [`Skb::put_tail`], which grows it without copying the packet.
+    pub(crate) fn make_head_room(&mut self, head: usize) -> Result {
+        let p = self.ptr.as_ptr();
+        // SAFETY: the skb is valid and ours; each call may reallocate the
+        // data, which is why no slice into it is live here.
+        unsafe {
+            kernel::error::to_result(bindings::kame_skb_linearize_cow(p))?;
+            kernel::error::to_result(bindings::kame_skb_cow(p, head as u32))
+        }
+    }
+
+    /// Adds `n` bytes at the end of a private packet: in the linear
+    /// part's tailroom, or else in a new page fragment ([`Skb::last_mut`]
+    /// reaches them).
+    pub(crate) fn put_tail(&mut self, n: usize) -> Result {
+        let n = u32::try_from(n).map_err(|_| EINVAL)?;
+        // SAFETY: the skb is valid and ours; the helper checks that it is
+        // private and may add a fragment.
+        kernel::error::to_result(unsafe { bindings::kame_skb_put_tail(self.ptr.as_ptr(), n) })
+    }
+
+    /// The last `n` bytes of a private packet, for writing, when they lie
+    /// in one piece (the linear part or the last fragment).
+    pub(crate) fn last_mut(&mut self, n: usize) -> Option<&mut [u8]> {
+        let len = u32::try_from(n).ok()?;
+        // SAFETY: the skb is valid and ours; the helper returns null or the
+        // address of `n` bytes of the packet in one piece, in memory only
+        // this packet references (it checks the packet is private).
+        let p = unsafe { bindings::kame_skb_last_bytes(self.ptr.as_ptr(), len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` points at `n` bytes of the packet, which stay in
+        // place while it is borrowed mutably here.
+        Some(unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), n) })
+    }
+
+    /// Makes the packet private (crypto may write it in place) in at most
+    /// `max_frags` fragments besides the linear part, with its first
+    /// `pull` bytes linear; it is copied only when shared or more
+    /// scattered than that.
+    pub(crate) fn make_private(&mut self, max_frags: usize, pull: usize) -> Result {
+        let (Ok(max), Ok(pull)) = (u32::try_from(max_frags), u32::try_from(pull)) else {
+            return Err(EINVAL);
+        };
+        // SAFETY: the skb is valid and ours; no slice into it is live.
+        kernel::error::to_result(unsafe {
+            bindings::kame_skb_make_private(self.ptr.as_ptr(), max, pull)
+        })
+    }
+
+    /// Fills `sg` with the `len` bytes at `offset` of a private packet;
+    /// the entries used, EMSGSIZE if it is in more pieces than `sg` has.
+    pub(super) fn fill_sg(
+        &mut self,
+        sg: &mut [bindings::scatterlist],
+        offset: usize,
+        len: usize,
+    ) -> Result<usize> {
+        let (Ok(n), Ok(off), Ok(len)) = (
+            u32::try_from(sg.len()),
+            u32::try_from(offset),
+            u32::try_from(len),
+        ) else {
+            return Err(EINVAL);
+        };
+        if offset + len as usize > self.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the skb is valid and ours; `sg` holds `n` entries, and the
+        // helper refuses a packet that needs more (or is not private).
+        let rc =
+            unsafe { bindings::kame_skb_to_sg(self.ptr.as_ptr(), sg.as_mut_ptr(), n, off, len) };
+        kernel::error::to_result(rc).map(|()| rc as usize)
     }
 
     /// The linear part, from `data`; all of the packet after

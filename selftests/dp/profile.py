@@ -13,6 +13,9 @@ stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
   the flow);
 - the TcpExt/Ip counters that moved (nstat), each end.
 
+KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
+__pi_memcpy) whose callers are printed too, as call chains.
+
 The module must be loaded for kame. Run it with one vCPU to keep
 spinlock contention between vCPUs (a TCG artefact) out of the figures:
 
@@ -31,6 +34,7 @@ from dp.sa import Scenario  # noqa: E402
 
 SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
+CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
 NOSYM = "/tmp/kame-profile-nosym"
 
 
@@ -89,6 +93,10 @@ def profile(impl):
                                    "--percent-limit", "0.5"))
         print("-- with children\n" + report(data, "--children", "--sort", "sym", "-g", "none",
                                             "--percent-limit", "2"), flush=True)
+        for sym in CALLERS:
+            print("-- callers of %s\n" % sym + report(data, "--no-children", "--sort", "sym",
+                                                      "-S", sym, "-g", "graph,0.5,callee"),
+                  flush=True)
     finally:
         t.__exit__(None, None, None)
 

@@ -7,6 +7,7 @@
 #include <linux/skbuff.h>
 #include <linux/netdevice.h>
 #include <net/gso.h>
+#include <linux/scatterlist.h>
 
 #include <net/ip6_route.h>
 #include <net/ipv6.h>
@@ -58,6 +59,101 @@ int kame_skb_linearize_cow(struct sk_buff *skb)
 int kame_skb_cow(struct sk_buff *skb, unsigned int headroom)
 {
 	return skb_cow(skb, headroom);
+}
+
+/* Whether crypto may write the packet's bytes where they are. */
+static bool kame_skb_private(const struct sk_buff *skb)
+{
+	return !skb_cloned(skb) && !skb_has_frag_list(skb) &&
+	       !skb_has_shared_frag(skb);
+}
+
+/*
+ * Makes the packet private (crypto writes it in place), in at most
+ * `max_frags` page fragments besides its linear part, with its first `pull`
+ * bytes linear: copied only when it is shared or too scattered.
+ */
+int kame_skb_make_private(struct sk_buff *skb, unsigned int max_frags,
+			  unsigned int pull)
+{
+	if (!kame_skb_private(skb) || skb_shinfo(skb)->nr_frags > max_frags) {
+		int err = skb_linearize_cow(skb);
+
+		if (err)
+			return err;
+	}
+	return pskb_may_pull(skb, pull) ? 0 : -EINVAL;
+}
+
+/*
+ * Appends `len` bytes to a private packet: in the linear part's tailroom,
+ * else in a page fragment (from the per-CPU fragment cache), so that
+ * growing a full packet does not copy it, as esp_output_head() does.
+ */
+int kame_skb_put_tail(struct sk_buff *skb, unsigned int len)
+{
+	unsigned int nr = skb_shinfo(skb)->nr_frags;
+	struct page *page;
+	void *p;
+
+	if (!kame_skb_private(skb))
+		return -EINVAL;
+	if (!skb_is_nonlinear(skb) && skb_tailroom(skb) >= len) {
+		skb_put(skb, len);
+		return 0;
+	}
+	if (nr >= MAX_SKB_FRAGS)
+		return -EMSGSIZE;
+	p = netdev_alloc_frag(SKB_DATA_ALIGN(len));
+	if (!p)
+		return -ENOMEM;
+	page = virt_to_head_page(p);
+	skb_fill_page_desc(skb, nr, page, p - page_address(page), len);
+	skb->len += len;
+	skb->data_len += len;
+	/*
+	 * A socket was charged the truesize its packet had: changed, the
+	 * charge would not balance when the packet is freed (what
+	 * pskb_expand_head() keeps unchanged for the same reason).
+	 */
+	if (!skb->sk)
+		skb->truesize += SKB_DATA_ALIGN(len);
+	return 0;
+}
+
+/*
+ * The last `len` bytes of a private packet when they lie in one piece (the
+ * linear part or its last fragment), for writing; NULL otherwise.
+ */
+void *kame_skb_last_bytes(struct sk_buff *skb, unsigned int len)
+{
+	unsigned int nr = skb_shinfo(skb)->nr_frags;
+	skb_frag_t *f;
+	void *base;
+
+	if (!kame_skb_private(skb) || len > skb->len)
+		return NULL;
+	if (!nr)
+		return skb_tail_pointer(skb) - len;
+	f = &skb_shinfo(skb)->frags[nr - 1];
+	base = skb_frag_address_safe(f);
+	if (!base || skb_frag_size(f) < len)
+		return NULL;
+	return base + skb_frag_size(f) - len;
+}
+
+/*
+ * Fills `sg` (`nents` entries) with the `len` bytes at `offset` of a
+ * private packet, for crypto in place; the number of entries used, or
+ * -EMSGSIZE if the packet is in more pieces than that.
+ */
+int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
+		   unsigned int nents, unsigned int offset, unsigned int len)
+{
+	if (!kame_skb_private(skb) || skb_shinfo(skb)->nr_frags + 1 > nents)
+		return -EMSGSIZE;
+	sg_init_table(sg, nents);
+	return skb_to_sgvec(skb, sg, offset, len);
 }
 
 unsigned int kame_skb_tailroom(const struct sk_buff *skb)

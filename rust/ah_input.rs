@@ -69,30 +69,30 @@ impl AhIn {
             rec: &sa.rec,
         };
         let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site);
         };
-        ctx.stats.inc_alg(Hist::AhIn, ah.hist);
+        ctx.ns.stats.inc_alg(Hist::AhIn, ah.hist);
         // XFRM's order: the SA's lifetimes before anything else.
-        if !ah.usage.admit(&sa, &ctx.events) {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhInvalidSa, site);
+        if !ah.usage.admit(&sa, &ctx.ns.events) {
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site);
         }
         let off = flow.transport_offset;
         let icv = ah.icvlen as usize;
         if off > SAVED_HDR || icv > MAX_DIGEST || skb.make_room(0, 0).is_err() {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
         }
         let b = skb.bytes();
         let Some(Ok(hdr)) = b.get(off..).map(AhHeader::parse) else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
         };
         let total = hdr.total_len();
         // Either padding: RFC 4302's (4 bytes over IPv4) or XFRM's (8).
         let fits = total == header_len(icv, Align::Four) || total == header_len(icv, Align::Eight);
         if !fits || off + total > b.len() {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
         }
         let Ok(seq) = ah.replay.lock().check(hdr.seq) else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::AhReplay, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhReplay, site);
         };
         let mut job = AhIn {
             v6,
@@ -127,7 +127,7 @@ impl AhIn {
                 dir: DIR_IN,
                 rec: &job.sa.rec,
             };
-            return drops::drop_sa(&mut job.skb, &job.ctx.stats, Stat::AhBadEncoding, site);
+            return drops::drop_sa(&mut job.skb, &job.ctx.ns.stats, Stat::AhBadEncoding, site);
         }
         ahash_op::submit(job);
     }
@@ -146,17 +146,17 @@ impl AhIn {
             drops::mark(&mut self.skb, Stat::AhAuthFail);
             return Err(Stat::AhAuthFail);
         }
-        self.ctx.stats.inc(Stat::AhAuthOk);
+        self.ctx.ns.stats.inc(Stat::AhAuthOk);
         if self.ah.replay.lock().update(self.seq).is_err() {
             drops::mark(&mut self.skb, Stat::AhReplay);
             return Err(Stat::AhReplay);
         }
         let total = self.hdr.total_len();
         let payload = self.skb.len() - off - total;
-        self.ctx.stats.add(Stat::AhInBytes, payload as u64);
+        self.ctx.ns.stats.add(Stat::AhInBytes, payload as u64);
         self.ah.usage.count(payload);
         let u = Undone {
-            sa: &self.sa,
+            sa: self.sa,
             v6: self.v6,
             hdr_off: off,
             payload_off: off + total,
@@ -177,7 +177,7 @@ impl AhashJob for AhIn {
     }
 
     fn complete(mut self, res: Result<&[u8]>) {
-        let stats = self.ctx.stats.clone();
+        let stats = self.ctx.ns.stats.clone();
         let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
         let outcome = match res {
             Ok(d) => self.verify(d),

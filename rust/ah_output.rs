@@ -47,18 +47,18 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     // As ESP: lifetimes, then a sequence number while there is one.
-    if !ah.usage.admit(&sa, &chain.events) {
+    if !ah.usage.admit(&sa, &chain.ns.events) {
         return chain.drop_at(&sa.rec, Stat::OutExpired);
     }
     if !ah
         .usage
-        .admit_seq(&sa, ah.seq.load(Relaxed), false, &chain.events)
+        .admit_seq(&sa, ah.seq.load(Relaxed), false, &chain.ns.events)
     {
         return chain.drop_at(&sa.rec, Stat::AhSeqWrap);
     }
     let seq = ah.seq.fetch_add(1, Relaxed) + 1;
     let Ok(seq32) = u32::try_from(seq) else {
-        ah.usage.stop(&sa, &chain.events);
+        ah.usage.stop(&sa, &chain.ns.events);
         return chain.drop_at(&sa.rec, Stat::AhSeqWrap);
     };
     let icv = ah.icvlen as usize;
@@ -91,7 +91,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     }
     let bytes = chain.skb.len() - off - len;
     ah.usage.count(bytes);
-    chain.stats.add(Stat::AhOutBytes, bytes as u64);
+    chain.ns.stats.add(Stat::AhOutBytes, bytes as u64);
     ahash_op::submit(AhStep {
         chain,
         sa,
@@ -124,8 +124,8 @@ impl AhashJob for AhStep {
         match res {
             Ok(d) if d.len() >= icv => {
                 b[off + AH_HDR_LEN..off + AH_HDR_LEN + icv].copy_from_slice(&d[..icv]);
-                chain.stats.inc(Stat::AhOutput);
-                chain.stats.inc_alg(Hist::AhOut, ah.hist);
+                chain.ns.stats.inc(Stat::AhOutput);
+                chain.ns.stats.inc_alg(Hist::AhOut, ah.hist);
                 chain.step_done();
             }
             _ => chain.drop_at(&sa.rec, Stat::AhCryptoError),

@@ -9,7 +9,7 @@
 
 use crate::{
     enc::Enc,
-    inflight::Pending,
+    inflight::{InFlight, Pending},
     kame_core::{
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
         spd::{Request, LEVEL_DEFAULT, LEVEL_REQUIRE, LEVEL_UNIQUE},
@@ -21,9 +21,12 @@ use crate::{
         netfilter::HookState,
     },
     keydb::KeyDb,
+    sad_table::SadReader,
     sock_policy::SockPolicies,
+    spd_table::SpdReader,
     stats::{Stat, Stats},
     sysctl::{Setting, Sysctls},
+    use_events::UseEvents,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -42,10 +45,23 @@ pub(crate) struct Datapath {
     /// What the packet path counted.
     pub(crate) stats: Arc<Stats>,
     /// Packets in crypto: `drop` waits for them before anything goes.
-    pub(crate) pending: Arc<Pending>,
+    pub(crate) pending: Arc<Pending<Shared>>,
     /// The policies sockets of the namespace were given.
     pub(crate) sock_policies: Arc<SockPolicies>,
 }
+
+/// What a packet reads once a hook took it, through its [`Token`].
+pub(crate) struct Shared {
+    pub(crate) sad: SadReader,
+    pub(crate) spd: SpdReader,
+    pub(crate) stats: Arc<Stats>,
+    /// Where the SAs' lifetime events go.
+    pub(crate) events: Arc<UseEvents>,
+}
+
+/// A packet's hold on its namespace: teardown waits for it, and it
+/// reaches the [`Shared`] state.
+pub(crate) type Token = InFlight<Shared>;
 
 /// How strictly a request must be met, once `default` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +129,12 @@ impl Datapath {
         let decap = NetDev::create(net, c"ipsec0", true)?;
         let enc = Enc::new(net)?;
         let stats = Stats::new()?;
-        let pending = Pending::new()?;
+        let pending = Pending::new(Shared {
+            sad: keys.sad.clone(),
+            spd: keys.spd.clone(),
+            stats: stats.clone(),
+            events: keys.use_events.clone(),
+        })?;
         let sock_policies = Arc::new(SockPolicies::new()?, GFP_KERNEL)?;
         Ok(KBox::new(
             Datapath {

@@ -67,12 +67,12 @@ impl EspIn {
             rec: &sa.rec,
         };
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
         };
-        ctx.stats.inc_alg(Hist::EspIn, esp.hist);
+        ctx.ns.stats.inc_alg(Hist::EspIn, esp.hist);
         // XFRM's order: the SA's lifetimes before anything else.
-        if !esp.usage.admit(&sa, &ctx.events) {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspInvalidSa, site);
+        if !esp.usage.admit(&sa, &ctx.ns.events) {
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
         }
         let off = flow.transport_offset;
         let g = &esp.geom;
@@ -81,21 +81,21 @@ impl EspIn {
             .len()
             .checked_sub(off + ESP_HDR_LEN + g.iv_len + g.icv_len)
         else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site);
         };
         if crypt < ESP_TRAILER_LEN || crypt % g.block.max(1) != 0 {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site);
         }
         // Decrypted in place: private, with the ESP header and IV linear;
         // fragments are kept (a trailer in one of its own is not copied).
         let hdr = off + ESP_HDR_LEN + g.iv_len;
         if skb.make_private(aead_op::MAX_FRAGS, hdr).is_err() {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspCryptoError, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspCryptoError, site);
         }
         let b = skb.bytes();
         let seq_lo = u32::from_be_bytes([b[off + 4], b[off + 5], b[off + 6], b[off + 7]]);
         let Ok(seq) = esp.replay.lock().check(seq_lo) else {
-            return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspReplay, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspReplay, site);
         };
         let cryptlen = skb.len() - off - ESP_HDR_LEN;
         let ivlen = g.iv_len;
@@ -104,7 +104,7 @@ impl EspIn {
         let esn = if esp.esn {
             match esn_aad_open(skb.bytes(), off, (seq >> 32) as u32) {
                 Some(saved) => Some(saved),
-                None => return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspShort, site),
+                None => return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site),
             }
         } else {
             None
@@ -145,13 +145,16 @@ impl EspIn {
         let payload = self.esp_off + ESP_HDR_LEN + g.iv_len;
         let check = PadCheck::from_sa_flags(self.sa.rec.flags);
         let t = read_trailer(&self.skb, payload, end, check).ok_or(Stat::EspBadEncoding)?;
-        self.ctx.stats.add(Stat::EspInBytes, (end - payload) as u64);
+        self.ctx
+            .ns
+            .stats
+            .add(Stat::EspInBytes, (end - payload) as u64);
         self.esp.usage.count(t.payload_len);
         self.skb
             .trim(payload + t.payload_len)
             .map_err(|_| Stat::EspBadEncoding)?;
         let u = Undone {
-            sa: &self.sa,
+            sa: self.sa,
             v6: self.v6,
             hdr_off: self.esp_off,
             payload_off: payload,
@@ -195,7 +198,7 @@ impl AeadJob for EspIn {
         if let Some(saved) = self.esn {
             esn_aad_close(self.skb.bytes(), self.esp_off, saved);
         }
-        let stats = self.ctx.stats.clone();
+        let stats = self.ctx.ns.stats.clone();
         let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
         let outcome = match res {
             Ok(()) => {

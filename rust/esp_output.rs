@@ -56,19 +56,19 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     }
     // XFRM's order: the lifetimes first, then a sequence number.
-    if !esp.usage.admit(&sa, &chain.events) {
+    if !esp.usage.admit(&sa, &chain.ns.events) {
         return chain.drop_at(&sa.rec, Stat::OutExpired);
     }
     // The counter must not wrap (RFC 4303 3.3.3; 64 bits with ESN): the
     // SA ends when it runs out.
     let last = esp.seq.load(Relaxed);
-    if !esp.usage.admit_seq(&sa, last, esp.esn, &chain.events) {
+    if !esp.usage.admit_seq(&sa, last, esp.esn, &chain.ns.events) {
         return chain.drop_at(&sa.rec, Stat::EspSeqWrap);
     }
     let seq = esp.seq.fetch_add(1, Relaxed) + 1;
     // Packets racing for the last number: those past it are dropped.
     if seq_exhausted(seq - 1, esp.esn) {
-        esp.usage.stop(&sa, &chain.events);
+        esp.usage.stop(&sa, &chain.ns.events);
         return chain.drop_at(&sa.rec, Stat::EspSeqWrap);
     }
     let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
@@ -139,7 +139,10 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     iv[g.iv_len - n..g.iv_len].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
     let cryptlen = g.iv_len + payload + tail;
     // As esps_ibytes counts: payload, padding and trailer, not the IV.
-    chain.stats.add(Stat::EspOutBytes, (payload + tail) as u64);
+    chain
+        .ns
+        .stats
+        .add(Stat::EspOutBytes, (payload + tail) as u64);
     let aad = ESP_HDR_LEN + if esn.is_some() { 4 } else { 0 };
     aead_op::submit(
         Direction::Encrypt,
@@ -188,8 +191,8 @@ impl AeadJob for EspStep {
             let sum = udp_checksum(&ip[8..24], &ip[24..40], udp);
             udp[6..8].copy_from_slice(&sum.to_be_bytes());
         }
-        chain.stats.inc(Stat::EspOutput);
-        chain.stats.inc_alg(Hist::EspOut, self.esp.hist);
+        chain.ns.stats.inc(Stat::EspOutput);
+        chain.ns.stats.inc_alg(Hist::EspOut, self.esp.hist);
         chain.step_done();
     }
 }

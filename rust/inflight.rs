@@ -16,6 +16,10 @@
 //! namespaces are gone: a completion returns through our code after it
 //! dropped its token, with bottom halves off (cryptd, pcrypt and softirq
 //! drivers call back so), which an RCU grace period waits out.
+//!
+//! The token also carries what every packet of the namespace reads
+//! (`T`, the SAD and SPD readers and the counters): one reference per
+//! packet instead of one for each of them.
 
 #![forbid(unsafe_code)]
 
@@ -32,30 +36,33 @@ use kernel::{
 /// until it closes.
 const CLOSING: u64 = 1 << 63;
 
-/// The packets in flight in one namespace.
+/// The packets in flight in one namespace, and what they share (`T`).
 #[pin_data]
-pub(crate) struct Pending {
+pub(crate) struct Pending<T> {
     /// Token count and [`CLOSING`] in one word, so a token taken while the
     /// namespace closes sees the flag in the value its own increment read.
     state: Atomic<u64>,
     /// Completed when the count reaches zero after [`Pending::close`].
     #[pin]
     idle: Completion,
+    /// What the packets read, reached through their tokens.
+    shared: T,
 }
 
 /// One packet in flight: holds its namespace's teardown back until it is
-/// dropped.
-pub(crate) struct InFlight {
-    pending: Arc<Pending>,
+/// dropped, and gives the packet what its namespace shares (`Deref`).
+pub(crate) struct InFlight<T> {
+    pending: Arc<Pending<T>>,
 }
 
-impl Pending {
+impl<T> Pending<T> {
     /// No packet in flight; the namespace's own count held.
-    pub(crate) fn new() -> Result<Arc<Pending>> {
+    pub(crate) fn new(shared: T) -> Result<Arc<Pending<T>>> {
         Arc::pin_init(
             pin_init!(Pending {
                 state: Atomic::new(1),
                 idle <- Completion::new(),
+                shared,
             }),
             GFP_KERNEL,
         )
@@ -63,7 +70,7 @@ impl Pending {
 
     /// A token for a packet entering the data path; `None` once the
     /// namespace is going (the packet is to be dropped). Any context.
-    pub(crate) fn enter(self: &Arc<Self>) -> Option<InFlight> {
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<InFlight<T>> {
         let token = InFlight {
             pending: self.clone(),
         };
@@ -101,7 +108,7 @@ impl Pending {
     }
 }
 
-impl InFlight {
+impl<T> InFlight<T> {
     /// Whether the packet's namespace is going: the packet is to be
     /// dropped rather than sent on or delivered. Any context.
     pub(crate) fn closing(&self) -> bool {
@@ -109,7 +116,15 @@ impl InFlight {
     }
 }
 
-impl Drop for InFlight {
+impl<T> core::ops::Deref for InFlight<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.pending.shared
+    }
+}
+
+impl<T> Drop for InFlight<T> {
     fn drop(&mut self) {
         self.pending.leave();
     }

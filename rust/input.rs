@@ -12,11 +12,10 @@
 
 use crate::{
     ah_input::AhIn,
-    datapath::Levels,
+    datapath::{Levels, Token},
     drops::{self, SaSite},
     esp_input::EspIn,
     icmp_in,
-    inflight::InFlight,
     kame_core::{
         esp::{ESP_HDR_LEN, UDP_HDR_LEN},
         flow::{
@@ -39,10 +38,8 @@ use crate::{
     policy_log,
     sad_table::{SaEntry, SadReader},
     sock_policy::{self, SockPolicies},
-    spd_table::SpdReader,
     stats::{Stat, Stats},
     sysctl::Setting,
-    use_events::UseEvents,
 };
 use kernel::sync::{rcu, Arc};
 
@@ -94,8 +91,6 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
             .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
     };
     let ctx = Ctx {
-        sad: dp.keys.sad.clone(),
-        spd: dp.keys.spd.clone(),
         // The inner packet is judged by its own family's settings,
         // whatever the tunnel's family (KAME).
         levels: [dp.levels(false), dp.levels(true)],
@@ -106,9 +101,7 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
         wire_len: skb.len() + if udp { UDP_HDR_LEN } else { 0 },
         dev_mtu: skb.dev_mtu(),
         dev: dp.reentry(),
-        stats: dp.stats.clone(),
-        events: dp.keys.use_events.clone(),
-        inflight,
+        ns: inflight,
         sock_policies: dp
             .sock_policies
             .inbound_in_use()
@@ -177,8 +170,6 @@ pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
 
 /// What a packet needs after its crypto, whatever the context then.
 pub(crate) struct Ctx {
-    sad: SadReader,
-    spd: SpdReader,
     /// The policy settings of IPv4 and IPv6.
     levels: [Levels; 2],
     /// `ecn` of the outer family.
@@ -192,11 +183,9 @@ pub(crate) struct Ctx {
     wire_len: usize,
     dev_mtu: usize,
     dev: DevRef,
-    pub(crate) stats: Arc<Stats>,
-    /// Where the SAs' lifetime events go.
-    pub(crate) events: Arc<UseEvents>,
-    /// Holds the namespace's teardown back while the packet is in crypto.
-    inflight: InFlight,
+    /// Holds the namespace's teardown back while the packet is in crypto;
+    /// its SAD, SPD, counters and the SAs' lifetime events.
+    pub(crate) ns: Token,
     /// The namespace's per-socket policies, once some socket has an
     /// inbound one.
     sock_policies: Option<Arc<SockPolicies>>,
@@ -218,21 +207,21 @@ fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ct
             dir: DIR_IN,
             rec: &sa.rec,
         };
-        return drops::drop_sa(&mut skb, &ctx.stats, Stat::EspBadEncap, site);
+        return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspBadEncap, site);
     }
     if sa.rec.id.proto == IPPROTO_AH {
-        ctx.stats.inc(Stat::AhInput);
+        ctx.ns.stats.inc(Stat::AhInput);
         AhIn::start(skb, v6, flow, sa, ctx, hist);
     } else {
-        ctx.stats.inc(Stat::EspInput);
+        ctx.ns.stats.inc(Stat::EspInput);
         EspIn::start(skb, v6, flow, sa, ctx, hist);
     }
 }
 
 /// A layer whose protection checked out: where its header is, what follows.
-pub(crate) struct Undone<'a> {
-    /// The SA.
-    pub(crate) sa: &'a Arc<SaEntry>,
+pub(crate) struct Undone {
+    /// The SA (it joins the packet's history).
+    pub(crate) sa: Arc<SaEntry>,
     /// The packet's family (outer, for tunnel mode).
     pub(crate) v6: bool,
     /// Offset of the ESP/AH header (the IP header's length).
@@ -256,18 +245,15 @@ const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 /// Removes layer `u` (its trailer already cut) and goes on with the inner
 /// packet: the next layer of ours, or the policy check and the stack.
 /// Returns the counter of what stopped the packet.
-pub(crate) fn finish(
-    mut skb: Skb,
-    u: Undone<'_>,
-    mut ctx: Ctx,
-    mut hist: History,
-) -> Result<(), Stat> {
+pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -> Result<(), Stat> {
     // After asynchronous crypto: the namespace may be going.
-    if ctx.inflight.closing() {
+    if ctx.ns.closing() {
         drops::mark(&mut skb, Stat::ExitDrops);
         return Err(Stat::ExitDrops);
     }
-    let bad = if u.sa.rec.id.proto == IPPROTO_AH {
+    let rec = &u.sa.rec;
+    let (mode, flags, natt, spi) = (rec.mode, rec.flags, rec.natt.is_some(), rec.id.spi);
+    let bad = if rec.id.proto == IPPROTO_AH {
         Stat::AhBadEncoding
     } else {
         Stat::EspBadEncoding
@@ -277,10 +263,10 @@ pub(crate) fn finish(
     // is left in fragments (rare: a trailer in one of its own went with
     // the trim) is made linear.
     skb.make_room(0, 0).map_err(|_| bad)?;
-    if !hist.push(u.sa.clone()) {
+    if !hist.push(u.sa) {
         return Err(bad);
     }
-    let inner_v6 = if u.sa.rec.mode == MODE_TUNNEL {
+    let inner_v6 = if mode == MODE_TUNNEL {
         skb.pull(u.payload_off).map_err(|_| bad)?;
         let inner_v6 = match u.next {
             IPPROTO_IPIP => false,
@@ -288,7 +274,7 @@ pub(crate) fn finish(
             _ => return Err(bad),
         };
         let mode = EcnMode::from_sysctl(ctx.ecn);
-        let copy_dscp = u.sa.rec.flags & SADB_SAFLAGS_DECAP_DSCP != 0;
+        let copy_dscp = flags & SADB_SAFLAGS_DECAP_DSCP != 0;
         set_dsfield(skb.bytes(), inner_v6, |inner| {
             decap_dsfield(u.outer_ds, inner, mode, copy_dscp)
         })
@@ -305,11 +291,11 @@ pub(crate) fn finish(
     // RFC 3948 3.1.2: a NAT-T transport layer leaves a segment whose
     // checksum the NAT could not see; a tunnel layer's inner packet has
     // its own addresses, untouched.
-    ctx.natt_transport = u.sa.rec.mode != MODE_TUNNEL && u.sa.rec.natt.is_some();
+    ctx.natt_transport = mode != MODE_TUNNEL && natt;
     let inner = read_flow(&skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
     if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
-        if let Some((f, sa)) = our_sa(&ctx.sad, inner, inner.proto) {
+        if let Some((f, sa)) = our_sa(&ctx.ns.sad, inner, inner.proto) {
             start_layer(skb, inner_v6, f, sa, ctx, hist);
             return Ok(());
         }
@@ -332,10 +318,10 @@ pub(crate) fn finish(
     };
     let levels = &ctx.levels[fam];
     let verdict =
-        by_socket.unwrap_or_else(|| policy_in::check(&ctx.spd, levels, dir, &inner, &hist));
+        by_socket.unwrap_or_else(|| policy_in::check(&ctx.ns.spd, levels, dir, &inner, &hist));
     if let Err(r) = verdict {
-        if !icmp_in::protected_error_accepted(&ctx.spd, levels, dir, &skb, &inner, &hist) {
-            let spi = Some(u.sa.rec.id.spi);
+        if !icmp_in::protected_error_accepted(&ctx.ns.spd, levels, dir, &skb, &inner, &hist) {
+            let spi = Some(spi);
             policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
             drops::mark(&mut skb, Stat::InPolicyViolation);
             return Err(Stat::InPolicyViolation);
@@ -357,7 +343,7 @@ pub(crate) fn finish(
             fits.saturating_sub(inner.transport_offset + 20),
         );
     }
-    ctx.stats.inc(Stat::InSuccess);
+    ctx.ns.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);
     Ok(())
 }

@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 use crate::{
+    datapath::Token,
     drops::{self, SaSite},
-    inflight::InFlight,
     kame_core::{
         flow::{Flow, IPPROTO_AH, IPPROTO_IPIP, IPPROTO_IPV6, IPV4_HDR_LEN, IPV6_HDR_LEN},
         pfkey::wire::IpAddr,
@@ -22,10 +22,9 @@ use crate::{
     },
     kapi::skb::Skb,
     output::{read_flow, Bundle, OutSettings},
-    stats::{Stat, Stats},
-    use_events::UseEvents,
+    stats::Stat,
 };
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
 
 /// A packet on its way through its bundle.
 pub(crate) struct OutChain {
@@ -37,11 +36,9 @@ pub(crate) struct OutChain {
     /// The SA to apply next.
     next: usize,
     pub(crate) settings: OutSettings,
-    pub(crate) stats: Arc<Stats>,
-    /// Where the SAs' lifetime events go.
-    pub(crate) events: Arc<UseEvents>,
-    /// Holds the namespace's teardown back while the packet is in crypto.
-    inflight: InFlight,
+    /// Holds the namespace's teardown back while the packet is in crypto;
+    /// its counters and the SAs' lifetime events.
+    pub(crate) ns: Token,
 }
 
 /// The bytes a step adds at the end of the packet.
@@ -65,19 +62,11 @@ pub(crate) struct Layout {
 
 impl OutChain {
     /// Sends `skb` through `bundle`; consumes it whatever happens.
-    pub(crate) fn start(
-        mut skb: Skb,
-        v6: bool,
-        bundle: Bundle,
-        settings: OutSettings,
-        stats: Arc<Stats>,
-        events: Arc<UseEvents>,
-        inflight: InFlight,
-    ) {
+    pub(crate) fn start(mut skb: Skb, v6: bool, bundle: Bundle, settings: OutSettings, ns: Token) {
         // The route is used after the crypto, which may complete later.
         if skb.keep_dst().is_err() {
             drops::mark(&mut skb, Stat::OutInvalid);
-            return drops::count(&stats, Stat::OutInvalid, settings.debug, DIR_OUT);
+            return drops::count(&ns.stats, Stat::OutInvalid, settings.debug, DIR_OUT);
         }
         OutChain {
             skb,
@@ -85,9 +74,7 @@ impl OutChain {
             bundle,
             next: 0,
             settings,
-            stats,
-            events,
-            inflight,
+            ns,
         }
         .advance();
     }
@@ -95,14 +82,15 @@ impl OutChain {
     /// Applies the next SA, or sends the packet when none is left.
     fn advance(mut self) {
         // After asynchronous crypto: the namespace may be going.
-        if self.inflight.closing() {
+        if self.ns.closing() {
             return self.drop_plain(Stat::ExitDrops);
         }
         while self.next < self.bundle.sas.len() && self.bundle.sas[self.next].is_none() {
             self.next += 1;
         }
-        let Some(sa) = self.bundle.sas.get(self.next).cloned().flatten() else {
-            self.stats.inc(Stat::OutSuccess);
+        // Each SA is applied once: taken, not cloned.
+        let Some(sa) = self.bundle.sas.get_mut(self.next).and_then(Option::take) else {
+            self.ns.stats.inc(Stat::OutSuccess);
             return self.skb.send(self.v6);
         };
         if self.skb.resolve_checksum().is_err() {
@@ -118,7 +106,7 @@ impl OutChain {
     /// Drops the packet for `s`, counted and logged, no SA named.
     fn drop_plain(mut self, s: Stat) {
         drops::mark(&mut self.skb, s);
-        drops::count(&self.stats, s, self.settings.debug, DIR_OUT);
+        drops::count(&self.ns.stats, s, self.settings.debug, DIR_OUT);
     }
 
     /// Drops the packet for `s` at SA `rec`, counted and logged.
@@ -128,7 +116,7 @@ impl OutChain {
             dir: DIR_OUT,
             rec,
         };
-        drops::drop_sa(&mut self.skb, &self.stats, s, site);
+        drops::drop_sa(&mut self.skb, &self.ns.stats, s, site);
     }
 
     /// The current step is done: on to the next SA.

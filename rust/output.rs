@@ -185,8 +185,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
             drops::mark(&mut s, Stat::ExitDrops);
             return drops::count(&dp.stats, Stat::ExitDrops, settings.debug, DIR_OUT);
         };
-        let (stats, events) = (dp.stats.clone(), dp.keys.use_events.clone());
-        OutChain::start(s, v6, b, settings, stats, events, inflight);
+        OutChain::start(s, v6, b, settings, inflight);
     };
     // A GSO packet is cut to its segments' size, a local IPv6 packet too
     // big for a tunnel into fragments (as the stack would after us); each

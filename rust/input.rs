@@ -234,10 +234,6 @@ pub(crate) struct Undone {
     pub(crate) outer_ds: u8,
 }
 
-/// The most padding an ESP packet of ours can grow by beyond what an
-/// arriving one showed (a cipher block).
-const MAX_PAD: usize = 16;
-
 /// The SA flag asking decapsulation to copy the outer DSCP inward
 /// (`SADB_SAFLAGS_DECAP_DSCP`, XFRM's `XFRM_STATE_DECAP_DSCP`).
 const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
@@ -335,7 +331,7 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
     if inner.proto == IPPROTO_TCP {
         // Our answers go back through the same kind of SAs: as much
         // overhead as this packet carried, and a block of padding more.
-        let overhead = ctx.wire_len.saturating_sub(skb.len()) + MAX_PAD;
+        let overhead = ctx.wire_len.saturating_sub(skb.len()) + pad_slack(&hist);
         let fits = ctx.dev_mtu.saturating_sub(overhead);
         pmtu::clamp(
             &mut skb,
@@ -346,6 +342,16 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
     ctx.ns.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);
     Ok(())
+}
+
+/// The most padding the ESP layers of `hist` can add to a packet beyond
+/// what an arriving one showed: one alignment unit less a byte for each
+/// (3 for AES-GCM, 15 for AES-CBC), as XFRM's `esp4_get_mtu()` counts.
+fn pad_slack(hist: &History) -> usize {
+    hist.sas()
+        .filter_map(|sa| sa.xform.as_ref()?.esp())
+        .map(|esp| esp.geom.align.saturating_sub(1))
+        .sum()
 }
 
 /// Whether the inner packet for `dst` will be delivered here rather than

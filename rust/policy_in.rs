@@ -45,7 +45,12 @@ impl History {
     }
 
     fn iter(&self) -> impl Iterator<Item = &SaRecord> {
-        self.layers.iter().flatten().map(|sa| &sa.rec)
+        self.sas().map(|sa| &sa.rec)
+    }
+
+    /// The SAs, outermost first.
+    pub(crate) fn sas(&self) -> impl Iterator<Item = &Arc<SaEntry>> {
+        self.layers.iter().flatten()
     }
 }
 

@@ -45,35 +45,24 @@ from dp.inject import Counters, Rx, Tx, SETTLE  # noqa: E402
 from dp.netns import in_ns  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
+from dp.trace import Events, write  # noqa: E402
 
-TRACING = "/sys/kernel/tracing"
-EVENT = TRACING + "/events/skb/kfree_skb/enable"
 PORT = 4700
 RATE_INTERVAL = 5.5  # net_ratelimit(): 10 messages per 5 s
-
-
-def tracefs():
-    if not os.path.exists(TRACING + "/events"):
-        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACING], check=False)
-    return os.path.exists(EVENT)
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
 
 
 class Trace:
     """The skb:kfree_skb events of kame_ipsec between start() and stop()."""
 
+    def __init__(self):
+        self.ev = Events("skb/kfree_skb")
+
     def start(self):
-        write(TRACING + "/trace", "")
-        write(EVENT, "1")
+        self.ev.start()
 
     def stop(self):
-        write(EVENT, "0")
-        with open(TRACING + "/trace") as f:
-            lines = [ln for ln in f if "kfree_skb" in ln and "kame_drop_" in ln]
+        lines = [ln for ln in self.ev.stop().splitlines()
+                 if "kfree_skb" in ln and "kame_drop_" in ln]
         out = []
         for ln in lines:
             m = re.search(r"location=(kame_drop_\w+)\S* .*reason: (\w+)", ln)
@@ -92,8 +81,8 @@ def new_log(before, pattern):
 
 def main():
     k = Ktap(8)
-    have = tracefs()
-    k.test(have, "tracefs: skb:kfree_skb is available", "no %s" % EVENT)
+    have = Events("skb/kfree_skb").available()
+    k.test(have, "tracefs: skb:kfree_skb is available", "no such tracepoint")
     sc = Scenario(esp=("aes-gcm-16", None), mode="transport", fam="v4", topo="pair")
     try:
         with Topology("pair") as topo:
@@ -198,7 +187,7 @@ def main():
         print("# %s: %s" % (type(e).__name__, e))
     finally:
         if have:
-            write(EVENT, "0")
+            write(Events("skb/kfree_skb").enable, "0")
     for _ in range(7 - len(k.results)):
         k.test(False, "not run")
     left = leftover("dp-%d-" % os.getpid())

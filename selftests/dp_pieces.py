@@ -19,14 +19,17 @@ page fragments, instead of copying it into one buffer first.
           esps_badauth +1. AES-GCM over IPv4 transport, AES-CBC +
           HMAC-SHA-256 over IPv6 tunnel.
   output  kame_ipsec in a protects a 2 MiB TCP transfer to b (XFRM, then
-          kame_ipsec), SHA-256 compared at both ends. TCP segments fill
-          their buffer: the ESP trailer and ICV go in a page fragment of
-          their own (net_dev_start_xmit: ESP frames from a with
-          data_len > 0) and b decrypts them there; no drop counter at
-          either end.
+          kame_ipsec), SHA-256 compared at both ends, then UDP datagrams
+          of every size from 8 to 1400 bytes, each delivered once and
+          intact. Where a packet's buffer has no room left for the ESP
+          trailer and ICV (which sizes depends on the slab sizes), they go
+          in a page fragment of their own (net_dev_start_xmit: ESP frames
+          from a with data_len > 0) and b decrypts them there; no drop
+          counter at either end.
   cleanup every namespace created is gone
 """
 import hashlib
+import json
 import os
 import re
 import socket
@@ -38,14 +41,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ktap import Ktap, run_in_netns  # noqa: E402
 from dp import inject  # noqa: E402
 from dp.case import CBC, GCM  # noqa: E402
-from dp.inject import ESP, Counters, Port  # noqa: E402
+from dp.inject import Counters, Port, Rx, Tx  # noqa: E402
 from dp.netns import in_ns  # noqa: E402
 from dp.sa import Config, Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
-from dp_drops import TRACING, tracefs, write  # noqa: E402
-from dp_tamper import ALIEN_MAC, DROPS, PORT, Bench  # noqa: E402
+from dp.trace import Events  # noqa: E402
+from dp_tamper import ALIEN_MAC, DROPS, Bench  # noqa: E402
 
-EVENT = TRACING + "/events/net/net_dev_start_xmit/enable"
 MTU = 9000
 DATAGRAM = 5000
 SPLITS = ["esp header", "iv", "payload", "pad length | next header", "icv"]
@@ -56,12 +58,18 @@ INPUT_CASES = [("aes-gcm-16 v4 transport", GCM, 4, "transport", 8, 16),
 OUTPUT_PEERS = ["xfrm", "kame"]
 TCP_BYTES = 2 << 20
 TCP_PORT = 4610
+UDP_PORT = 4611
+UDP_SIZES = range(8, 1401)
+# Datagrams in flight at once: with 50, from 700 bytes up the last two of
+# each batch never arrived (b's socket buffer, each datagram charged with
+# its buffer's truesize; UdpRcvbufErrors is shown on a loss).
+UDP_BATCH = 10
 SOL_PACKET, PACKET_VNET_HDR = 263, 15
 
 
 def plan():
     per_input = 1 + 3 * len(SPLITS) + 2 * len(FLIPS)
-    return len(INPUT_CASES) * per_input + len(OUTPUT_PEERS) * 3 + 2
+    return len(INPUT_CASES) * per_input + len(OUTPUT_PEERS) * 4 + 2
 
 
 class VnetPort(Port):
@@ -81,16 +89,16 @@ class Xmits:
     """The net:net_dev_start_xmit events between start() and stop():
     [(dev, len, data_len)]."""
 
+    def __init__(self):
+        self.ev = Events("net/net_dev_start_xmit")
+
     def start(self):
-        write(TRACING + "/trace", "")
-        write(EVENT, "1")
+        self.ev.start()
 
     def stop(self):
-        write(EVENT, "0")
-        with open(TRACING + "/trace") as f:
-            text = f.read()
         return [(m[0], int(m[1]), int(m[2])) for m in
-                re.findall(r"net_dev_start_xmit: dev=(\S+) .* len=(\d+) data_len=(\d+)", text)]
+                re.findall(r"net_dev_start_xmit: dev=(\S+) .* len=(\d+) data_len=(\d+)",
+                           self.ev.stop())]
 
 
 def split_points(frame, iv, icv):
@@ -102,21 +110,10 @@ def split_points(frame, iv, icv):
             "pad length | next header": end - icv - 1, "icv": end - icv // 2}
 
 
-def capture(bench, n):
-    """n DATAGRAM-byte datagrams XFRM in a protected for b, each captured
-    as it left: [(frame, datagram)]."""
-    out = []
-    for _ in range(n):
-        bench.seq += 1
-        d = b"pieces-%06d-" % bench.seq
-        d += os.urandom(DATAGRAM - len(d))
-        bench.port.drain()
-        bench.tx[bench.fam].send(bench.t.addr("b", bench.fam), PORT, d)
-        fs = bench.port.outgoing(inject.is_ipsec(ESP, bench.spi))
-        if len(fs) != 1:
-            raise RuntimeError("datagram %d: %d frames left a" % (bench.seq, len(fs)))
-        out.append((fs[0], d))
-    return out
+def datagram(seq):
+    """A DATAGRAM-byte datagram, random after its sequence number."""
+    d = b"pieces-%06d-" % seq
+    return d + os.urandom(DATAGRAM - len(d))
 
 
 def drops(delta):
@@ -126,7 +123,7 @@ def drops(delta):
 def input_case(k, bench, vport, xmits, case):
     name, (enc, auth), fam, mode, iv, icv = case
     bench.configure("esp", fam, mode, enc=enc, auth=auth)
-    frames = capture(bench, len(SPLITS) + len(FLIPS))
+    frames = bench.capture(len(SPLITS) + len(FLIPS), datagram)
     k.test(all(len(f) > 4096 for f, _ in frames),
            "%s: the frames are larger than a page (%s bytes)" % (
                name, sorted({len(f) for f, _ in frames})))
@@ -195,6 +192,11 @@ def tcp_transfer(topo, nbytes):
     return (nbytes, hashlib.sha256(data).hexdigest()), got.get("r")
 
 
+def udp_rcvbuf_errors(topo):
+    out = topo.run("b", "nstat", "-az", "--json", "UdpRcvbufErrors").stdout
+    return sum(t.get("UdpRcvbufErrors", 0) for t in json.loads(out).values())
+
+
 def output_case(k, xmits, peer):
     sc = Scenario(esp=GCM, mode="transport", fam="v4", topo="pair")
     with Topology("pair") as topo:
@@ -203,17 +205,35 @@ def output_case(k, xmits, peer):
         cfg.install("b", peer)
         ca, cb = Counters(topo.ns("a")), Counters(topo.ns("b"))
         before = (ca.read(), cb.read())
-        xmits.start()
         sent, received = tcp_transfer(topo, TCP_BYTES)
-        ev = xmits.stop()
         name = "output to %s" % peer
         k.test(sent == received, "%s: 2 MiB of TCP arrive intact" % name,
                "sent %s, received %s" % (sent, received))
-        # Only a sends full-sized frames (b's are ACKs).
-        big = [x for x in ev if x[1] > 1000]
-        pieces = [x for x in big if x[2] > 0]
+        # Whether a packet's buffer has room for the trailer depends on
+        # its size against the slab sizes: a sweep of datagram sizes
+        # meets both cases.
+        rx = Rx(topo.ns("b"), topo.addr("b", 4), UDP_PORT)
+        tx = Tx(topo.ns("a"), topo.addr("a", 4))
+        rcvbuf_errors = udp_rcvbuf_errors(topo)
+        xmits.start()
+        lost = []
+        for first in range(UDP_SIZES.start, UDP_SIZES.stop, UDP_BATCH):
+            batch = [b"%05d-" % n + os.urandom(n - 6)
+                     for n in range(first, min(first + UDP_BATCH, UDP_SIZES.stop))]
+            for d in batch:
+                tx.send(topo.addr("b", 4), UDP_PORT, d)
+            got = rx.got(batch)
+            lost += [len(d) for d in batch if got.count(d) != 1]
+        ev = xmits.stop()
+        rx.close()
+        tx.close()
+        k.test(not lost, "%s: UDP datagrams of %d to %d bytes each delivered once, intact"
+               % (name, UDP_SIZES.start, UDP_SIZES.stop - 1),
+               "sizes lost: %s; b's UdpRcvbufErrors +%d"
+               % (lost[:20], udp_rcvbuf_errors(topo) - rcvbuf_errors))
+        pieces = [x for x in ev if x[2] > 0]
         k.test(pieces, "%s: ESP frames left a with the trailer in a fragment (%d of %d)"
-               % (name, len(pieces), len(big)), "frames over 1000 bytes: %s" % big[:5])
+               % (name, len(pieces), len(ev)), "no frame with data_len > 0")
         da = Counters.delta(before[0], ca.read())
         db = Counters.delta(before[1], cb.read())
         bad = {k2: v for k2, v in {**drops(da), **drops(db)}.items()}
@@ -224,9 +244,9 @@ def output_case(k, xmits, peer):
 
 def main():
     k = Ktap(plan())
-    k.test(tracefs() and os.path.exists(EVENT), "tracefs: net:net_dev_start_xmit is available",
-           "no %s" % EVENT)
     xmits = Xmits()
+    k.test(xmits.ev.available(), "tracefs: net:net_dev_start_xmit is available",
+           "no such tracepoint")
     with Topology("pair", mtu=MTU) as topo:
         bench = Bench(topo)
         vport = VnetPort(topo.ns("a"), "veth0")

@@ -209,14 +209,16 @@ class Bench:
             raise RuntimeError("setkey: %s%s" % (r.stdout, r.stderr))
         self.got = set()
 
-    def capture(self, n):
+    def capture(self, n, datagram=None):
         """n datagrams sent by a, each captured as it left (and held back
-        by b's nft rule): [(frame, marker)] in sequence order."""
+        by b's nft rule): [(frame, marker)] in sequence order. The
+        datagram is a marker, or what datagram(seq) makes."""
         out = []
         pnum = ESP if self.proto == "esp" else AH
         for _ in range(n):
             self.seq += 1
-            m = b"tamper-%06d-" % self.seq + os.urandom(4).hex().encode()
+            m = (datagram(self.seq) if datagram
+                 else b"tamper-%06d-" % self.seq + os.urandom(4).hex().encode())
             self.port.drain()
             self.tx[self.fam].send(self.t.addr("b", self.fam), PORT, m)
             fs = self.port.outgoing(inject.is_ipsec(pnum, self.spi))

@@ -45,29 +45,10 @@ from dp.inject import Counters, Rx, Tx, SETTLE  # noqa: E402
 from dp.netns import in_ns  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
-from dp.trace import Events, write  # noqa: E402
+from dp.trace import Drops, Events, write  # noqa: E402
 
 PORT = 4700
 RATE_INTERVAL = 5.5  # net_ratelimit(): 10 messages per 5 s
-
-
-class Trace:
-    """The skb:kfree_skb events of kame_ipsec between start() and stop()."""
-
-    def __init__(self):
-        self.ev = Events("skb/kfree_skb")
-
-    def start(self):
-        self.ev.start()
-
-    def stop(self):
-        lines = [ln for ln in self.ev.stop().splitlines()
-                 if "kfree_skb" in ln and "kame_drop_" in ln]
-        out = []
-        for ln in lines:
-            m = re.search(r"location=(kame_drop_\w+)\S* .*reason: (\w+)", ln)
-            out.append(m.groups() if m else ("?", ln.strip()))
-        return out
 
 
 def kmsg_lines():
@@ -81,7 +62,7 @@ def new_log(before, pattern):
 
 def main():
     k = Ktap(8)
-    have = Events("skb/kfree_skb").available()
+    have = Drops().available()
     k.test(have, "tracefs: skb:kfree_skb is available", "no such tracepoint")
     sc = Scenario(esp=("aes-gcm-16", None), mode="transport", fam="v4", topo="pair")
     try:
@@ -92,7 +73,7 @@ def main():
             spi_ba = [s.spi for s in good.sas if s.src == b][0]
             rx, tx = Rx(topo.ns("a"), a, PORT), Tx(topo.ns("b"), b)
             cnt = Counters(topo.ns("a"))
-            trace = Trace()
+            trace = Drops()
 
             def b_xfrm(cfg, policies):
                 topo.run("b", "ip", "-batch", "-", input="xfrm state flush\nxfrm policy flush\n"

@@ -61,7 +61,7 @@ from dp import crypto_user as cu  # noqa: E402
 from dp.inject import AH, ESP, SETTLE, Counters, Port, Rx, Tx, locate, spi_seq  # noqa: E402
 from dp.sa import SETKEY, Config, Scenario  # noqa: E402
 from dp.topo import Topology, leftover  # noqa: E402
-from dp_drops import Trace, tracefs  # noqa: E402
+from dp.trace import Drops  # noqa: E402
 
 FAIL = "kame_failcrypto"
 FAIL_KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), FAIL, FAIL + ".ko")
@@ -181,7 +181,8 @@ class Net:
                 addr = topo.addr(n, fam)
                 self.tx[n, fam] = Tx(topo.ns(n), addr)
                 self.rx[n, fam] = Rx(topo.ns(n), addr, PORT)
-        self.trace = Trace() if tracefs() else None
+        drops = Drops()
+        self.trace = drops if drops.available() else None
         self.seq = 0
 
     def setkey_a(self, text):

@@ -3,6 +3,7 @@
 (mounted if it is not): Events("skb/kfree_skb").start(), then .stop()
 gives the trace text recorded in between."""
 import os
+import re
 import subprocess
 
 TRACING = "/sys/kernel/tracing"
@@ -34,3 +35,26 @@ class Events:
         write(self.enable, "0")
         with open(TRACING + "/trace") as f:
             return f.read()
+
+
+class Drops:
+    """kame_ipsec's own drops (skb:kfree_skb from a kame_drop_* site) between
+    start() and stop(), as (site, reason) pairs."""
+
+    def __init__(self):
+        self.ev = Events("skb/kfree_skb")
+
+    def available(self):
+        return self.ev.available()
+
+    def start(self):
+        self.ev.start()
+
+    def stop(self):
+        lines = [ln for ln in self.ev.stop().splitlines()
+                 if "kfree_skb" in ln and "kame_drop_" in ln]
+        out = []
+        for ln in lines:
+            m = re.search(r"location=(kame_drop_\w+)\S* .*reason: (\w+)", ln)
+            out.append(m.groups() if m else ("?", ln.strip()))
+        return out

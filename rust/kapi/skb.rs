@@ -425,12 +425,13 @@ impl Skb {
     }
 
     /// Hands a decapsulated packet, starting at its IP header at `data`,
-    /// back to the stack as if received on `dev`.
+    /// back to the stack as if received on `dev`, through its GRO cells.
     pub(crate) fn reinject(self, dev: &DevRef, v6: bool) {
         let p = self.into_raw();
-        // SAFETY: `p` is a valid skb we own; `dev` is a device we hold a
-        // reference on (a device being unregistered is not running, and
-        // `netif_rx` then drops the packet); `netif_rx` takes ownership.
+        // SAFETY: `p` is a valid skb we own; `dev` is one of our devices,
+        // on which we hold a reference (its GRO cells live until it is
+        // unregistered; a device not up drops the packet, counted); the
+        // helper takes ownership.
         unsafe { bindings::kame_skb_reinject(p, dev.as_ptr(), v6) };
     }
 }

@@ -121,7 +121,7 @@ void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
 	skb_dst_drop(skb);
 	nf_reset_ct(skb);
 	dev_sw_netstats_rx_add(dev, skb->len);
-	netif_rx(skb);
+	kame_dev_receive(dev, skb);
 }
 
 struct net *kame_skb_net(const struct sk_buff *skb)

@@ -10,6 +10,7 @@
 #include <linux/netdevice.h>
 #include <linux/netfilter_netdev.h>
 #include <linux/rtnetlink.h>
+#include <net/gro_cells.h>
 #include <net/ip.h>
 #include <net/net_namespace.h>
 
@@ -23,7 +24,24 @@ static netdev_tx_t kame_dev_xmit(struct sk_buff *skb, struct net_device *dev)
 	return NETDEV_TX_OK;
 }
 
+/*
+ * Decapsulated packets re-enter through per-CPU GRO cells (as ip_tunnel's
+ * devices and XFRM's tunnel input do): a burst of one TCP flow's segments
+ * reaches TCP as one packet, which TCP acknowledges once.
+ */
+static int kame_dev_init(struct net_device *dev)
+{
+	return gro_cells_init(netdev_priv(dev), dev);
+}
+
+static void kame_dev_uninit(struct net_device *dev)
+{
+	gro_cells_destroy(netdev_priv(dev));
+}
+
 static const struct net_device_ops kame_dev_ops = {
+	.ndo_init = kame_dev_init,
+	.ndo_uninit = kame_dev_uninit,
 	.ndo_start_xmit = kame_dev_xmit,
 };
 
@@ -52,7 +70,8 @@ struct net_device *kame_netdev_create(struct net *net, const char *name,
 	struct net_device *dev;
 	int err;
 
-	dev = alloc_netdev(0, name, NET_NAME_PREDICTABLE, kame_dev_setup);
+	dev = alloc_netdev(sizeof(struct gro_cells), name, NET_NAME_PREDICTABLE,
+			   kame_dev_setup);
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
 	dev_net_set(dev, net);
@@ -129,4 +148,10 @@ struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev)
 	dev_sw_netstats_tx_add(dev, 1, skb->len);
 	skb->dev = out;
 	return skb;
+}
+
+/* Hands a decapsulated packet to `dev`'s receive path, through GRO. */
+int kame_dev_receive(struct net_device *dev, struct sk_buff *skb)
+{
+	return gro_cells_receive(netdev_priv(dev), skb);
 }

@@ -130,14 +130,19 @@ struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev)
 	struct net_device *out = skb->dev;
 	int rc = NET_XMIT_SUCCESS;
 
-	/* The hook and the taps see the packet as sent on `dev`. */
+	/* The hook and the taps see the packet as sent on `dev`, with bottom
+	 * halves off as in __dev_queue_xmit(): a packet socket's queue lock
+	 * is also taken in softirq, and POST_ROUTING runs in process context
+	 * for a local sender. */
 	skb->dev = dev;
+	local_bh_disable();
 	if (nf_hook_egress_active()) {
 		/* The hook list is RCU-protected (__dev_queue_xmit's lock). */
 		rcu_read_lock();
 		skb = nf_hook_egress(skb, &rc, dev);
 		rcu_read_unlock();
 		if (!skb) {
+			local_bh_enable();
 			if (rc == NET_XMIT_DROP)
 				dev_core_stats_tx_dropped_inc(dev);
 			return NULL;
@@ -145,6 +150,7 @@ struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev)
 	}
 	if (dev_nit_active(dev))
 		dev_queue_xmit_nit(skb, dev);
+	local_bh_enable();
 	dev_sw_netstats_tx_add(dev, 1, skb->len);
 	skb->dev = out;
 	return skb;

@@ -117,6 +117,8 @@ bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
 void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
 int kame_dev_receive(struct net_device *dev, struct sk_buff *skb);
+void kame_local_bh_disable(void);
+void kame_local_bh_enable(void);
 
 /* net/udp.h: NAT traversal (helpers/natt.c) */
 u8 kame_udp_encap_type(struct sk_buff *skb, bool v6, u16 sport, u16 dport);

@@ -11,6 +11,7 @@
 pub(crate) mod aead_op;
 pub(crate) mod ahash_op;
 pub(crate) mod append_table;
+pub(crate) mod bh;
 mod bindings;
 pub(crate) mod clock;
 pub(crate) mod crypto;

@@ -20,6 +20,7 @@ use crate::{
         sysctl::{Ipsec4, Ipsec6},
     },
     kapi::{
+        bh::BhOff,
         netfilter::Verdict,
         sk_policy,
         skb::{Segments, Skb},
@@ -190,8 +191,14 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     // A GSO packet is cut to its segments' size, a local IPv6 packet too
     // big for a tunnel into fragments (as the stack would after us); each
     // piece is protected on its own.
+    // Bottom halves stay off until the last piece is sent, so the far
+    // end (a veth peer in this namespace's softirq) takes them as one
+    // batch, as it does a GSO packet's segments from the device.
     let start_each = |pieces: kernel::error::Result<Segments>| match pieces {
-        Ok(pieces) => pieces.for_each(|s| start(s, clone_bundle(&bundle))),
+        Ok(pieces) => {
+            let _batch = BhOff::new();
+            pieces.for_each(|s| start(s, clone_bundle(&bundle)));
+        }
         Err(_) => dp.stats.inc(Stat::OutInvalid),
     };
     match fragment_to {

@@ -216,3 +216,14 @@ u32 kame_skb_mark(const struct sk_buff *skb)
 {
 	return skb->mark;
 }
+
+/* A burst of packets sent with bottom halves off is received as a batch. */
+void kame_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void kame_local_bh_enable(void)
+{
+	local_bh_enable();
+}

@@ -12,6 +12,7 @@
 struct net;
 struct sock;
 struct sk_buff;
+struct dst_cache;
 struct msghdr;
 struct user_namespace;
 struct delayed_work;
@@ -100,8 +101,11 @@ bool kame_skb_transformed(const struct sk_buff *skb, bool v6);
 void kame_skb_prepare_out(struct sk_buff *skb, bool v6);
 bool kame_skb_dst_force(struct sk_buff *skb);
 unsigned int kame_skb_dst_mtu(const struct sk_buff *skb);
-int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
-		   const void *saddr, const void *daddr);
+struct dst_cache *kame_dst_cache_new(void);
+void kame_dst_cache_free(struct dst_cache *c);
+int kame_skb_route(struct sk_buff *skb, struct net *net,
+		   struct dst_cache *cache, bool v6, const void *saddr,
+		   const void *daddr);
 int kame_skb_local_out(struct sk_buff *skb, bool v6);
 struct net *kame_skb_dst_net(const struct sk_buff *skb);
 struct net *kame_skb_net(const struct sk_buff *skb);

@@ -63,7 +63,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
-    let Ok(l) = chain.layout(&sa.rec, IPPROTO_AH, len, Tail::Linear(0)) else {
+    let Ok(l) = chain.layout(&sa, IPPROTO_AH, len, Tail::Linear(0)) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Some(h) = AhHeader::new(l.next_header, icv, Align::Eight, sa.rec.id.spi, seq32) else {

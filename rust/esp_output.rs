@@ -100,7 +100,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         Some(_) => Tail::Linear(end),
         None => Tail::Anywhere(end),
     };
-    let Ok(l) = chain.layout(&sa.rec, proto, hdr, room) else {
+    let Ok(l) = chain.layout(&sa, proto, hdr, room) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let written = chain

@@ -3,9 +3,9 @@
 //! One outbound packet through the SAs of its bundle, innermost first
 //! ([`crate::esp_output`], [`crate::ah_output`]): each step makes room for
 //! its header (after the IP header in transport mode; in tunnel mode under
-//! a new outer header, routed to the tunnel's far end), and when no SA is
-//! left the packet leaves through `ip_local_out()`, marked so our hooks do
-//! not take it again. The chain holds its namespace's [`InFlight`]
+//! a new outer header, routed to the tunnel's far end by the SA's cached
+//! route), and when no SA is left the packet leaves through
+//! `ip_local_out()`, marked so our hooks do not take it again. The chain holds its namespace's [`InFlight`]
 //! token throughout, and stops (counted) once the namespace is going.
 
 #![forbid(unsafe_code)]
@@ -22,6 +22,7 @@ use crate::{
     },
     kapi::skb::Skb,
     output::{read_flow, Bundle, OutSettings},
+    sad_table::SaEntry,
     stats::Stat,
 };
 use kernel::prelude::*;
@@ -126,18 +127,19 @@ impl OutChain {
     }
 
     /// Makes room for a `hdr`-byte `proto` header (and `tail` bytes at the
-    /// end) for SA `rec`: in transport mode after the IP header, whose
+    /// end) for SA `sa`: in transport mode after the IP header, whose
     /// protocol becomes `proto`; in tunnel mode under a new outer header,
-    /// which is routed. IP lengths are set for the final size. The tail
+    /// routed through the SA's route cache. IP lengths are set for the final size. The tail
     /// is in the linear part (`Tail::Linear`) or may be a page fragment
     /// of its own (`Tail::Anywhere`, reached by [`Skb::last_mut`]).
     pub(crate) fn layout(
         &mut self,
-        rec: &SaRecord,
+        sa: &SaEntry,
         proto: u8,
         hdr: usize,
         tail: Tail,
     ) -> Result<Layout> {
+        let rec = &sa.rec;
         let tunnel = rec.mode == MODE_TUNNEL;
         let inner = read_flow(&self.skb).ok_or(EINVAL)?;
         let inner_v6 = self.v6;
@@ -191,8 +193,9 @@ impl OutChain {
         set_length(b, outer_v6, len)?;
         self.skb.set_network_offset(0);
         if tunnel {
+            let cache = sa.xform.as_ref().and_then(|x| x.route.as_ref());
             self.skb
-                .route(outer_v6, rec.src.octets(), rec.id.dst.octets())?;
+                .route(outer_v6, rec.src.octets(), rec.id.dst.octets(), cache)?;
             self.v6 = outer_v6;
         }
         Ok(Layout {

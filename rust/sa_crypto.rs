@@ -19,10 +19,13 @@ use crate::{
         errno::Errno,
         esp::Geometry,
         replay::Window,
-        sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP, SAFLAGS_ESN},
+        sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL, SAFLAGS_ESN},
         xform::{self, Esn},
     },
-    kapi::crypto::{Aead, Ahash, Completion},
+    kapi::{
+        crypto::{Aead, Ahash, Completion},
+        route_cache::RouteCache,
+    },
     sa_use::SaUse,
     stats_hist::AlgRow,
 };
@@ -75,7 +78,7 @@ pub(crate) struct AhTransform {
 }
 
 /// What an SA computes with.
-pub(crate) enum SaTransform {
+enum Crypto {
     /// ESP.
     Esp(Arc<EspTransform>),
     /// AH.
@@ -84,19 +87,26 @@ pub(crate) enum SaTransform {
     None,
 }
 
+/// An SA's transform and, in tunnel mode, its route to the far end.
+pub(crate) struct SaTransform {
+    crypto: Crypto,
+    /// Tunnel mode: the outer header's route, kept between packets.
+    pub(crate) route: Option<RouteCache>,
+}
+
 impl SaTransform {
     /// The AH transform, if this is one.
     pub(crate) fn ah(&self) -> Option<&Arc<AhTransform>> {
-        match self {
-            SaTransform::Ah(a) => Some(a),
+        match &self.crypto {
+            Crypto::Ah(a) => Some(a),
             _ => None,
         }
     }
 
     /// The ESP transform, if this is one.
     pub(crate) fn esp(&self) -> Option<&Arc<EspTransform>> {
-        match self {
-            SaTransform::Esp(e) => Some(e),
+        match &self.crypto {
+            Crypto::Esp(e) => Some(e),
             _ => None,
         }
     }
@@ -104,19 +114,19 @@ impl SaTransform {
     /// What the data path counted on the SA (none for IPcomp, which is
     /// not run).
     pub(crate) fn usage(&self) -> Option<&SaUse> {
-        match self {
-            SaTransform::Esp(e) => Some(&e.usage),
-            SaTransform::Ah(a) => Some(&a.usage),
-            SaTransform::None => None,
+        match &self.crypto {
+            Crypto::Esp(e) => Some(&e.usage),
+            Crypto::Ah(a) => Some(&a.usage),
+            Crypto::None => None,
         }
     }
 
     /// The last sequence number sent (none for IPcomp).
     pub(crate) fn last_seq(&self) -> Option<u64> {
-        match self {
-            SaTransform::Esp(e) => Some(e.seq.load(Relaxed)),
-            SaTransform::Ah(a) => Some(a.seq.load(Relaxed)),
-            SaTransform::None => None,
+        match &self.crypto {
+            Crypto::Esp(e) => Some(e.seq.load(Relaxed)),
+            Crypto::Ah(a) => Some(a.seq.load(Relaxed)),
+            Crypto::None => None,
         }
     }
 
@@ -126,21 +136,24 @@ impl SaTransform {
     /// quicker to fail than building the whole transform's templates), EINVAL
     /// for a key or ICV length the crypto API refuses.
     pub(crate) fn new(rec: &SaRecord) -> Result<SaTransform, Errno> {
-        match rec.id.proto {
-            IPPROTO_ESP => {
-                let e = esp(rec)?;
-                Ok(SaTransform::Esp(
-                    Arc::new(e, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?,
-                ))
+        let nomem = |_| Errno::ENOMEM;
+        let crypto = match rec.id.proto {
+            IPPROTO_ESP => Crypto::Esp(Arc::new(esp(rec)?, GFP_KERNEL).map_err(nomem)?),
+            IPPROTO_AH => Crypto::Ah(Arc::new(ah(rec)?, GFP_KERNEL).map_err(nomem)?),
+            // Not run: needs no route either.
+            _ => {
+                return Ok(SaTransform {
+                    crypto: Crypto::None,
+                    route: None,
+                })
             }
-            IPPROTO_AH => {
-                let a = ah(rec)?;
-                Ok(SaTransform::Ah(
-                    Arc::new(a, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?,
-                ))
-            }
-            _ => Ok(SaTransform::None),
-        }
+        };
+        // Transport mode's packets keep the route they came with.
+        let route = match rec.mode {
+            MODE_TUNNEL => Some(RouteCache::new().map_err(|_| Errno::ENOMEM)?),
+            _ => None,
+        };
+        Ok(SaTransform { crypto, route })
     }
 }
 

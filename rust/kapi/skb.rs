@@ -6,7 +6,7 @@
 //! operations the ESP/AH transforms need work on a packet made linear and
 //! private first ([`Skb::make_room`]), so its bytes are one slice.
 
-use super::{bindings, drop::DropReason, netdev::DevRef};
+use super::{bindings, drop::DropReason, netdev::DevRef, route_cache::RouteCache};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -375,20 +375,31 @@ impl Skb {
     /// Routes the packet anew from `src` to `dst` (4 or 16 bytes each, as
     /// `v6` says), in the namespace of its current route: tunnel mode's
     /// outer header, which must be in place at the network header (an IPv4
-    /// identification is chosen for it).
-    pub(crate) fn route(&mut self, v6: bool, src: &[u8], dst: &[u8]) -> Result {
+    /// identification is chosen for it). `cache`, kept for these two
+    /// addresses only, saves the FIB lookup of packets without a mark.
+    pub(crate) fn route(
+        &mut self,
+        v6: bool,
+        src: &[u8],
+        dst: &[u8],
+        cache: Option<&RouteCache>,
+    ) -> Result {
         let want = if v6 { 16 } else { 4 };
         if src.len() != want || dst.len() != want || self.dst_mtu() == 0 {
             return Err(EINVAL);
         }
+        let cache = cache.map_or(core::ptr::null_mut(), RouteCache::as_ptr);
         // SAFETY: the skb is valid and has a route (checked above: a
         // route has an MTU), whose device gives a live namespace; the
-        // addresses hold the bytes the family needs, checked above.
+        // addresses hold the bytes the family needs, checked above; the
+        // cache is null or live for the call (borrowed), and its caller
+        // keeps it for these addresses.
         kernel::error::to_result(unsafe {
             let net = bindings::kame_skb_dst_net(self.ptr.as_ptr());
             bindings::kame_skb_route(
                 self.ptr.as_ptr(),
                 net,
+                cache,
                 v6,
                 src.as_ptr().cast(),
                 dst.as_ptr().cast(),

@@ -4,7 +4,9 @@
  * conntrack entry (kame_helpers.h): inline accessors only.
  */
 #include <linux/netdevice.h>
+#include <linux/slab.h>
 #include <net/dst.h>
+#include <net/dst_cache.h>
 #include <net/ip.h>
 #include <net/addrconf.h>
 #include <net/ip6_route.h>
@@ -60,11 +62,67 @@ unsigned int kame_skb_dst_mtu(const struct sk_buff *skb)
 	return dst ? dst_mtu(dst) : 0;
 }
 
-int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
-		   const void *saddr, const void *daddr)
+/*
+ * A route cache of one SA's: the kernel's per-CPU dst_cache, which drops
+ * a route the FIB has since changed (dst->obsolete and its check) and
+ * holds no device (routes being torn down move to the blackhole device).
+ */
+struct dst_cache *kame_dst_cache_new(void)
+{
+	struct dst_cache *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (c && dst_cache_init(c, GFP_KERNEL)) {
+		kfree(c);
+		return NULL;
+	}
+	return c;
+}
+
+void kame_dst_cache_free(struct dst_cache *c)
+{
+	dst_cache_destroy(c);
+	kfree(c);
+}
+
+/* The cache needs bottom halves off; callers may have them on. */
+static struct dst_entry *kame_dst_cache_get(struct dst_cache *c)
 {
 	struct dst_entry *dst;
 
+	local_bh_disable();
+	dst = dst_cache_get(c);
+	local_bh_enable();
+	return dst;
+}
+
+static void kame_dst_cache_set(struct dst_cache *c, struct dst_entry *dst,
+			       bool v6, const void *saddr)
+{
+	local_bh_disable();
+	if (v6)
+		dst_cache_set_ip6(c, dst, saddr);
+	else
+		dst_cache_set_ip4(c, dst, *(const __be32 *)saddr);
+	local_bh_enable();
+}
+
+/*
+ * Routes the packet from `saddr` to `daddr`, through `cache` if given.
+ * The cache keeps only routes looked up with no mark: the key is the
+ * SA's addresses, which never change, and the mark.
+ */
+int kame_skb_route(struct sk_buff *skb, struct net *net,
+		   struct dst_cache *cache, bool v6, const void *saddr,
+		   const void *daddr)
+{
+	struct dst_entry *dst = NULL;
+
+	if (skb->mark)
+		cache = NULL;
+	if (cache)
+		dst = kame_dst_cache_get(cache);
+	if (dst)
+		goto found;
 	if (v6) {
 		struct flowi6 fl6 = { .flowi6_mark = skb->mark };
 
@@ -88,6 +146,9 @@ int kame_skb_route(struct sk_buff *skb, struct net *net, bool v6,
 			return PTR_ERR(rt);
 		dst = &rt->dst;
 	}
+	if (cache)
+		kame_dst_cache_set(cache, dst, v6, saddr);
+found:
 	skb_dst_drop(skb);
 	skb_dst_set(skb, dst);
 	if (!v6)

@@ -148,8 +148,9 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
 void kame_crypto_free_aead(struct crypto_aead *tfm);
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
 void kame_crypto_free_ahash(struct crypto_ahash *tfm);
-struct aead_request *kame_aead_request_alloc(struct crypto_aead *tfm, gfp_t gfp);
-void kame_aead_request_free(struct aead_request *req);
+void *kame_aead_op_alloc(struct crypto_aead *tfm, size_t head,
+			 struct aead_request **req, gfp_t gfp);
+void kame_aead_op_free(void *mem);
 void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
 			   unsigned int assoclen, unsigned int cryptlen, u8 *iv,
 			   void (*done)(void *data, int err), void *data);

@@ -4,7 +4,7 @@
 //! `crypto_aead_decrypt()`), completed synchronously or later from the
 //! crypto driver's context, as esp4/esp6 handle it: the job (the packet and
 //! what references its SA) lives in a heap box that the completion
-//! callback gets back. The packet is worked on where it is, its linear
+//! callback gets back, in the same allocation as the crypto request. The packet is worked on where it is, its linear
 //! part and page fragments, so a trailer in a fragment of its own costs
 //! no copy.
 
@@ -44,10 +44,11 @@ pub(crate) const MAX_IV: usize = 16;
 /// other senders built.
 pub(crate) const MAX_FRAGS: usize = 3;
 
-/// A submitted operation: the request, its scatterlist and IV, and the
-/// job.
+/// A submitted operation: the job, its scatterlist and IV, at the start of
+/// one allocation whose end holds the crypto request and the transform's
+/// context (as `esp_alloc_tmp()` lays out esp4's), so a packet costs one
+/// allocation, freed with a plain `kfree()` as esp4 frees its own.
 struct Op<J: AeadJob> {
-    req: NonNull<bindings::aead_request>,
     sg: [bindings::scatterlist; MAX_FRAGS + 1],
     iv: [u8; MAX_IV],
     job: J,
@@ -75,38 +76,49 @@ pub(crate) fn submit<J: AeadJob>(
     if iv.len() > MAX_IV {
         return job.complete(Err(EINVAL));
     }
-    // The box first, so that running out of memory still completes the
-    // job (and counts the drop) instead of losing it.
-    let Ok(slot) = KBox::<Op<J>>::new_uninit(GFP_ATOMIC) else {
+    let tfm = job.aead().as_ptr();
+    let mut req = core::ptr::null_mut();
+    // SAFETY: `tfm` is a live transform (the job owns it); GFP_ATOMIC as
+    // packets run in softirq; `req` is a place for the request's address.
+    let mem = unsafe {
+        bindings::kame_aead_op_alloc(tfm, size_of::<Op<J>>(), &mut req, bindings::KAME_GFP_ATOMIC)
+    };
+    let Some(mem) = NonNull::new(mem.cast::<Op<J>>()) else {
         return job.complete(Err(ENOMEM));
     };
-    let tfm = job.aead().as_ptr();
-    // SAFETY: `tfm` is a live transform (the job owns it); GFP_ATOMIC as
-    // packets run in softirq.
-    let Some(req) =
-        NonNull::new(unsafe { bindings::kame_aead_request_alloc(tfm, bindings::KAME_GFP_ATOMIC) })
-    else {
+    // kmalloc()'s alignment (8 bytes at least) suits every job we have:
+    // checked, not assumed.
+    let (Some(req), true) = (NonNull::new(req), mem.as_ptr().is_aligned()) else {
+        // SAFETY: the allocation is ours and holds nothing yet.
+        unsafe { bindings::kame_aead_op_free(mem.as_ptr().cast()) };
         return job.complete(Err(ENOMEM));
     };
     let mut ivbuf = [0u8; MAX_IV];
     ivbuf[..iv.len()].copy_from_slice(iv);
-    let mut op = slot.write(Op {
-        req,
-        // SAFETY: all-zero is a valid scatterlist before `fill_sg` sets it.
-        sg: unsafe { core::mem::zeroed() },
-        iv: ivbuf,
-        job,
-    });
-    let Op { job, sg, .. } = &mut *op;
+    // SAFETY: `mem` has room for an `Op<J>` in front of the request
+    // (`kame_aead_op_alloc()`'s `head`), is aligned for it (checked
+    // above) and uninitialised, ours alone.
+    unsafe {
+        mem.as_ptr().write(Op {
+            // SAFETY: all-zero is a valid scatterlist before `fill_sg`
+            // sets it.
+            sg: core::mem::zeroed(),
+            iv: ivbuf,
+            job,
+        })
+    };
+    let op = mem.as_ptr();
+    // SAFETY: initialised above; nobody else sees it before submission.
+    let Op { job, sg, .. } = unsafe { &mut *op };
     let (skb, off) = job.packet();
     if let Err(e) = skb.fill_sg(sg, off, assoclen + cryptlen + icv) {
         // SAFETY: the request was never submitted.
-        return unsafe { finish::<J>(KBox::into_raw(op), e.to_errno()) };
+        return unsafe { finish::<J>(op, e.to_errno()) };
     }
-    let op = KBox::into_raw(op);
-    // SAFETY: `op` is a live box we own until the completion takes it back;
-    // its scatterlist covers bytes of the job's packet, which the job keeps
-    // in place; the request, scatterlist and IV live in the box as long.
+    // SAFETY: `op` is live and ours until the completion takes it back;
+    // its scatterlist covers bytes of the job's packet, which the job
+    // keeps in place; the request, scatterlist and IV live in the same
+    // allocation as long.
     let rc = unsafe {
         bindings::kame_aead_request_set(
             req.as_ptr(),
@@ -132,15 +144,15 @@ pub(crate) fn submit<J: AeadJob>(
 
 /// # Safety
 ///
-/// `op` came from `submit` and the driver is done with it.
+/// `op` was initialised by `submit` and the driver is done with it.
 unsafe fn finish<J: AeadJob>(op: *mut Op<J>, rc: i32) {
-    // SAFETY: by the caller's guarantee the box is ours again.
-    let op = unsafe { KBox::from_raw(op) };
-    // SAFETY: the request is no longer in use.
-    unsafe { bindings::kame_aead_request_free(op.req.as_ptr()) };
-    let res = kernel::error::to_result(rc);
-    let Op { job, .. } = KBox::into_inner(op);
-    job.complete(res);
+    // SAFETY: by the caller's guarantee the op is initialised and ours
+    // again; it is read out once, and its memory freed next.
+    let Op { job, .. } = unsafe { op.read() };
+    // SAFETY: `op` is the start of `kame_aead_op_alloc()`'s allocation,
+    // whose contents were moved out above (the rest needs no drop).
+    unsafe { bindings::kame_aead_op_free(op.cast()) };
+    job.complete(kernel::error::to_result(rc));
 }
 
 /// # Safety

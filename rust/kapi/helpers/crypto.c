@@ -2,6 +2,7 @@
 /* Wrappers for static inline crypto API accessors (kame_helpers.h). */
 #include <crypto/aead.h>
 #include <crypto/hash.h>
+#include <linux/slab.h>
 
 #include "kame_helpers.h"
 
@@ -35,14 +36,28 @@ void kame_crypto_free_ahash(struct crypto_ahash *tfm)
 	crypto_free_ahash(tfm);
 }
 
-struct aead_request *kame_aead_request_alloc(struct crypto_aead *tfm, gfp_t gfp)
+/*
+ * One allocation for an operation: `head` bytes of the caller's, then the
+ * request with the transform's context (esp_alloc_tmp()'s layout).  The
+ * caller frees it with kame_aead_op_free(), a plain kfree() as esp4's.
+ */
+void *kame_aead_op_alloc(struct crypto_aead *tfm, size_t head,
+			 struct aead_request **req, gfp_t gfp)
 {
-	return aead_request_alloc(tfm, gfp);
+	size_t off = ALIGN(head, crypto_tfm_ctx_alignment());
+	void *mem;
+
+	mem = kmalloc(off + sizeof(**req) + crypto_aead_reqsize(tfm), gfp);
+	if (!mem)
+		return NULL;
+	*req = mem + off;
+	aead_request_set_tfm(*req, tfm);
+	return mem;
 }
 
-void kame_aead_request_free(struct aead_request *req)
+void kame_aead_op_free(void *mem)
 {
-	aead_request_free(req);
+	kfree(mem);
 }
 
 /* One in-place operation over `sg`; `done` runs if it completes later. */

@@ -150,9 +150,12 @@ void *kame_skb_last_bytes(struct sk_buff *skb, unsigned int len)
 int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
 		   unsigned int nents, unsigned int offset, unsigned int len)
 {
-	if (!kame_skb_private(skb) || skb_shinfo(skb)->nr_frags + 1 > nents)
+	unsigned int used = skb_shinfo(skb)->nr_frags + 1;
+
+	if (!kame_skb_private(skb) || used > nents)
 		return -EMSGSIZE;
-	sg_init_table(sg, nents);
+	/* At most the linear part and each fragment once: only those. */
+	sg_init_table(sg, used);
 	return skb_to_sgvec(skb, sg, offset, len);
 }
 

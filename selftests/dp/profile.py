@@ -3,7 +3,8 @@
 """Where the data path's time goes (not a test; datapath.rst, "Throughput"):
 for each implementation named (xfrm, kame), the benchmark's first scenario
 (dp/bench.py: ESP transport AES-GCM-16 between a pair Topology's
-namespaces; KAME_PROFILE_MODE=tunnel for tunnel mode), one iperf3 TCP
+namespaces; KAME_PROFILE_MODE=tunnel for tunnel mode, KAME_PROFILE_ESP=cbc
+for AES-CBC with HMAC-SHA-256), one iperf3 TCP
 stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 
 - `perf record -a -g` for half the run, reported by symbol, self and with
@@ -34,6 +35,7 @@ from dp.sa import Scenario  # noqa: E402
 
 SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
+ESP = {"gcm": case.GCM, "cbc": case.CBC}[os.environ.get("KAME_PROFILE_ESP", "gcm")]
 CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
 NOSYM = "/tmp/kame-profile-nosym"
 
@@ -54,7 +56,7 @@ def report(data, *args):
 
 
 def profile(impl):
-    t, why = bench.setup(Scenario(esp=case.GCM, mode=MODE), impl, 0)
+    t, why = bench.setup(Scenario(esp=ESP, mode=MODE), impl, 0)
     try:
         if why:
             print("== %s: unavailable: %s" % (impl, why))
@@ -83,7 +85,7 @@ def profile(impl):
             mbit = "%.1f" % (json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6)
         except (ValueError, KeyError):
             mbit = "failed"
-        print("== %s %s: %s Mbit/s" % (impl, MODE, mbit), flush=True)
+        print("== %s %s %s: %s Mbit/s" % (impl, MODE, ESP[0], mbit), flush=True)
         for n in "ab":
             after = counters(t, n)
             moved = {k: after[k] - before[n].get(k, 0) for k in sorted(after)

@@ -62,7 +62,8 @@ profile() {
 	echo "-- with children"
 	report "$data" --children --sort sym -g none --percent-limit 3
 	local sym
-	for sym in ${KAME_PROFILE_CALLERS//,/ }; do
+	callers=${KAME_PROFILE_CALLERS:-}
+	for sym in ${callers//,/ }; do
 		echo "-- callers of $sym"
 		report "$data" --no-children --sort sym -S "$sym" -g graph,0.5,callee
 	done

@@ -67,6 +67,9 @@ pub enum Raised {
 #[derive(Debug)]
 pub struct AcqTable<const N: usize> {
     slots: [Option<Larval>; N],
+    /// How many slots are taken: most tables are empty, and the timer is
+    /// re-armed after every PF_KEY message, so an empty one is not scanned.
+    live: usize,
     last_seq: u32,
 }
 
@@ -74,6 +77,7 @@ impl<const N: usize> Default for AcqTable<N> {
     fn default() -> Self {
         AcqTable {
             slots: [None; N],
+            live: 0,
             last_seq: 0,
         }
     }
@@ -108,6 +112,7 @@ impl<const N: usize> AcqTable<N> {
             added: now,
             failed: false,
         });
+        self.live += 1;
         Raised::Send(self.last_seq)
     }
 
@@ -146,6 +151,7 @@ impl<const N: usize> AcqTable<N> {
             .slots
             .iter_mut()
             .find(|s| s.is_some_and(|l| !l.failed && f(&l)))?;
+        self.live -= 1;
         slot.take()
     }
 
@@ -155,11 +161,15 @@ impl<const N: usize> AcqTable<N> {
             .slots
             .iter_mut()
             .find(|s| s.is_some_and(|l| l.expires() <= now))?;
+        self.live -= 1;
         slot.take()
     }
 
     /// When the next entry expires.
     pub fn next_expiry(&self) -> Option<u64> {
+        if self.live == 0 {
+            return None;
+        }
         self.slots.iter().flatten().map(Larval::expires).min()
     }
 
@@ -173,6 +183,7 @@ impl<const N: usize> AcqTable<N> {
                 n += 1;
             }
         }
+        self.live -= n;
         n
     }
 }
@@ -217,6 +228,24 @@ mod tests {
         assert_eq!(t.flush(Some(51)), 0);
         assert_eq!(t.flush(None), 2);
         assert_eq!(t.raise(&tmpl(4, 0), 0), Raised::Send(3));
+    }
+
+    #[test]
+    fn expiry_follows_every_way_in_and_out() {
+        let mut t = AcqTable::<4>::default();
+        assert_eq!(t.next_expiry(), None);
+        t.raise(&tmpl(2, 0), 0);
+        t.raise(&tmpl(3, 0), 5);
+        let mut other = tmpl(4, 0);
+        other.proto = 51;
+        t.raise(&other, 10);
+        assert_eq!(t.flush(Some(50)), 2);
+        assert_eq!(t.next_expiry(), Some(40));
+        t.raise(&tmpl(2, 0), 20);
+        assert_eq!(t.take_by_template(&other).map(|l| l.seq), Some(3));
+        assert_eq!(t.next_expiry(), Some(50));
+        assert!(t.expire(50).is_some());
+        assert_eq!(t.next_expiry(), None);
     }
 
     #[test]

@@ -95,6 +95,24 @@ pub fn sa_add(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
     Ok(with_seq(only(sa_messages(&cmd, pid)?)?, i.wrapping_add(1)))
 }
 
+/// SADB_GET of SA `i`, with `sadb_msg_seq` `i + 1`: with nothing added,
+/// the cheapest message a PF_KEY answers (a lookup that misses, then an
+/// ESRCH reply to the sender), which is what `pfkey-bench round-trip`
+/// times.
+pub fn sa_get(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
+    let cmd = SaCmd {
+        op: SaOp::Get,
+        src: vec![sa_src()],
+        dst: vec![sa_dst(i)],
+        satype: satype::ESP,
+        p: SaParams {
+            spi: sa_spi(i),
+            ..Default::default()
+        },
+    };
+    Ok(with_seq(only(sa_messages(&cmd, pid)?)?, i.wrapping_add(1)))
+}
+
 /// SADB_X_SPDADD of policy `i`, with `sadb_msg_seq` `i + 1`.
 pub fn spd_add(i: u32, policy: &PolicySpec, pid: u32) -> Result<Vec<u8>, BuildError> {
     let sel = |addr| Selector {
@@ -132,6 +150,16 @@ mod tests {
         let dst = Address::decode(x.get(ext_type::ADDRESS_DST).unwrap()).unwrap();
         assert_eq!(dst.sa.addr, IpAddr::V4([10, 1, 0, 7]));
         assert!(x.get(ext_type::KEY_AUTH).is_some() && x.get(ext_type::KEY_ENCRYPT).is_some());
+    }
+
+    #[test]
+    fn get_messages_name_the_sa_and_carry_no_key() {
+        let m = sa_get(7, 42).unwrap();
+        let h = MsgHeader::decode(&m).unwrap();
+        assert_eq!((h.msg_type, h.satype, h.seq), (5, 3, 8));
+        let x = Exts::parse(&m).unwrap();
+        assert_eq!(Sa::decode(x.get(ext_type::SA).unwrap()).spi, 0x1007);
+        assert!(x.get(ext_type::KEY_AUTH).is_none() && x.get(ext_type::KEY_ENCRYPT).is_none());
     }
 
     #[test]

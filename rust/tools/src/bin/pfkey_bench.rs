@@ -4,11 +4,12 @@
 //! kernel (kame_ipsec or af_key) without setkey's parsing and printing.
 //!
 //! ```text
-//! pfkey-bench add-sa   [-n N] [--window W]  N SADB_ADDs (crate::bulk)
-//! pfkey-bench add-spd  [-n N] [--window W]  N SADB_X_SPDADDs
-//! pfkey-bench dump-sa  [-n N] [--rcvbuf B]  SADB_DUMP, checked (crate::bulk_dump)
-//! pfkey-bench dump-spd [-n N] [--rcvbuf B]  SADB_X_SPDDUMP, checked
-//! pfkey-bench flush                         SADB_FLUSH and SADB_X_SPDFLUSH
+//! pfkey-bench add-sa     [-n N] [--window W]  N SADB_ADDs (crate::bulk)
+//! pfkey-bench add-spd    [-n N] [--window W]  N SADB_X_SPDADDs
+//! pfkey-bench dump-sa    [-n N] [--rcvbuf B]  SADB_DUMP, checked (crate::bulk_dump)
+//! pfkey-bench dump-spd   [-n N] [--rcvbuf B]  SADB_X_SPDDUMP, checked
+//! pfkey-bench round-trip [-n N] [--window W]  N SADB_GETs of absent SAs (ESRCH)
+//! pfkey-bench flush                           SADB_FLUSH and SADB_X_SPDFLUSH
 //! ```
 //!
 //! Adds send one message per entry. With `--window 1` (the default) each
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kame_core::pfkey::{MsgHeader, MsgType};
-use kame_tools::bulk::{sa_add, spd_add, MAX_N, POLICY};
+use kame_tools::bulk::{sa_add, sa_get, spd_add, MAX_N, POLICY};
 use kame_tools::bulk_dump::{DumpCheck, Kind};
 use kame_tools::client::Client;
 use kame_tools::pfkey_socket::PfkeySocket;
@@ -49,7 +50,7 @@ struct Args {
     rcvbuf: Option<usize>,
 }
 
-const USAGE: &str = "usage: pfkey-bench add-sa|add-spd|dump-sa|dump-spd|flush \
+const USAGE: &str = "usage: pfkey-bench add-sa|add-spd|dump-sa|dump-spd|round-trip|flush \
                      [-n N] [--window W] [--rcvbuf BYTES]";
 
 fn parse_args() -> Result<Args, String> {
@@ -107,11 +108,34 @@ fn add(a: &Args, kind: Kind) -> Result<(), String> {
         Kind::Sa => (0..a.n).map(|i| sa_add(i, pid)).collect(),
         Kind::Spd => (0..a.n).map(|i| spd_add(i, &policy, pid)).collect(),
     };
-    let msgs = built.map_err(|e| e.to_string())?;
-    let want = match kind {
-        Kind::Sa => MsgType::Add,
-        Kind::Spd => MsgType::XSpdAdd,
+    let (op, want) = match kind {
+        Kind::Sa => ("add-sa", MsgType::Add),
+        Kind::Spd => ("add-spd", MsgType::XSpdAdd),
     };
+    exchange_all(a, op, &built.map_err(|e| e.to_string())?, want, 0)
+}
+
+/// The floor of any request-and-reply step: `n` SADB_GETs of SAs that do
+/// not exist, each answered ESRCH. It is the system calls, the message's
+/// parse and the reply's skb, with as little else as PF_KEY allows, so
+/// `round-trip / af_key's add` bounds the ratio an add can reach.
+fn round_trip(a: &Args) -> Result<(), String> {
+    let pid = std::process::id();
+    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
+    let msgs = built.map_err(|e| e.to_string())?;
+    exchange_all(a, "round-trip", &msgs, MsgType::Get, libc::ESRCH)
+}
+
+/// Sends `msgs`, at most `window` unanswered, and checks that each is
+/// answered in order by a `want` reply with errno `errno`.
+fn exchange_all(
+    a: &Args,
+    op: &str,
+    msgs: &[Vec<u8>],
+    want: MsgType,
+    errno: i32,
+) -> Result<(), String> {
+    let pid = std::process::id();
     let mut c = open(None)?;
     let (mut sent, mut done) = (0u32, 0u32);
     let start = Instant::now();
@@ -129,19 +153,17 @@ fn add(a: &Args, kind: Kind) -> Result<(), String> {
         if h.pid != pid || h.msg_type != want as u8 {
             continue;
         }
-        if h.errno != 0 {
-            return Err(format!("entry seq {}: errno {}", h.seq, h.errno));
+        if i32::from(h.errno) != errno {
+            return Err(format!(
+                "entry seq {}: errno {}, want {errno}",
+                h.seq, h.errno
+            ));
         }
         if h.seq != done + 1 {
             return Err(format!("reply seq {}, want {}", h.seq, done + 1));
         }
         done += 1;
     }
-    let op = if kind == Kind::Sa {
-        "add-sa"
-    } else {
-        "add-spd"
-    };
     report(op, a.n, &format!("window={}", a.window), start, "");
     Ok(())
 }
@@ -189,6 +211,7 @@ fn main() -> ExitCode {
         "add-spd" => add(&a, Kind::Spd),
         "dump-sa" => dump(&a, Kind::Sa),
         "dump-spd" => dump(&a, Kind::Spd),
+        "round-trip" => round_trip(&a),
         "flush" => flush(),
         _ => Err(USAGE.into()),
     });

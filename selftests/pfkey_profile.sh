@@ -12,7 +12,8 @@
 # STEP is add-sa (default), add-spd, dump-sa or dump-spd; the dumps profile
 # only their own step (the SAs or policies they list are added first,
 # unrecorded).  KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
-# __pi_memcpy) whose callers are printed too, as call chains.
+# __pi_memcpy) whose callers are printed too, as call chains; KAME_PROFILE_LIMIT
+# the smallest share (percent, default 3) listed with children.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -60,7 +61,7 @@ profile() {
 	echo "-- self"
 	report "$data" --no-children --sort sym -g none --percent-limit 0.7
 	echo "-- with children"
-	report "$data" --children --sort sym -g none --percent-limit 3
+	report "$data" --children --sort sym -g none --percent-limit "${KAME_PROFILE_LIMIT:-3}"
 	local sym
 	callers=${KAME_PROFILE_CALLERS:-}
 	for sym in ${callers//,/ }; do

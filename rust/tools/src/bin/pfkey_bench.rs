@@ -9,6 +9,7 @@
 //! pfkey-bench dump-sa    [-n N] [--rcvbuf B]  SADB_DUMP, checked (crate::bulk_dump)
 //! pfkey-bench dump-spd   [-n N] [--rcvbuf B]  SADB_X_SPDDUMP, checked
 //! pfkey-bench round-trip [-n N] [--window W]  N SADB_GETs of absent SAs (ESRCH)
+//! pfkey-bench recv-floor [-n N] [--window W]  their replies read W at a time
 //! pfkey-bench flush                           SADB_FLUSH and SADB_X_SPDFLUSH
 //! ```
 //!
@@ -50,7 +51,8 @@ struct Args {
     rcvbuf: Option<usize>,
 }
 
-const USAGE: &str = "usage: pfkey-bench add-sa|add-spd|dump-sa|dump-spd|round-trip|flush \
+const USAGE: &str =
+    "usage: pfkey-bench add-sa|add-spd|dump-sa|dump-spd|round-trip|recv-floor|flush \
                      [-n N] [--window W] [--rcvbuf BYTES]";
 
 fn parse_args() -> Result<Args, String> {
@@ -124,6 +126,42 @@ fn round_trip(a: &Args) -> Result<(), String> {
     let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
     let msgs = built.map_err(|e| e.to_string())?;
     exchange_all(a, "round-trip", &msgs, MsgType::Get, libc::ESRCH)
+}
+
+/// The floor of a dump's reader: how fast queued replies can be read, one
+/// `recvmsg` each, with the kernel's building of them left out. `n`
+/// SADB_GETs of absent SAs are sent in batches of `window`; only the reads
+/// of each batch's ESRCH replies, already queued, are timed. A dump
+/// message is longer than these 16 bytes, so a dump cannot read faster:
+/// this rate over af_key's dump rate bounds the ratio a dump can reach.
+fn recv_floor(a: &Args) -> Result<(), String> {
+    let pid = std::process::id();
+    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
+    let msgs = built.map_err(|e| e.to_string())?;
+    let mut c = open(None)?;
+    let mut reading = Duration::ZERO;
+    for batch in msgs.chunks(a.window as usize) {
+        for m in batch {
+            c.send(m).map_err(|e| e.to_string())?;
+        }
+        let start = Instant::now();
+        for _ in batch {
+            let m = c.recv_any().map_err(|e| e.to_string())?;
+            match MsgHeader::decode(m) {
+                Some(h) if h.pid == pid && i32::from(h.errno) == libc::ESRCH => {}
+                _ => return Err("recv-floor: a reply other than ESRCH".into()),
+            }
+        }
+        reading += start.elapsed();
+    }
+    let secs = reading.as_secs_f64();
+    println!(
+        "pfkey-bench: op=recv-floor n={} window={} secs={secs:.6} per_sec={:.1}",
+        a.n,
+        a.window,
+        f64::from(a.n) / secs
+    );
+    Ok(())
 }
 
 /// Sends `msgs`, at most `window` unanswered, and checks that each is
@@ -212,6 +250,7 @@ fn main() -> ExitCode {
         "dump-sa" => dump(&a, Kind::Sa),
         "dump-spd" => dump(&a, Kind::Spd),
         "round-trip" => round_trip(&a),
+        "recv-floor" => recv_floor(&a),
         "flush" => flush(),
         _ => Err(USAGE.into()),
     });

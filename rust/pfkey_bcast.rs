@@ -40,10 +40,37 @@ pub(crate) fn broadcast(
     target: Target,
     me: Option<&Sock<'_, PfKey>>,
 ) {
+    each_receiver(socks, target, me, |sk| {
+        let _ = sk.queue_rcv(msg, Gfp::Kernel);
+    });
+}
+
+/// As [`broadcast`], for a message built in a socket buffer: each receiver
+/// gets a clone sharing its bytes (af_key's `pfkey_broadcast()`), not a
+/// copy.
+pub(crate) fn broadcast_skb(
+    socks: &[KeySock],
+    skb: MsgSkb,
+    target: Target,
+    me: Option<&Sock<'_, PfKey>>,
+) {
+    each_receiver(socks, target, me, |sk| {
+        let _ = sk.queue_clone(&skb);
+    });
+}
+
+/// Calls `deliver` for each copy of a message af_key's rules send, in its
+/// order: promiscuous sockets (again if also a target), the sender last.
+fn each_receiver(
+    socks: &[KeySock],
+    target: Target,
+    me: Option<&Sock<'_, PfKey>>,
+    mut deliver: impl FnMut(&Sock<'_, PfKey>),
+) {
     for ks in socks {
         let sk = ks.sk.get();
         if ks.promisc {
-            let _ = sk.queue_rcv(msg, Gfp::Kernel);
+            deliver(&sk);
         }
         if me.is_some_and(|m| ks.sk.is(m)) {
             continue;
@@ -54,12 +81,12 @@ pub(crate) fn broadcast(
             Target::One | Target::PromiscOnly => false,
         };
         if wanted {
-            let _ = sk.queue_rcv(msg, Gfp::Kernel);
+            deliver(&sk);
         }
     }
     if let Some(m) = me {
         if target != Target::PromiscOnly {
-            let _ = m.queue_rcv(msg, Gfp::Kernel);
+            deliver(m);
         }
     }
 }

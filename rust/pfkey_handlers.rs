@@ -29,8 +29,8 @@ use crate::{
         sock::Sock,
     },
     keydb::KeyState,
-    pfkey_bcast::{broadcast, Target},
-    pfkey_build::{message, reply_header},
+    pfkey_bcast::{broadcast, broadcast_skb, Target},
+    pfkey_build::{message, message_skb, reply_header},
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
@@ -97,9 +97,9 @@ fn send_sa(
     target: Target,
 ) -> Result<(), Errno> {
     let hdr = reply_header(&req.hdr, ty as u8, rec.satype());
-    let msg = message(&hdr, |e| rec.encode(e, true))?;
+    let skb = message_skb(&hdr, |e| rec.encode(e, true))?;
     let me = (target != Target::All).then_some(req.me);
-    broadcast(&st.socks, &msg, target, me);
+    broadcast_skb(&st.socks, skb, target, me);
     Ok(())
 }
 
@@ -116,9 +116,9 @@ fn send_policy(
         reserved,
         ..reply_header(&req.hdr, ty as u8, 0)
     };
-    let msg = message(&hdr, |e| rec.encode(e))?;
+    let skb = message_skb(&hdr, |e| rec.encode(e))?;
     let me = (target != Target::All).then_some(req.me);
-    broadcast(&st.socks, &msg, target, me);
+    broadcast_skb(&st.socks, skb, target, me);
     Ok(())
 }
 
@@ -409,10 +409,10 @@ fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     } else {
         None
     };
-    // The reply is built from the stored record, found again by its id:
-    // cheaper than cloning the record around the insertion.
-    let id = match st.spd.insert(rec, keep_id) {
-        Ok(r) => r.id,
+    // The reply is built from the stored record (a reference, not a copy
+    // of it).
+    let entry = match st.spd.insert(rec, keep_id) {
+        Ok(e) => e,
         Err(e) => {
             if let Some(o) = old {
                 let id = o.id;
@@ -421,13 +421,12 @@ fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
             return Err(e);
         }
     };
-    let rec = st.spd.get_by_id(id).ok_or(Errno::ENOENT)?;
     let ty = if req.ty == MsgType::XSpdUpdate {
         MsgType::XSpdUpdate
     } else {
         MsgType::XSpdAdd
     };
-    send_policy(st, req, rec, ty, refcnt::NOTIFY_ADD, Target::All)
+    send_policy(st, req, &entry.rec, ty, refcnt::NOTIFY_ADD, Target::All)
 }
 
 fn spddelete(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {

@@ -194,13 +194,13 @@ impl SpdTable {
     }
 
     /// Adds `rec` under a fresh id, or under `keep_id` when it replaces a
-    /// policy (SPDUPDATE). The selector must be free. Memory is taken
-    /// before the tables change.
+    /// policy (SPDUPDATE), and returns it as stored. The selector must be
+    /// free. Memory is taken before the tables change.
     pub(crate) fn insert(
         &mut self,
         mut rec: PolicyRecord,
         keep_id: Option<u32>,
-    ) -> Result<&PolicyRecord, Errno> {
+    ) -> Result<Arc<PolicyEntry>, Errno> {
         let order = self.next;
         let nomem = |_| Errno::ENOMEM;
         rec.id = match keep_id {
@@ -220,10 +220,7 @@ impl SpdTable {
         let rank = entry.rank();
         let (chain, _) = self.chain_of(&entry.rec);
         chain.link(pending, |e| e.rank() > rank);
-        self.by_order
-            .get(&order)
-            .map(|e| &e.rec)
-            .ok_or(Errno::ENOMEM)
+        Ok(entry)
     }
 
     /// Removes and returns the policy for `dir` with selector `sel`.

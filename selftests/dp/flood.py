@@ -113,8 +113,14 @@ class Flood:
                 cli.kill()
                 text, rc = cli.communicate()[0], "timeout"
             srv.kill()
-            srv.communicate()
-            out[label] = (rc,) + received(text)
+            srv_text = srv.communicate()[0] or ""
+            got = (rc,) + received(text)
+            if not (got[1] > 0 and got[2] > 0):
+                # Short of bytes: what each end said, for the report.
+                note = "%s client: %s server: %s" % (got[3], text.strip()[-400:],
+                                                     srv_text.strip()[-400:])
+                got = got[:3] + (note,)
+            out[label] = got
         self.iperfs = []
         return out
 

@@ -95,19 +95,18 @@ pub(crate) fn submit<J: AeadJob>(
     };
     let mut ivbuf = [0u8; MAX_IV];
     ivbuf[..iv.len()].copy_from_slice(iv);
+    let op = mem.as_ptr();
+    // Field by field, in place: no copy of the whole op through the
+    // stack (the scatterlist is zeroed where it lies).
     // SAFETY: `mem` has room for an `Op<J>` in front of the request
     // (`kame_aead_op_alloc()`'s `head`), is aligned for it (checked
-    // above) and uninitialised, ours alone.
+    // above) and uninitialised, ours alone; all-zero is a valid
+    // scatterlist before `fill_sg` sets it.
     unsafe {
-        mem.as_ptr().write(Op {
-            // SAFETY: all-zero is a valid scatterlist before `fill_sg`
-            // sets it.
-            sg: core::mem::zeroed(),
-            iv: ivbuf,
-            job,
-        })
-    };
-    let op = mem.as_ptr();
+        core::ptr::addr_of_mut!((*op).sg).write_bytes(0, 1);
+        core::ptr::addr_of_mut!((*op).iv).write(ivbuf);
+        core::ptr::addr_of_mut!((*op).job).write(job);
+    }
     // SAFETY: initialised above; nobody else sees it before submission.
     let Op { job, sg, .. } = unsafe { &mut *op };
     let (skb, off) = job.packet();
@@ -147,10 +146,11 @@ pub(crate) fn submit<J: AeadJob>(
 /// `op` was initialised by `submit` and the driver is done with it.
 unsafe fn finish<J: AeadJob>(op: *mut Op<J>, rc: i32) {
     // SAFETY: by the caller's guarantee the op is initialised and ours
-    // again; it is read out once, and its memory freed next.
-    let Op { job, .. } = unsafe { op.read() };
+    // again; its job is read out once (only the job: the scatterlist and
+    // IV are not copied), and its memory freed next.
+    let job = unsafe { core::ptr::addr_of!((*op).job).read() };
     // SAFETY: `op` is the start of `kame_aead_op_alloc()`'s allocation,
-    // whose contents were moved out above (the rest needs no drop).
+    // whose job was moved out above (the rest needs no drop).
     unsafe { bindings::kame_aead_op_free(op.cast()) };
     job.complete(kernel::error::to_result(rc));
 }

@@ -15,7 +15,8 @@ stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 - the TcpExt/Ip counters that moved (nstat), each end.
 
 KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
-__pi_memcpy) whose callers are printed too, as call chains.
+__pi_memcpy) whose callers are printed too, as call chains;
+KAME_PROFILE_CALLEES parts of symbol names whose callees are.
 
 The module must be loaded for kame. Run it with one vCPU to keep
 spinlock contention between vCPUs (a TCG artefact) out of the figures:
@@ -37,6 +38,7 @@ SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
 ESP = {"gcm": case.GCM, "cbc": case.CBC}[os.environ.get("KAME_PROFILE_ESP", "gcm")]
 CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
+CALLEES = [s for s in os.environ.get("KAME_PROFILE_CALLEES", "").split(",") if s]
 NOSYM = "/tmp/kame-profile-nosym"
 
 
@@ -53,6 +55,34 @@ def report(data, *args):
                         "--kallsyms=/proc/kallsyms", *args],
                        capture_output=True, text=True, timeout=1800)
     return "\n".join(line for line in r.stdout.splitlines() if line and not line.startswith("#"))
+
+
+def callees(data, sym, depth=2, limit=0.3):
+    """The share of all samples under each call path of up to `depth`
+    frames below the last frame whose name contains `sym` (from perf's
+    folded stacks), largest first."""
+    text = report(data, "--no-children", "--sort", "sym", "-g", "folded,0,caller,count")
+    shares, total = {}, 0
+    for line in text.splitlines():
+        count, _, stack = line.strip().partition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        at = [i for i, f in enumerate(frames) if sym in f]
+        if not at:
+            continue
+        below = frames[at[-1] + 1:]
+        for d in range(0, depth + 1):
+            key = ";".join(below[:d]) if d else "(all)"
+            if d and len(below) < d:
+                break
+            shares[key] = shares.get(key, 0) + int(count)
+    if not total:
+        return "(no samples)"
+    rows = sorted(shares.items(), key=lambda kv: (kv[0] != "(all)", -kv[1]))
+    return "\n".join("%7.2f%%  %s" % (100.0 * n / total, k) for k, n in rows
+                     if 100.0 * n / total >= limit)
 
 
 def profile(impl):
@@ -99,6 +129,8 @@ def profile(impl):
             print("-- callers of %s\n" % sym + report(data, "--no-children", "--sort", "sym",
                                                       "-S", sym, "-g", "graph,0.5,callee"),
                   flush=True)
+        for sym in CALLEES:
+            print("-- callees of %s\n" % sym + callees(data, sym), flush=True)
     finally:
         t.__exit__(None, None, None)
 

@@ -26,6 +26,12 @@ impl ByteSink for KBuf {
             .map_err(|_| NoMemory)
     }
 
+    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
+        let at = self.0.len();
+        self.0.extend_with(n, 0, GFP_KERNEL).map_err(|_| NoMemory)?;
+        self.0.get_mut(at..).ok_or(NoMemory)
+    }
+
     fn patch(&mut self, at: usize, bytes: &[u8]) {
         if let Some(dst) = self.0.get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(bytes);
@@ -58,6 +64,10 @@ pub(crate) fn message(
 impl ByteSink for MsgSkb {
     fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
         MsgSkb::put(self, bytes).map_err(|_| NoMemory)
+    }
+
+    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
+        MsgSkb::put_zeroed(self, n).map_err(|_| NoMemory)
     }
 
     fn patch(&mut self, at: usize, bytes: &[u8]) {

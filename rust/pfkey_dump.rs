@@ -138,8 +138,8 @@ fn build(d: &Dump, entry: Entry<'_>) -> Result<MsgSkb, Errno> {
                 )
             };
             // With the current lifetime as counted so far, as af_key.
-            let rec = entry.report();
-            message_skb(&hdr, |e| rec.encode(e, true))
+            let counted = entry.counted();
+            message_skb(&hdr, |e| entry.rec.encode_counted(e, true, &counted))
         }
         Entry::Spd(rec) => {
             let hdr = MsgHeader {

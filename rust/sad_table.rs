@@ -21,7 +21,7 @@ use crate::{
         errno::Errno,
         hash::Hasher,
         pfkey::wire::IpAddr,
-        sad::{Expiry, SaId, SaRecord, SaState, MODE_ANY, PROTO_ANY},
+        sad::{Counted, Expiry, SaId, SaRecord, SaState, MODE_ANY, PROTO_ANY},
     },
     kapi::rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
     sa_crypto::SaTransform,
@@ -62,14 +62,23 @@ impl SaEntry {
     /// allocations, bytes and first use as counted so far, and the last
     /// sequence number sent (FreeBSD's `sadb_x_sa2_sequence`).
     pub(crate) fn report(&self) -> SaRecord {
+        let c = self.counted();
         let mut rec = self.rec.clone();
+        rec.current = c.current;
+        rec.out_seq = c.out_seq;
+        rec
+    }
+
+    /// What [`Self::report`] changes in the record, without a copy of it.
+    pub(crate) fn counted(&self) -> Counted {
+        let mut c = self.rec.counted();
         if let Some(u) = self.usage() {
-            rec.apply_usage(&u.usage());
+            c.current = self.rec.current_with(&u.usage());
         }
         if let Some(s) = self.xform.as_ref().and_then(|x| x.last_seq()) {
-            rec.out_seq = s;
+            c.out_seq = s;
         }
-        rec
+        c
     }
 }
 

@@ -456,7 +456,27 @@ impl SaRecord {
         e: &mut Encoder<'_, S>,
         with_keys: bool,
     ) -> Result<(), NoMemory> {
-        self.encode_parts(e, with_keys, Lifetimes::Both)
+        self.encode_parts(e, with_keys, Lifetimes::Both, &self.counted())
+    }
+
+    /// What this record says of the SA's use: its current lifetime and
+    /// outbound counter.
+    pub fn counted(&self) -> Counted {
+        Counted {
+            current: self.current,
+            out_seq: self.out_seq,
+        }
+    }
+
+    /// As [`SaRecord::encode`], with the use `c` counted by the data path
+    /// in place of the record's own (a dump's entry, without copying it).
+    pub fn encode_counted<S: ByteSink>(
+        &self,
+        e: &mut Encoder<'_, S>,
+        with_keys: bool,
+        c: &Counted,
+    ) -> Result<(), NoMemory> {
+        self.encode_parts(e, with_keys, Lifetimes::Both, c)
     }
 
     /// The body of SADB_EXPIRE: as [`SaRecord::encode`] without keys, and
@@ -470,7 +490,7 @@ impl SaRecord {
             Expiry::Soft => Lifetimes::Soft,
             Expiry::Hard => Lifetimes::Hard,
         };
-        self.encode_parts(e, false, which)
+        self.encode_parts(e, false, which, &self.counted())
     }
 
     fn encode_parts<S: ByteSink>(
@@ -478,6 +498,7 @@ impl SaRecord {
         e: &mut Encoder<'_, S>,
         with_keys: bool,
         which: Lifetimes,
+        c: &Counted,
     ) -> Result<(), NoMemory> {
         e.ext(
             et::SA,
@@ -496,7 +517,7 @@ impl SaRecord {
         if which != Lifetimes::Hard {
             e.ext(et::LIFETIME_SOFT, &self.soft)?;
         }
-        e.ext(et::LIFETIME_CURRENT, &self.current)?;
+        e.ext(et::LIFETIME_CURRENT, &c.current)?;
         let full = |addr: IpAddr| Address {
             proto: 0,
             prefixlen: addr.bits(),
@@ -539,7 +560,7 @@ impl SaRecord {
                 mode: self.mode,
                 // FreeBSD's key_setdumpsa(): the outbound counter, its low
                 // 32 bits (the field is 32 bits wide, also with ESN).
-                sequence: self.out_seq as u32,
+                sequence: c.out_seq as u32,
                 reqid: self.reqid,
             },
         )?;
@@ -650,6 +671,15 @@ pub fn pick_spi(
         .map(|i| at(start + i))
         .find(|&spi| !taken(spi))
         .ok_or(Errno::ENOENT)
+}
+
+/// An SA's use as the data path counts it, reported in its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// The current lifetime: allocations, bytes, add and first use time.
+    pub current: Lifetime,
+    /// The last outbound sequence number sent.
+    pub out_seq: u64,
 }
 
 /// Which of the hard and soft lifetimes a message carries.

@@ -41,10 +41,10 @@ impl MsgSkb {
         Ok(MsgSkb { skb, room })
     }
 
-    /// Appends `bytes`, growing the buffer if it lacks room (rarely: the
-    /// first allocation is sized for nearly all messages).
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
-        let len = u32::try_from(bytes.len())?;
+    /// Makes sure of `len` bytes of tail room, growing the buffer if it
+    /// lacks them (rarely: the first allocation is sized for nearly all
+    /// messages), and takes them from the room.
+    fn reserve(&mut self, len: u32) -> Result {
         let skb = self.skb.as_ptr();
         if self.room < len {
             // Double what is needed, so a long message grows only once or
@@ -59,12 +59,36 @@ impl MsgSkb {
             // SAFETY: `skb` is a valid buffer we own (type invariant).
             self.room = unsafe { bindings::kame_skb_tailroom(skb) };
         }
-        // INVARIANT: the append below takes `len` bytes of the room.
+        // INVARIANT: the caller appends `len` bytes, taking them from the
+        // room.
         self.room = self.room.checked_sub(len).ok_or(ENOBUFS)?;
-        // SAFETY: the tail has room for `len` bytes (checked or grown just
-        // above); `bytes` is readable for `len` bytes.
-        unsafe { bindings::kame_skb_put_data(skb, bytes.as_ptr().cast(), len) };
         Ok(())
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
+        let len = u32::try_from(bytes.len())?;
+        self.reserve(len)?;
+        // SAFETY: the tail has room for `len` bytes (reserved just above);
+        // `bytes` is readable for `len` bytes.
+        unsafe { bindings::kame_skb_put_data(self.skb.as_ptr(), bytes.as_ptr().cast(), len) };
+        Ok(())
+    }
+
+    /// Appends `n` zero bytes and returns them, to be written in place.
+    pub(crate) fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8]> {
+        let len = u32::try_from(n)?;
+        self.reserve(len)?;
+        // SAFETY: the tail has room for `len` bytes (reserved just above):
+        // `skb_put()` extends the data over them and returns their start.
+        let at = unsafe { bindings::skb_put(self.skb.as_ptr(), len) }.cast::<u8>();
+        // SAFETY: `at` starts `n` writable bytes of our buffer, zeroed here
+        // before the slice is made; `&mut self` keeps them ours for its
+        // life.
+        unsafe {
+            at.write_bytes(0, n);
+            Ok(core::slice::from_raw_parts_mut(at, n))
+        }
     }
 
     /// The bytes written so far.

@@ -81,6 +81,8 @@ const SOCKADDR_IN6_LEN: usize = 28;
 pub trait ByteSink {
     /// Appends `bytes`; `Err` when memory runs out.
     fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory>;
+    /// Appends `n` zero bytes and returns them to be written in place.
+    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory>;
     /// Overwrites already appended bytes at `at`.
     fn patch(&mut self, at: usize, bytes: &[u8]);
     /// Bytes appended so far.
@@ -106,16 +108,6 @@ pub struct Encoder<'s, S: ByteSink> {
     start: usize,
 }
 
-/// The longest extension body [`Encoder::ext`] writes in one piece; longer
-/// bodies do not occur (keys are at most 512 bits, requests are short).
-const MAX_BODY: usize = 512;
-
-/// Padded extension length up to which [`Encoder::ext`] stages it in a small
-/// buffer: nearly all are (SA 16, lifetime 32, IPv4/IPv6 address 24/40, a
-/// 256-bit key 40). Zeroing the large buffer for each of them was a third of
-/// the kernel's time in a dump.
-const SMALL_EXT: usize = 64;
-
 impl<'s, S: ByteSink> Encoder<'s, S> {
     /// Starts a message with header `hdr` (its `len` is set by `finish`).
     pub fn new(sink: &'s mut S, hdr: &MsgHeader) -> Result<Self, NoMemory> {
@@ -124,32 +116,18 @@ impl<'s, S: ByteSink> Encoder<'s, S> {
         Ok(Encoder { sink, start })
     }
 
-    /// Appends extension `ext_type` with `body`, zero-padded to a word.
+    /// Appends extension `ext_type` with `body`, zero-padded to a word,
+    /// written where it goes (staging it in a zeroed buffer and copying
+    /// it was a third of the kernel's time in a dump under TCG).
     pub fn ext(&mut self, ext_type: u16, body: &dyn ExtBody) -> Result<(), NoMemory> {
         let len = 4 + body.body_len();
         let padded = len.div_ceil(WORD) * WORD;
-        if padded <= SMALL_EXT {
-            self.ext_staged::<SMALL_EXT>(ext_type, body, len, padded)
-        } else {
-            self.ext_staged::<{ 4 + MAX_BODY + WORD }>(ext_type, body, len, padded)
-        }
-    }
-
-    /// [`Self::ext`] through a zeroed stack buffer of `N` bytes.
-    fn ext_staged<const N: usize>(
-        &mut self,
-        ext_type: u16,
-        body: &dyn ExtBody,
-        len: usize,
-        padded: usize,
-    ) -> Result<(), NoMemory> {
         let words = u16::try_from(padded / WORD).map_err(|_| NoMemory)?;
-        let mut buf = [0u8; N];
-        let out = buf.get_mut(..padded).ok_or(NoMemory)?;
+        let out = self.sink.put_zeroed(padded)?;
         out[0..2].copy_from_slice(&words.to_ne_bytes());
         out[2..4].copy_from_slice(&ext_type.to_ne_bytes());
         body.write_body(&mut out[4..len]);
-        self.sink.put(out)
+        Ok(())
     }
 
     /// Appends extension `ext_type` made of `head` and then each of
@@ -914,6 +892,11 @@ mod tests {
         fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
             self.extend_from_slice(bytes);
             Ok(())
+        }
+        fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
+            let at = self.len();
+            self.resize(at + n, 0);
+            Ok(&mut self[at..])
         }
         fn patch(&mut self, at: usize, bytes: &[u8]) {
             self[at..at + bytes.len()].copy_from_slice(bytes);

@@ -14,6 +14,7 @@
 //! packets the SA protected or accepted.
 
 use super::{Expiry, SaRecord};
+use crate::kame_core::pfkey::wire::Lifetime;
 
 /// What the data path counted on an SA.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl SaRecord {
     /// the SA: hard (drop the packet, remove the SA) wins over soft (the SA
     /// becomes dying).
     pub fn usage_limit(&self, u: &Usage) -> Option<Expiry> {
-        let crossed = |l: &crate::kame_core::pfkey::wire::Lifetime| {
+        let crossed = |l: &Lifetime| {
             reached(u.packets, u64::from(l.allocations)) || reached(u.bytes, l.bytes)
         };
         if crossed(&self.hard) {
@@ -69,11 +70,18 @@ impl SaRecord {
     /// The current lifetime as af_key reports it: allocations and bytes
     /// from the data path's counts, the first use once there is one.
     pub fn apply_usage(&mut self, u: &Usage) {
-        self.current.allocations = u32::try_from(u.packets).unwrap_or(u32::MAX);
-        self.current.bytes = u.bytes;
-        if self.current.usetime == 0 {
-            self.current.usetime = u.first_use;
+        self.current = self.current_with(u);
+    }
+
+    /// The current lifetime [`SaRecord::apply_usage`] would leave.
+    pub fn current_with(&self, u: &Usage) -> Lifetime {
+        let mut cur = self.current;
+        cur.allocations = u32::try_from(u.packets).unwrap_or(u32::MAX);
+        cur.bytes = u.bytes;
+        if cur.usetime == 0 {
+            cur.usetime = u.first_use;
         }
+        cur
     }
 }
 

@@ -30,6 +30,12 @@ impl ByteSink for MsgBuf {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
+    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
+        self.0.try_reserve(n).map_err(|_| NoMemory)?;
+        let at = self.0.len();
+        self.0.resize(at + n, 0);
+        Ok(&mut self.0[at..])
+    }
     fn patch(&mut self, at: usize, bytes: &[u8]) {
         if let Some(dst) = self.0.get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(bytes);

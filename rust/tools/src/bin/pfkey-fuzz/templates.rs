@@ -25,6 +25,11 @@ impl ByteSink for Buf {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
+    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
+        let at = self.0.len();
+        self.0.resize(at + n, 0);
+        Ok(&mut self.0[at..])
+    }
     fn patch(&mut self, at: usize, bytes: &[u8]) {
         self.0[at..at + bytes.len()].copy_from_slice(bytes);
     }

@@ -9,8 +9,8 @@ use crate::kame_core::{
     pfkey::{
         ext::Exts,
         wire::{
-            ext_type as et, Address, ByteSink, Encoder, IpAddr, IpsecRequest, Lifetime, NoMemory,
-            Policy, PolicyWithRequests, SockAddr,
+            ext_type as et, Address, ByteSink, Encoder, ExtBody, IpAddr, IpsecRequest, Lifetime,
+            NoMemory, Policy, SockAddr,
         },
     },
     sad::{address_pair, IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, MODE_ANY, MODE_TUNNEL},
@@ -227,14 +227,14 @@ impl PolicyRecord {
         e.ext(et::LIFETIME_HARD, &self.hard)?;
         e.ext(et::LIFETIME_SOFT, &self.soft)?;
         e.ext(et::LIFETIME_CURRENT, &self.current)?;
-        let (reqs, n) = wire_requests(&self.requests);
+        let none = self.requests[0].is_none();
         e.ext(
             et::X_POLICY,
-            &PolicyWithRequests {
+            &StoredPolicy {
                 policy: Policy {
                     // An IPsec policy without requests reads back as
                     // `none`, as af_key reports it.
-                    ty: if self.ty == POLICY_IPSEC && n == 0 {
+                    ty: if self.ty == POLICY_IPSEC && none {
                         POLICY_NONE
                     } else {
                         self.ty
@@ -243,9 +243,47 @@ impl PolicyRecord {
                     id: self.id,
                     priority: self.priority,
                 },
-                requests: &reqs[..n],
+                requests: &self.requests,
             },
         )
+    }
+}
+
+/// A stored policy's extension body, its requests put in wire form one at
+/// a time as they are written.
+struct StoredPolicy<'a> {
+    policy: Policy,
+    requests: &'a [Option<Request>; MAX_DEPTH],
+}
+
+impl StoredPolicy<'_> {
+    fn wire(&self) -> impl Iterator<Item = IpsecRequest> + '_ {
+        self.requests
+            .iter()
+            .map_while(Option::as_ref)
+            .map(wire_request)
+    }
+}
+
+impl ExtBody for StoredPolicy<'_> {
+    fn body_len(&self) -> usize {
+        Policy::body_len_with(self.wire())
+    }
+    fn write_body(&self, o: &mut [u8]) {
+        self.policy.write_body_with(self.wire(), o);
+    }
+}
+
+/// A request as the wire has it.
+fn wire_request(r: &Request) -> IpsecRequest {
+    IpsecRequest {
+        proto: u16::from(r.proto),
+        mode: r.mode,
+        level: r.level,
+        reqid: r.reqid,
+        tunnel: r
+            .tunnel
+            .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
     }
 }
 
@@ -265,15 +303,7 @@ pub fn wire_requests(
         .iter_mut()
         .zip(requests.iter().map_while(Option::as_ref))
     {
-        *out = IpsecRequest {
-            proto: u16::from(r.proto),
-            mode: r.mode,
-            level: r.level,
-            reqid: r.reqid,
-            tunnel: r
-                .tunnel
-                .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
-        };
+        *out = wire_request(r);
         n += 1;
     }
     (reqs, n)

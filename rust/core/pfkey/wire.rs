@@ -562,6 +562,27 @@ impl Policy {
     pub fn requests(ext: &[u8]) -> &[u8] {
         ext.get(POLICY_LEN..).unwrap_or(&[])
     }
+
+    /// The body length of a policy extension with `requests`.
+    pub fn body_len_with(requests: impl Iterator<Item = IpsecRequest>) -> usize {
+        12 + requests.map(|r| r.len()).sum::<usize>()
+    }
+
+    /// Writes a policy extension's body: this fixed part, then `requests`
+    /// made one at a time (no array of them copied around), into `o`,
+    /// [`Policy::body_len_with`] zeroed bytes.
+    pub fn write_body_with(&self, requests: impl Iterator<Item = IpsecRequest>, o: &mut [u8]) {
+        o[0..2].copy_from_slice(&self.ty.to_ne_bytes());
+        o[2] = self.dir;
+        o[4..8].copy_from_slice(&self.id.to_ne_bytes());
+        o[8..12].copy_from_slice(&self.priority.to_ne_bytes());
+        let mut at = 12;
+        for r in requests {
+            let n = r.len();
+            r.write(&mut o[at..at + n]);
+            at += n;
+        }
+    }
 }
 
 /// A policy extension with its requests, for encoding.
@@ -574,20 +595,11 @@ pub struct PolicyWithRequests<'a> {
 
 impl ExtBody for PolicyWithRequests<'_> {
     fn body_len(&self) -> usize {
-        12 + self.requests.iter().map(IpsecRequest::len).sum::<usize>()
+        Policy::body_len_with(self.requests.iter().copied())
     }
     fn write_body(&self, o: &mut [u8]) {
-        let p = &self.policy;
-        o[0..2].copy_from_slice(&p.ty.to_ne_bytes());
-        o[2] = p.dir;
-        o[4..8].copy_from_slice(&p.id.to_ne_bytes());
-        o[8..12].copy_from_slice(&p.priority.to_ne_bytes());
-        let mut at = 12;
-        for r in self.requests {
-            let n = r.len();
-            r.write(&mut o[at..at + n]);
-            at += n;
-        }
+        self.policy
+            .write_body_with(self.requests.iter().copied(), o);
     }
 }
 

@@ -3,7 +3,7 @@
 //! Policies from SPDADD messages, checked as af_key, and described back.
 
 use super::*;
-use crate::kame_core::pfkey::MsgHeader;
+use crate::kame_core::pfkey::{wire::PolicyWithRequests, MsgHeader};
 use std::vec::Vec;
 
 fn addr(last: u8, prefixlen: u8, port: u16, proto: u8) -> Address {

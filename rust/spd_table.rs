@@ -93,12 +93,15 @@ pub(crate) struct SpdTable {
     hosts: RcuHashWriter<PolicyEntry>,
     rest: RcuHashWriter<PolicyEntry>,
     seed: u32,
-    by_sel: RBTree<(u8, Selector), Order>,
-    by_id: RBTree<u32, Order>,
+    /// The same entries by selector and by id (one descent to each).
+    by_sel: RBTree<(u8, Selector), Arc<PolicyEntry>>,
+    by_id: RBTree<u32, Arc<PolicyEntry>>,
     next: Order,
     /// Policy ids are `generator | direction`, as Linux's
     /// `xfrm_gen_index()`, so `id & 7` names the direction.
     id_generator: u32,
+    /// The generator went round: its ids may be taken.
+    id_wrapped: bool,
     /// The last reqid generated for a `unique` request.
     last_reqid: u32,
 }
@@ -123,6 +126,7 @@ impl SpdTable {
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
             id_generator: 0,
+            id_wrapped: false,
             last_reqid: MANUAL_REQID_MAX,
         };
         let reader = SpdReader {
@@ -135,12 +139,12 @@ impl SpdTable {
 
     /// The policy for direction `dir` with exactly selector `sel`.
     pub(crate) fn get_by_sel(&self, dir: u8, sel: &Selector) -> Option<&PolicyRecord> {
-        Some(&self.by_order.get(self.by_sel.get(&(dir, *sel))?)?.rec)
+        Some(&self.by_sel.get(&(dir, *sel))?.rec)
     }
 
     /// The policy with id `id`.
     pub(crate) fn get_by_id(&self, id: u32) -> Option<&PolicyRecord> {
-        Some(&self.by_order.get(self.by_id.get(&id)?)?.rec)
+        Some(&self.by_id.get(&id)?.rec)
     }
 
     /// The lookup chain of a policy, and its hash.
@@ -158,11 +162,15 @@ impl SpdTable {
         let xdir = u32::from(dir).saturating_sub(1);
         loop {
             let mut id = self.id_generator | xdir;
-            self.id_generator = self.id_generator.wrapping_add(8);
+            let (next, wrapped) = self.id_generator.overflowing_add(8);
+            self.id_generator = next;
+            self.id_wrapped |= wrapped;
             if id == 0 {
                 id = 8;
             }
-            if self.by_id.get(&id).is_none() {
+            // Until the generator goes round its ids are new, but for 8,
+            // which also stands in for 0: no lookup for the others.
+            if (!self.id_wrapped && id != 8) || self.by_id.get(&id).is_none() {
                 return id;
             }
         }
@@ -207,9 +215,10 @@ impl SpdTable {
             Some(id) => id,
             None => self.gen_id(rec.dir),
         };
-        let by_sel = RBTreeNode::new((rec.dir, rec.sel), order, GFP_KERNEL).map_err(nomem)?;
-        let by_id = RBTreeNode::new(rec.id, order, GFP_KERNEL).map_err(nomem)?;
         let entry = Arc::new(PolicyEntry { order, rec }, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        let key = (entry.rec.dir, entry.rec.sel);
+        let by_sel = RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?;
+        let by_id = RBTreeNode::new(entry.rec.id, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         let (_, h) = self.chain_of(&entry.rec);
         let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
         let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
@@ -225,8 +234,9 @@ impl SpdTable {
 
     /// Removes and returns the policy for `dir` with selector `sel`.
     pub(crate) fn remove_by_sel(&mut self, dir: u8, sel: &Selector) -> Option<PolicyRecord> {
-        let order = self.by_sel.remove(&(dir, *sel))?;
-        let entry = self.by_order.remove(&order)?;
+        let entry = self.by_sel.remove(&(dir, *sel))?;
+        let order = entry.order;
+        self.by_order.remove(&order);
         self.by_id.remove(&entry.rec.id);
         let (chain, h) = self.chain_of(&entry.rec);
         chain.remove(h, |e| e.order == order);
@@ -235,9 +245,8 @@ impl SpdTable {
 
     /// Removes and returns the policy with id `id`.
     pub(crate) fn remove_by_id(&mut self, id: u32) -> Option<PolicyRecord> {
-        let order = *self.by_id.get(&id)?;
         let (dir, sel) = {
-            let r = &self.by_order.get(&order)?.rec;
+            let r = &self.by_id.get(&id)?.rec;
             (r.dir, r.sel)
         };
         self.remove_by_sel(dir, &sel)

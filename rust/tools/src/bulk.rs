@@ -75,24 +75,33 @@ fn only(mut v: Vec<Vec<u8>>) -> Result<Vec<u8>, BuildError> {
     v.pop().ok_or(BuildError::FamilyMismatch)
 }
 
-/// SADB_ADD of SA `i`, with `sadb_msg_seq` `i + 1`.
-pub fn sa_add(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
-    let key = |len: usize, salt: u8| (0..len).map(|b| b as u8 ^ salt).collect::<Vec<u8>>();
+/// Message `op` about SA `i` with parameters `p` (the SPI set here), with
+/// `sadb_msg_seq` `i + 1`.
+fn sa_message(op: SaOp, i: u32, p: SaParams, pid: u32) -> Result<Vec<u8>, BuildError> {
     let cmd = SaCmd {
-        op: SaOp::Add,
+        op,
         src: vec![sa_src()],
         dst: vec![sa_dst(i)],
         satype: satype::ESP,
         p: SaParams {
             spi: sa_spi(i),
-            enc: ENC.0,
-            auth: AUTH.0,
-            key_enc: Some(key(ENC.1, 0x5a)),
-            key_auth: Some(key(AUTH.1, 0xa5)),
-            ..Default::default()
+            ..p
         },
     };
     Ok(with_seq(only(sa_messages(&cmd, pid)?)?, i.wrapping_add(1)))
+}
+
+/// SADB_ADD of SA `i`, with `sadb_msg_seq` `i + 1`.
+pub fn sa_add(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
+    let key = |len: usize, salt: u8| (0..len).map(|b| b as u8 ^ salt).collect::<Vec<u8>>();
+    let p = SaParams {
+        enc: ENC.0,
+        auth: AUTH.0,
+        key_enc: Some(key(ENC.1, 0x5a)),
+        key_auth: Some(key(AUTH.1, 0xa5)),
+        ..Default::default()
+    };
+    sa_message(SaOp::Add, i, p, pid)
 }
 
 /// SADB_GET of SA `i`, with `sadb_msg_seq` `i + 1`: with nothing added,
@@ -100,17 +109,7 @@ pub fn sa_add(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
 /// ESRCH reply to the sender), which is what `pfkey-bench round-trip`
 /// times.
 pub fn sa_get(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
-    let cmd = SaCmd {
-        op: SaOp::Get,
-        src: vec![sa_src()],
-        dst: vec![sa_dst(i)],
-        satype: satype::ESP,
-        p: SaParams {
-            spi: sa_spi(i),
-            ..Default::default()
-        },
-    };
-    Ok(with_seq(only(sa_messages(&cmd, pid)?)?, i.wrapping_add(1)))
+    sa_message(SaOp::Get, i, SaParams::default(), pid)
 }
 
 /// SADB_X_SPDADD of policy `i`, with `sadb_msg_seq` `i + 1`.

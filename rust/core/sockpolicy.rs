@@ -8,10 +8,10 @@
 
 use crate::kame_core::{
     errno::Errno,
-    pfkey::wire::{ext_type, ExtBody, Policy, PolicyWithRequests, POLICY_LEN},
+    pfkey::wire::{ext_type, ExtBody, Policy, POLICY_LEN},
     spd::{
-        requests_of, wire_requests, Request, DIR_IN, DIR_OUT, MAX_DEPTH, POLICY_DISCARD,
-        POLICY_IPSEC, POLICY_NONE,
+        requests_of, Request, StoredPolicy, DIR_IN, DIR_OUT, MAX_DEPTH, POLICY_DISCARD,
+        POLICY_IPSEC,
     },
 };
 
@@ -137,21 +137,15 @@ impl SockPolicy {
     /// policy id `id`. Returns the length, or `Err(needed)` when `out` is
     /// too short.
     pub fn encode(&self, id: u32, out: &mut [u8]) -> Result<usize, usize> {
-        let (reqs, n) = wire_requests(&self.requests);
-        let ty = if self.ty == POLICY_IPSEC && n == 0 {
-            POLICY_NONE
-        } else {
-            self.ty
-        };
-        let body = PolicyWithRequests {
-            policy: Policy {
-                ty,
+        let body = StoredPolicy::new(
+            Policy {
+                ty: self.ty,
                 dir: self.dir.wire(),
                 id,
                 priority: 0,
             },
-            requests: &reqs[..n],
-        };
+            &self.requests,
+        );
         let len = (4 + body.body_len()).div_ceil(8) * 8;
         let out = out.get_mut(..len).ok_or(len)?;
         out.fill(0);

@@ -227,36 +227,36 @@ impl PolicyRecord {
         e.ext(et::LIFETIME_HARD, &self.hard)?;
         e.ext(et::LIFETIME_SOFT, &self.soft)?;
         e.ext(et::LIFETIME_CURRENT, &self.current)?;
-        let none = self.requests[0].is_none();
-        e.ext(
-            et::X_POLICY,
-            &StoredPolicy {
-                policy: Policy {
-                    // An IPsec policy without requests reads back as
-                    // `none`, as af_key reports it.
-                    ty: if self.ty == POLICY_IPSEC && none {
-                        POLICY_NONE
-                    } else {
-                        self.ty
-                    },
-                    dir: self.dir,
-                    id: self.id,
-                    priority: self.priority,
-                },
-                requests: &self.requests,
+        let body = StoredPolicy::new(
+            Policy {
+                ty: self.ty,
+                dir: self.dir,
+                id: self.id,
+                priority: self.priority,
             },
-        )
+            &self.requests,
+        );
+        e.ext(et::X_POLICY, &body)
     }
 }
 
-/// A stored policy's extension body, its requests put in wire form one at
-/// a time as they are written.
-struct StoredPolicy<'a> {
+/// A stored policy's extension body (an SPD entry's or a socket's), its
+/// requests put in wire form one at a time as they are written.
+pub struct StoredPolicy<'a> {
     policy: Policy,
     requests: &'a [Option<Request>; MAX_DEPTH],
 }
 
-impl StoredPolicy<'_> {
+impl<'a> StoredPolicy<'a> {
+    /// The body of `policy` with `requests`. An IPsec policy without
+    /// requests reads back as `none`, as af_key reports it.
+    pub fn new(mut policy: Policy, requests: &'a [Option<Request>; MAX_DEPTH]) -> Self {
+        if policy.ty == POLICY_IPSEC && requests[0].is_none() {
+            policy.ty = POLICY_NONE;
+        }
+        StoredPolicy { policy, requests }
+    }
+
     fn wire(&self) -> impl Iterator<Item = IpsecRequest> + '_ {
         self.requests
             .iter()
@@ -285,28 +285,6 @@ fn wire_request(r: &Request) -> IpsecRequest {
             .tunnel
             .map(|(s, d)| (SockAddr { addr: s, port: 0 }, SockAddr { addr: d, port: 0 })),
     }
-}
-
-/// The requests of a policy as the wire has them, and how many there are.
-pub fn wire_requests(
-    requests: &[Option<Request>; MAX_DEPTH],
-) -> ([IpsecRequest; MAX_DEPTH], usize) {
-    let mut reqs = [IpsecRequest {
-        proto: 0,
-        mode: 0,
-        level: 0,
-        reqid: 0,
-        tunnel: None,
-    }; MAX_DEPTH];
-    let mut n = 0;
-    for (out, r) in reqs
-        .iter_mut()
-        .zip(requests.iter().map_while(Option::as_ref))
-    {
-        *out = wire_request(r);
-        n += 1;
-    }
-    (reqs, n)
 }
 
 /// Checks the `sadb_x_ipsecrequest`s of a policy (`rest`, after its fixed

@@ -117,14 +117,19 @@ fn add(a: &Args, kind: Kind) -> Result<(), String> {
     exchange_all(a, op, &built.map_err(|e| e.to_string())?, want, 0)
 }
 
+/// SADB_GETs of the `n` SAs `add-sa` would add (none is there yet).
+fn absent_gets(a: &Args) -> Result<Vec<Vec<u8>>, String> {
+    let pid = std::process::id();
+    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
+    built.map_err(|e| e.to_string())
+}
+
 /// The floor of any request-and-reply step: `n` SADB_GETs of SAs that do
 /// not exist, each answered ESRCH. It is the system calls, the message's
 /// parse and the reply's skb, with as little else as PF_KEY allows, so
 /// `round-trip / af_key's add` bounds the ratio an add can reach.
 fn round_trip(a: &Args) -> Result<(), String> {
-    let pid = std::process::id();
-    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
-    let msgs = built.map_err(|e| e.to_string())?;
+    let msgs = absent_gets(a)?;
     exchange_all(a, "round-trip", &msgs, MsgType::Get, libc::ESRCH)
 }
 
@@ -136,8 +141,7 @@ fn round_trip(a: &Args) -> Result<(), String> {
 /// this rate over af_key's dump rate bounds the ratio a dump can reach.
 fn recv_floor(a: &Args) -> Result<(), String> {
     let pid = std::process::id();
-    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
-    let msgs = built.map_err(|e| e.to_string())?;
+    let msgs = absent_gets(a)?;
     let mut c = open(None)?;
     let mut reading = Duration::ZERO;
     for batch in msgs.chunks(a.window as usize) {

@@ -46,6 +46,7 @@ void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
 void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
 void kame_sk_queue_purge(struct sock *sk);
 void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb);
+void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb);
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk));
 
 /* linux/skbuff.h */

@@ -81,7 +81,7 @@ impl ByteSink for MsgSkb {
     }
 }
 
-/// As [`message`], built straight into a socket buffer (for dumps, where
+/// As [`message`], built straight into a socket buffer (for replies, where
 /// the copy into one was a tenth of the time).
 pub(crate) fn message_skb(
     hdr: &MsgHeader,
@@ -89,10 +89,19 @@ pub(crate) fn message_skb(
 ) -> Result<MsgSkb, Errno> {
     // CAST: a small constant.
     let mut skb = MsgSkb::new(FIRST_ALLOC as u32, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
-    let mut e = Encoder::new(&mut skb, hdr).map_err(|_| Errno::ENOBUFS)?;
-    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
-    e.finish().map_err(|_| Errno::ENOBUFS)?;
+    append_message(&mut skb, hdr, body)?;
     Ok(skb)
+}
+
+/// As [`message_skb`], appended to a batch.
+pub(crate) fn append_message(
+    skb: &mut MsgSkb,
+    hdr: &MsgHeader,
+    body: impl FnOnce(&mut Encoder<'_, MsgSkb>) -> Result<(), NoMemory>,
+) -> Result<(), Errno> {
+    let mut e = Encoder::new(skb, hdr).map_err(|_| Errno::ENOBUFS)?;
+    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
+    e.finish().map(|_| ()).map_err(|_| Errno::ENOBUFS)
 }
 
 /// A reply header: the request's, with `msg_type`, `satype` and no errno.

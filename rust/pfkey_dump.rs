@@ -5,12 +5,13 @@
 //!
 //! As af_key: each message is held back until the next one exists, so the
 //! last can carry `sadb_msg_seq` 0 (the others count 1, 2, ...); messages
-//! are queued only while the receive buffer is below [`FILL_LIMIT`], and
+//! are built only while the receive buffer is below [`FILL_LIMIT`], and
 //! `recvmsg` resumes the dump once it has drained to half that. The
 //! position is the dump order of the last entry sent, so entries added or
 //! removed meanwhile never repeat one. Messages are built under the key
-//! mutex straight into socket buffers; copies to user space happen in
-//! `recvmsg`, without it.
+//! mutex straight into socket buffers, dozens to a buffer (a batch, read
+//! one message per `recvmsg`: `kapi/msg_skb.rs`); copies to user space
+//! happen in `recvmsg`, without it.
 
 #![forbid(unsafe_code)]
 
@@ -21,10 +22,13 @@ use crate::{
         sad::{proto_to_satype, AddrFilter},
         spd::PolicyRecord,
     },
-    kapi::{msg_skb::MsgSkb, sock::Sock},
+    kapi::{
+        msg_skb::MsgSkb,
+        sock::{Gfp, Sock},
+    },
     keydb::KeyState,
     pfkey_bcast::to_sender,
-    pfkey_build::{message_skb, reply_header},
+    pfkey_build::{append_message, reply_header},
     pfkey_sock::PfKey,
     sad_table::{Order, SaEntry},
 };
@@ -66,8 +70,33 @@ pub(crate) struct Dump {
     from: u64,
     /// Messages built so far.
     count: u32,
-    /// The last message built, not yet queued.
+    /// The batch being filled, not yet queued: its last message (at
+    /// `last`) may be the dump's last.
     pending: Option<MsgSkb>,
+    /// Where the last message of `pending` starts.
+    last: usize,
+}
+
+/// Room left in a batch below which it is closed: what nearly every
+/// message takes (an IPv6 SA with both keys is about 400 bytes).
+const MSG_ROOM: usize = 512;
+
+/// The batch sizes, by the slab they come from (1 to 8 KiB: larger ones
+/// would come from the page allocator), less the `skb_shared_info` that
+/// shares the allocation: the largest one the receive buffer has room
+/// for is taken, so a batch never holds more than the reader's buffer
+/// would.
+const BATCH_SLABS: [usize; 4] = [8192, 4096, 2048, 1024];
+const SHINFO_ROOM: usize = 384;
+
+/// A new batch for a receive buffer with `room` bytes left.
+fn new_batch(room: usize) -> Result<MsgSkb, Errno> {
+    let slab = BATCH_SLABS
+        .into_iter()
+        .find(|&s| s <= room)
+        .unwrap_or(BATCH_SLABS[BATCH_SLABS.len() - 1]);
+    // CAST: at most 8 KiB.
+    MsgSkb::new_batch((slab - SHINFO_ROOM) as u32, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)
 }
 
 /// Starts a dump for `me`: EBUSY if one is running, ENOENT if there is
@@ -96,6 +125,7 @@ pub(crate) fn start(
         from: 0,
         count: 0,
         pending: None,
+        last: 0,
     };
     // Set before anything is queued, so a reader that takes a message
     // of this dump sees it (the queue's lock orders the two).
@@ -123,32 +153,31 @@ pub(crate) fn resume(st: &mut KeyState, me: &Sock<'_, PfKey>) {
     }
 }
 
-/// The message for one entry, built into a socket buffer.
-fn build(d: &Dump, entry: Entry<'_>) -> Result<MsgSkb, Errno> {
-    let seq = d.count.wrapping_add(1);
+/// Appends the message for one entry, numbered `seq`, to batch `b`.
+fn build(req: &MsgHeader, seq: u32, b: &mut MsgSkb, entry: Entry<'_>) -> Result<(), Errno> {
     match entry {
         Entry::Sa(entry) => {
             let hdr = MsgHeader {
-                version: d.req.version,
+                version: req.version,
                 seq,
                 ..reply_header(
-                    &d.req,
+                    req,
                     MsgType::Dump as u8,
                     proto_to_satype(entry.rec.id.proto),
                 )
             };
             // With the current lifetime as counted so far, as af_key.
             let counted = entry.counted();
-            message_skb(&hdr, |e| entry.rec.encode_counted(e, true, &counted))
+            append_message(b, &hdr, |e| entry.rec.encode_counted(e, true, &counted))
         }
         Entry::Spd(rec) => {
             let hdr = MsgHeader {
-                version: d.req.version,
+                version: req.version,
                 seq,
                 reserved: 1,
-                ..reply_header(&d.req, MsgType::XSpdDump as u8, 0)
+                ..reply_header(req, MsgType::XSpdDump as u8, 0)
             };
-            message_skb(&hdr, |e| rec.encode(e))
+            append_message(b, &hdr, |e| rec.encode(e))
         }
     }
 }
@@ -170,18 +199,35 @@ fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
     let (kind, from, proto, filter) = (d.kind, d.from, d.proto, d.filter);
     let mut failed = None;
     let mut full = false;
-    // Each entry's message is built, and the one before it queued, while
-    // the buffer has room; the walk descends the tree once per batch.
+    // Each entry's message is built while the buffer has room; a full
+    // batch is queued once the next message exists. The walk descends the
+    // tree once per run.
     let mut step = |order: Order, entry: Entry<'_>| {
-        if !sk.rcvbuf_below(FILL_LIMIT.0, FILL_LIMIT.1) {
+        let room = sk.rcvbuf_room(FILL_LIMIT.0, FILL_LIMIT.1);
+        if room == 0 {
             full = true;
             return false;
         }
-        match build(&d, entry) {
-            Ok(msg) => {
-                if let Some(p) = d.pending.replace(msg) {
-                    to_sender(socks, p, &sk);
+        let (closed, batch) = match d.pending.take() {
+            Some(b) if b.room() >= MSG_ROOM => (None, Ok(b)),
+            // The one closed is queued next: the new one is sized for
+            // what is left after it.
+            b => {
+                let queued = b.as_ref().map_or(0, |b| b.len() + b.room() + SHINFO_ROOM);
+                (b, new_batch(room.saturating_sub(queued)))
+            }
+        };
+        let r = batch.and_then(|mut b| {
+            let at = b.len();
+            build(&d.req, d.count.wrapping_add(1), &mut b, entry).map(|()| (b, at))
+        });
+        match r {
+            Ok((b, at)) => {
+                if let Some(c) = closed {
+                    to_sender(socks, c, &sk);
                 }
+                d.pending = Some(b);
+                d.last = at;
                 d.count = d.count.wrapping_add(1);
                 d.from = order.saturating_add(1);
                 true
@@ -210,7 +256,7 @@ fn run(st: &mut KeyState, i: usize, mut d: Dump) -> Result<(), Errno> {
         return Err(Errno::ENOENT);
     };
     // The last message says so with seq 0.
-    if let Some(seq) = last.bytes_mut().get_mut(8..12) {
+    if let Some(seq) = last.bytes_mut().get_mut(d.last + 8..d.last + 12) {
         seq.copy_from_slice(&0u32.to_ne_bytes());
     }
     to_sender(socks, last, &sk);

@@ -16,6 +16,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pfkey_probe import (PF_KEY_V2, SOCK_RAW, decode, header,  # noqa: E402
                          open_pfkey, read_reply, recvmsg_raw, try_recv, try_send)
+from pfkey_msg import EXT_DST, EXT_SRC, X_SPDADD, X_SPDDUMP, X_SPDFLUSH  # noqa: E402
+from pfkey_msg import address, msg, policy  # noqa: E402
 
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = os.path.join(TOP, "selftests", "pfkey_probe.py")
@@ -76,10 +78,47 @@ def header_cases():
     ]
 
 
+def dump_reads(s):
+    """A dump's messages are queued dozens to a buffer; each recvmsg still
+    reads one whole message, and peeking or truncating one leaves the
+    others as they were."""
+    s.setblocking(True)
+    for i in range(5):
+        try_send(s, msg(X_SPDADD, [address(EXT_SRC, "10.9.0.%d" % (i + 1), 32),
+                                   address(EXT_DST, "10.9.1.1", 32), policy(2, 0)], seq=i))
+        read_reply(s)
+    try_send(s, header(X_SPDDUMP, seq=77))
+    whole = [recvmsg_raw(s, 4096, socket.MSG_PEEK)]
+    whole.append(recvmsg_raw(s, 4096))
+    test(whole[0] == whole[1] and whole[0][0] == len(whole[0][1]) > 16,
+         "dump: MSG_PEEK reads the first message whole, and the next read reads it again",
+         whole)
+    n, data, flags = recvmsg_raw(s, 8)
+    test(n == 8 and flags & socket.MSG_TRUNC and decode(data + bytes(8))["type"] == X_SPDDUMP,
+         "dump: an 8-byte read of the second message sets MSG_TRUNC", (n, data, flags))
+    n, _, _ = recvmsg_raw(s, 4, socket.MSG_TRUNC)
+    test(n == whole[0][0], "dump: MSG_TRUNC gives the third message's whole length (%d)" % n, n)
+    rest = [recvmsg_raw(s, 4096) for _ in range(2)]
+    seqs = [decode(d)["seq"] for _, d, _ in rest]
+    test(all(n == len(d) == whole[0][0] and not f & socket.MSG_TRUNC for n, d, f in rest)
+         and seqs == [4, 0],
+         "dump: the fourth and last messages follow whole, seq 4 then 0 (truncated ones "
+         "were consumed)", (rest, seqs))
+    test(read_reply(s, timeout=0.2) is None, "dump: nothing follows the last message")
+    try_send(s, header(X_SPDFLUSH, seq=78))
+    # As af_key: the sender's own answer, then the broadcast of the flush.
+    got = [decode(r) for r in iter(lambda: read_reply(s, timeout=0.3), None)]
+    test(len(got) == 2 and all(r["type"] == X_SPDFLUSH and r["errno"] == 0 for r in got),
+         "dump: SPDFLUSH after it is answered, then broadcast", got)
+    try_send(s, header(X_SPDDUMP, seq=79))
+    r = decode(read_reply(s))
+    test(r["errno"] == ENOENT and r["seq"] == 79, "dump: an empty SPD dumps ENOENT", r)
+
+
 def main():
     print("TAP version 13")
     cases = header_cases()
-    plan = 7 + len(cases) + 2 + 24 + 10
+    plan = 7 + len(cases) + 2 + 24 + 10 + 7
     print("1..%d" % plan)
     we_loaded = False
     if not loaded():
@@ -166,6 +205,7 @@ def main():
     test(p.poll(1000), "poll reports POLLIN when a reply is queued")
     s.recv(16)
     other.close()
+    dump_reads(s)
     s.close()
     before = proto_sockets()
     for _ in range(300):

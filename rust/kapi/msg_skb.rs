@@ -3,10 +3,49 @@
 //! An `sk_buff` a PF_KEY message is being written into, owned until it is queued
 //! on a socket ([`super::sock::Sock::queue_skb`]), so a message is built
 //! where its reader gets it, with no copy in between.
+//!
+//! A *batch* holds several whole messages back to back (a dump's): the
+//! reader still gets one message per `recvmsg`, and the batch goes back to
+//! the head of the queue until its last message is read. One buffer, one
+//! queueing and one wake-up then serve dozens of messages, where each cost
+//! as much as building the message.
 
 use super::{bindings, sock::Gfp};
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::atomic::Atomic};
+
+/// What a batch keeps in its control block (`skb->cb`, ours while the
+/// buffer is on one of our sockets; zeroed by `alloc_skb()` and copied by
+/// `skb_clone()`, so each receiver's clone reads on from where it is).
+#[repr(C)]
+struct BatchCb {
+    /// [`BATCH_MAGIC`] in a batch; 0 in a buffer of one message.
+    magic: u32,
+    /// Where the next unread message starts.
+    next: u32,
+}
+
+const BATCH_MAGIC: u32 = 0x6b62_7463;
+
+/// The read position of `skb` if it is a batch.
+///
+/// # Safety
+///
+/// `skb` is a valid buffer built by this module that stays allocated for
+/// `'a`.
+pub(super) unsafe fn batch_next<'a>(skb: *mut bindings::sk_buff) -> Option<&'a Atomic<u32>> {
+    const { assert!(size_of::<BatchCb>() <= 48) };
+    // SAFETY: `cb` is 48 bytes, 8-aligned, inside the live `skb`.
+    let cb = unsafe { core::ptr::addr_of_mut!((*skb).cb) }.cast::<BatchCb>();
+    // SAFETY: as above; the marker is written only before the buffer is
+    // shared.
+    if unsafe { (*cb).magic } != BATCH_MAGIC {
+        return None;
+    }
+    // SAFETY: `next` is an aligned `u32` inside the live `skb`; readers of
+    // a shared (queued or cloned) batch reach it only through this atomic.
+    Some(unsafe { Atomic::from_ptr(core::ptr::addr_of_mut!((*cb).next)) })
+}
 
 /// A linear `sk_buff` holding one message being built.
 ///
@@ -39,6 +78,24 @@ impl MsgSkb {
         // INVARIANT: a new linear buffer, owned by us alone, empty, with
         // `room` bytes of tail room.
         Ok(MsgSkb { skb, room })
+    }
+
+    /// An empty batch with room for at least `size` bytes: whole messages
+    /// appended back to back, each read by its own `recvmsg`.
+    pub(crate) fn new_batch(size: u32, gfp: Gfp) -> Result<Self> {
+        let b = Self::new(size, gfp)?;
+        // SAFETY: the buffer is ours alone and its `cb` is zeroed; the
+        // marker is set before anyone else sees it.
+        unsafe {
+            let cb = core::ptr::addr_of_mut!((*b.skb.as_ptr()).cb).cast::<BatchCb>();
+            (*cb).magic = BATCH_MAGIC;
+        }
+        Ok(b)
+    }
+
+    /// Tail room left.
+    pub(crate) fn room(&self) -> usize {
+        self.room as usize
     }
 
     /// Makes sure of `len` bytes of tail room, growing the buffer if it

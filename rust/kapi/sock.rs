@@ -10,7 +10,7 @@
 
 use super::{
     bindings,
-    msg_skb::MsgSkb,
+    msg_skb::{self, MsgSkb},
     net::Net,
     pernet::{self, PernetRegistration, PernetState},
 };
@@ -20,7 +20,7 @@ use core::{
     mem::size_of,
     ptr::{addr_of_mut, NonNull},
 };
-use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
+use kernel::{error::from_result, prelude::*, sync::atomic::Relaxed, types::Opaque, ThisModule};
 
 /// `PF_KEY`, the address family number af_key and we serve.
 pub(crate) const PF_KEY: i32 = bindings::KAME_PF_KEY;
@@ -277,6 +277,21 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         used.saturating_mul(of) <= size.saturating_mul(limit)
     }
 
+    /// Bytes that may still be queued before `limit` parts of the receive
+    /// buffer in `of` are used (0 when they are).
+    pub(crate) fn rcvbuf_room(&self, limit: usize, of: usize) -> usize {
+        // SAFETY: `sk` is live (type invariant).
+        let (used, size) = unsafe {
+            (
+                bindings::kame_sk_rmem_alloc(self.sk),
+                bindings::kame_sk_rcvbuf(self.sk),
+            )
+        };
+        let used = usize::try_from(used).unwrap_or(usize::MAX);
+        let size = usize::try_from(size).unwrap_or(0);
+        (size.saturating_mul(limit) / of).saturating_sub(used)
+    }
+
     /// The socket's send buffer size in bytes (`sk_sndbuf`).
     pub(crate) fn sndbuf(&self) -> usize {
         // SAFETY: `sk` is live (type invariant).
@@ -310,14 +325,11 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         Ok(Queued::Yes)
     }
 
-    /// Queues a built message for the socket's reader, as
-    /// [`Self::queue_rcv`] but without a copy; the buffer is freed if the
-    /// receive buffer is over its limit.
-    pub(crate) fn queue_skb(&self, skb: MsgSkb) -> Queued {
-        // SAFETY: `sk` is live (type invariant).
-        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
-            return Queued::ReceiverFull;
-        }
+    /// Queues a built message (or batch) for the socket's reader, as
+    /// [`Self::queue_rcv`] but without a copy, and whatever the receive
+    /// buffer holds: for a dump, which bounds itself by
+    /// [`Self::rcvbuf_room`] and must lose nothing.
+    pub(crate) fn queue_skb(&self, skb: MsgSkb) {
         let skb = skb.into_raw();
         // SAFETY: `skb` is a linear buffer handed over to us, owned by no
         // socket; `sk` is live. Queueing hands it to the socket, which
@@ -327,7 +339,6 @@ impl<'a, F: SockFamily> Sock<'a, F> {
             bindings::kame_sk_queue_rcv_tail(self.sk, skb);
             bindings::kame_sk_data_ready(self.sk);
         }
-        Queued::Yes
     }
 
     /// Queues a clone of `skb` (sharing its bytes) for the socket's reader,
@@ -545,8 +556,9 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
     if skb.is_null() {
         return err;
     }
-    // SAFETY: `skb` is a queued datagram we now hold.
-    let full = unsafe { (*skb).len } as usize;
+    // SAFETY: `skb` is a datagram we now hold (taken off the queue, or a
+    // reference to the head with MSG_PEEK).
+    let (at, full, rest) = unsafe { next_message(skb) };
     let copied = if full > len {
         // SAFETY: `msg` is live for the call.
         unsafe { (*msg).msg_flags |= bindings::KAME_MSG_TRUNC };
@@ -554,8 +566,8 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
     } else {
         full
     };
-    // SAFETY: `skb` holds at least `copied` bytes; `msg` is live.
-    let mut ret = unsafe { bindings::kame_skb_copy_datagram_msg(skb, 0, msg, copied as c_int) };
+    // SAFETY: `skb` holds `full >= copied` bytes from `at`; `msg` is live.
+    let mut ret = unsafe { bindings::kame_skb_copy_datagram_msg(skb, at, msg, copied as c_int) };
     if ret == 0 {
         // SAFETY: as above.
         unsafe { bindings::kame_sock_recv_cmsgs(msg, sk, skb) };
@@ -566,9 +578,52 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
         };
         ret = n as c_int;
     }
-    // SAFETY: releases the datagram `skb_recv_datagram` gave us.
-    unsafe { bindings::skb_free_datagram(sk, skb) };
+    if rest && flags as u32 & bindings::KAME_MSG_PEEK == 0 {
+        // SAFETY: `skb` is a batch taken off the queue: ours until it goes
+        // back to the head of the queue (which keeps its accounting), so
+        // the next `recvmsg` reads on after this message, whether this one
+        // was copied or not (a datagram is consumed either way).
+        unsafe {
+            if let Some(next) = msg_skb::batch_next(skb) {
+                next.store(at as u32 + full as u32, Relaxed);
+            }
+            bindings::kame_sk_queue_rcv_head(sk, skb);
+            bindings::kame_sk_data_ready(sk);
+        }
+    } else {
+        // SAFETY: releases the datagram `skb_recv_datagram` gave us.
+        unsafe { bindings::skb_free_datagram(sk, skb) };
+    }
     // SAFETY: a socket of ours in a system call is live.
     F::recv_done(&unsafe { Sock::<F>::from_raw(sk) });
     ret
+}
+
+/// The next message of `skb`: its offset, its length, and whether more
+/// follow it. A plain buffer is one message (whatever it holds: a
+/// promiscuous socket's copy of a user's write may have any length); a
+/// batch's messages are ours, each `sadb_msg_len` words long.
+///
+/// # Safety
+///
+/// `skb` is a linear buffer of one of our sockets, held by the caller.
+unsafe fn next_message(skb: *mut bindings::sk_buff) -> (c_int, usize, bool) {
+    // SAFETY: `skb` is valid (caller).
+    let len = unsafe { (*skb).len } as usize;
+    // SAFETY: as above.
+    let Some(next) = (unsafe { msg_skb::batch_next(skb) }) else {
+        return (0, len, false);
+    };
+    let at = (next.load(Relaxed) as usize).min(len);
+    // SAFETY: a batch is linear (built by `MsgSkb`) and holds `len` bytes.
+    let bytes = unsafe { core::slice::from_raw_parts((*skb).data, len) };
+    let words = bytes
+        .get(at + 4..at + 6)
+        .map_or(0, |w| usize::from(u16::from_ne_bytes([w[0], w[1]])));
+    // A length we did not write (none should be) takes the rest.
+    let full = match words * 8 {
+        n if n < 16 || n > len - at => len - at,
+        n => n,
+    };
+    (at as c_int, full, at + full < len)
 }

@@ -66,6 +66,11 @@ void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb)
 	skb_queue_tail(&sk->sk_receive_queue, skb);
 }
 
+void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb)
+{
+	skb_queue_head(&sk->sk_receive_queue, skb);
+}
+
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
 {
 	sk->sk_destruct = destruct;

@@ -50,12 +50,12 @@ pub(crate) fn broadcast(
 /// copy.
 pub(crate) fn broadcast_skb(
     socks: &[KeySock],
-    skb: MsgSkb,
+    mut skb: MsgSkb,
     target: Target,
     me: Option<&Sock<'_, PfKey>>,
 ) {
     each_receiver(socks, target, me, |sk| {
-        let _ = sk.queue_clone(&skb);
+        let _ = sk.queue_clone(&mut skb);
     });
 }
 
@@ -94,9 +94,9 @@ fn each_receiver(
 /// Sends the built message `skb` to its sender `me` alone
 /// (`BROADCAST_ONE`), promiscuous sockets getting a clone first, as
 /// [`broadcast`] does with copies.
-pub(crate) fn to_sender(socks: &[KeySock], skb: MsgSkb, me: &Sock<'_, PfKey>) {
+pub(crate) fn to_sender(socks: &[KeySock], mut skb: MsgSkb, me: &Sock<'_, PfKey>) {
     for ks in socks.iter().filter(|ks| ks.promisc) {
-        let _ = ks.sk.get().queue_clone(&skb);
+        let _ = ks.sk.get().queue_clone(&mut skb);
     }
     me.queue_skb(skb);
 }

@@ -47,16 +47,24 @@ pub(super) unsafe fn batch_next<'a>(skb: *mut bindings::sk_buff) -> Option<&'a A
     Some(unsafe { Atomic::from_ptr(core::ptr::addr_of_mut!((*cb).next)) })
 }
 
-/// A linear `sk_buff` holding one message being built.
+/// A linear `sk_buff` holding one message (or a batch) being built.
+///
+/// Bytes are written at its tail directly and added to its length by one
+/// `skb_put()` when the buffer is handed over ([`Self::commit`]), not one
+/// call per extension.
 ///
 /// # Invariants
 ///
 /// `skb` is a linear buffer allocated by `alloc_skb()` that this value
-/// owns alone (not shared, not cloned, not queued); its `len` bytes from
-/// `data` are initialised; `room` is at most its tail room.
+/// owns alone (not shared, not cloned, not queued); its `len + unput`
+/// bytes from `data` are initialised, and at least `room` bytes of tail
+/// room lie beyond them.
 pub(crate) struct MsgSkb {
     skb: NonNull<bindings::sk_buff>,
-    /// Tail room known to be left, so most appends need no call to ask.
+    /// Bytes written past the buffer's `len`, not yet `skb_put()`.
+    unput: u32,
+    /// Tail room known to be left after them, so most appends need no
+    /// call to ask.
     room: u32,
 }
 
@@ -77,7 +85,11 @@ impl MsgSkb {
         let room = unsafe { bindings::kame_skb_tailroom(skb.as_ptr()) };
         // INVARIANT: a new linear buffer, owned by us alone, empty, with
         // `room` bytes of tail room.
-        Ok(MsgSkb { skb, room })
+        Ok(MsgSkb {
+            skb,
+            unput: 0,
+            room,
+        })
     }
 
     /// An empty batch with room for at least `size` bytes: whole messages
@@ -98,12 +110,25 @@ impl MsgSkb {
         self.room as usize
     }
 
-    /// Makes sure of `len` bytes of tail room, growing the buffer if it
-    /// lacks them (rarely: the first allocation is sized for nearly all
-    /// messages), and takes them from the room.
-    fn reserve(&mut self, len: u32) -> Result {
+    /// Adds the bytes written to the buffer's length.
+    fn commit(&mut self) {
+        if self.unput != 0 {
+            // SAFETY: the buffer is ours alone and the `unput` bytes at its
+            // tail are within its tail room and written (type invariant).
+            unsafe { bindings::skb_put(self.skb.as_ptr(), self.unput) };
+            // INVARIANT: they now count in `len`.
+            self.unput = 0;
+        }
+    }
+
+    /// Takes `len` bytes of tail room for the caller to write, growing the
+    /// buffer if it lacks them (rarely: the first allocation is sized for
+    /// nearly all messages); returns where they start.
+    fn take(&mut self, len: u32) -> Result<*mut u8> {
         let skb = self.skb.as_ptr();
         if self.room < len {
+            // `pskb_expand_head()` keeps only what `len` covers.
+            self.commit();
             // Double what is needed, so a long message grows only once or
             // twice.
             let more = c_int_of(len.saturating_mul(2))?;
@@ -116,32 +141,30 @@ impl MsgSkb {
             // SAFETY: `skb` is a valid buffer we own (type invariant).
             self.room = unsafe { bindings::kame_skb_tailroom(skb) };
         }
-        // INVARIANT: the caller appends `len` bytes, taking them from the
-        // room.
         self.room = self.room.checked_sub(len).ok_or(ENOBUFS)?;
-        Ok(())
+        // SAFETY: `data + len + unput` is the tail, inside the buffer.
+        let at = unsafe { (*skb).data.add((*skb).len as usize + self.unput as usize) };
+        // INVARIANT: the caller writes the `len` bytes at `at` before any
+        // other use of `self`.
+        self.unput += len;
+        Ok(at)
     }
 
     /// Appends `bytes`.
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
-        let len = u32::try_from(bytes.len())?;
-        self.reserve(len)?;
-        // SAFETY: the tail has room for `len` bytes (reserved just above);
-        // `bytes` is readable for `len` bytes.
-        unsafe { bindings::kame_skb_put_data(self.skb.as_ptr(), bytes.as_ptr().cast(), len) };
+        let at = self.take(u32::try_from(bytes.len())?)?;
+        // SAFETY: `at` starts `bytes.len()` bytes of our tail room, just
+        // taken; `bytes` cannot overlap them.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len()) };
         Ok(())
     }
 
     /// Appends `n` zero bytes and returns them, to be written in place.
     pub(crate) fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8]> {
-        let len = u32::try_from(n)?;
-        self.reserve(len)?;
-        // SAFETY: the tail has room for `len` bytes (reserved just above):
-        // `skb_put()` extends the data over them and returns their start.
-        let at = unsafe { bindings::skb_put(self.skb.as_ptr(), len) }.cast::<u8>();
-        // SAFETY: `at` starts `n` writable bytes of our buffer, zeroed here
-        // before the slice is made; `&mut self` keeps them ours for its
-        // life.
+        let at = self.take(u32::try_from(n)?)?;
+        // SAFETY: `at` starts `n` bytes of our tail room, just taken and
+        // zeroed here before the slice is made; `&mut self` keeps them ours
+        // for its life.
         unsafe {
             at.write_bytes(0, n);
             Ok(core::slice::from_raw_parts_mut(at, n))
@@ -151,27 +174,29 @@ impl MsgSkb {
     /// The bytes written so far.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         let skb = self.skb.as_ptr();
-        // SAFETY: the buffer is linear and ours alone; its `len` bytes from
-        // `data` are initialised (type invariant), and `&mut self` makes
-        // this the only reference for the slice's life.
-        unsafe { core::slice::from_raw_parts_mut((*skb).data, (*skb).len as usize) }
+        // SAFETY: the buffer is linear and ours alone; its `len + unput`
+        // bytes from `data` are initialised (type invariant), and `&mut
+        // self` makes this the only reference for the slice's life.
+        unsafe { core::slice::from_raw_parts_mut((*skb).data, self.len()) }
     }
 
     /// Bytes written so far.
     pub(crate) fn len(&self) -> usize {
         // SAFETY: the buffer is valid (type invariant).
-        unsafe { (*self.skb.as_ptr()).len as usize }
+        unsafe { (*self.skb.as_ptr()).len as usize + self.unput as usize }
     }
 
-    /// Hands the buffer over; the caller now owns and frees it.
-    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
+    /// Hands the buffer over, whole; the caller now owns and frees it.
+    pub(super) fn into_raw(mut self) -> *mut bindings::sk_buff {
+        self.commit();
         let skb = self.skb.as_ptr();
         core::mem::forget(self);
         skb
     }
 
-    /// The buffer, still owned by `self`.
-    pub(super) fn as_raw(&self) -> *mut bindings::sk_buff {
+    /// The buffer, whole, still owned by `self` (to clone it).
+    pub(super) fn as_raw(&mut self) -> *mut bindings::sk_buff {
+        self.commit();
         self.skb.as_ptr()
     }
 }

@@ -344,7 +344,7 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// Queues a clone of `skb` (sharing its bytes) for the socket's reader,
     /// as af_key copies a message to promiscuous sockets; ENOBUFS if the
     /// clone cannot be allocated. `skb` must not change afterwards.
-    pub(crate) fn queue_clone(&self, skb: &MsgSkb) -> Result<Queued> {
+    pub(crate) fn queue_clone(&self, skb: &mut MsgSkb) -> Result<Queued> {
         // SAFETY: `sk` is live (type invariant).
         if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
             return Ok(Queued::ReceiverFull);

@@ -14,7 +14,7 @@ statistics must add up, and kame_ipsec is unloaded under traffic.
   net.inet.ipsec.def_policy and net.inet6.ipsec6.def_policy are 0 at both
   ends, so a packet without a policy is dropped, never sent in the clear.
   Traffic (dp/flood.py): ping of mixed sizes on every flow both ways,
-  iperf3 --bidir TCP, UDP datagrams up to 8000 bytes. Churn (dp/churn.py): rekeys make-before-
+  iperf3 TCP (a run each way), UDP datagrams up to 8000 bytes. Churn (dp/churn.py): rekeys make-before-
   break and break-before-make, SAs with soft and hard limits by time,
   bytes and allocations, SPDUPDATE, SPDDELETE+SPDADD, FLUSH, SPDFLUSH.
 

@@ -7,9 +7,12 @@ together, each tool's own account of what it got:
   ones (the IP packet at the MTU, or 3000 bytes: fragmented once
   protected, or before) every `large` seconds; SIGINT ends them and their
   summary gives transmitted and received;
-- iperf3 --bidir: TCP (GSO-sized segments from veth's TSO) over transport
+- iperf3 TCP both ways (GSO-sized segments from veth's TSO) over transport
   IPv4 and over the IPv6 tunnel, at a capped rate so that the churn keeps
-  a CPU;
+  a CPU: one run per direction (a to b, and b to a with -R), each counted
+  by its receiver, not one --bidir run (Debian's iperf3 3.12 server can
+  die of its own `select failed: Bad file descriptor` in a long --bidir
+  run, esnet/iperf#1977, and the forward count is then lost);
 - UDP both ways over the IPv4 tunnel, datagrams of UDP_SIZES, from this
   file run as a script (iperf3 gives up at the first EPERM, which is what
   a send meets while a policy drops it); SIGINT ends both ends, which print
@@ -63,18 +66,22 @@ class Flood:
             if only and name not in only:
                 continue
             a, b = self.flows[name].sel
-            # No interval reports from the server: nobody reads its pipe
-            # until the end, and a full pipe would stop it mid-run.
-            srv = self.topo.popen("b", "iperf3", "-s", "-1", "-B", b, "-p", str(port),
-                                  "-i", "0", "--forceflush", stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-            end = time.monotonic() + 60
-            while time.monotonic() < end and "listening" not in srv.stdout.readline():
-                pass
-            cli = self.topo.popen("a", "iperf3", "-c", b, "-B", a, "-p", str(port), "--bidir",
-                                  "-t", str(seconds), "-J", *extra, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-            self.iperfs.append(("%s %s" % (name, "UDP" if "-u" in extra else "TCP"), srv, cli))
+            runs = []
+            # b receives on `port`, a on `port + 100` (-R: the server sends).
+            for p, reverse in ((port, []), (port + 100, ["-R"])):
+                # No interval reports from the server: nobody reads its pipe
+                # until the end, and a full pipe would stop it mid-run.
+                srv = self.topo.popen("b", "iperf3", "-s", "-1", "-B", b, "-p", str(p),
+                                      "-i", "0", "--forceflush", stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True)
+                end = time.monotonic() + 60
+                while time.monotonic() < end and "listening" not in srv.stdout.readline():
+                    pass
+                cli = self.topo.popen("a", "iperf3", "-c", b, "-B", a, "-p", str(p), *reverse,
+                                      "-t", str(seconds), "-J", *extra, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True)
+                runs.append((srv, cli))
+            self.iperfs.append(("%s %s" % (name, "UDP" if "-u" in extra else "TCP"), runs))
 
     def start_udp(self, every=0.02):
         """A sender and receiver at each end of UDP_FLOW."""
@@ -103,50 +110,56 @@ class Flood:
         return out
 
     def wait_iperfs(self, timeout):
-        """{label: (exit status, bytes a got, bytes b got, note)}."""
+        """{label: (exit status, bytes a got, bytes b got, note)}: the
+        worst exit of the two runs; b's count from the forward run, a's
+        from the reverse one."""
         out, end = {}, time.monotonic() + timeout
-        for label, srv, cli in self.iperfs:
-            try:
-                text = cli.communicate(timeout=max(1, end - time.monotonic()))[0]
-                rc = cli.returncode
-            except subprocess.TimeoutExpired:
-                cli.kill()
-                text, rc = cli.communicate()[0], "timeout"
-            srv.kill()
-            srv_text = srv.communicate()[0] or ""
-            got = (rc,) + received(text)
-            if not (got[1] > 0 and got[2] > 0):
-                # Short of bytes: what each end said, for the report.
-                note = "%s client: %s server: %s" % (got[3], text.strip()[-400:],
-                                                     srv_text.strip()[-400:])
-                got = got[:3] + (note,)
-            out[label] = got
+        for label, runs in self.iperfs:
+            got, notes, rcs = [], [], []
+            for srv, cli in runs:
+                try:
+                    text = cli.communicate(timeout=max(1, end - time.monotonic()))[0]
+                    rc = cli.returncode
+                except subprocess.TimeoutExpired:
+                    cli.kill()
+                    text, rc = cli.communicate()[0], "timeout"
+                srv.kill()
+                srv_text = srv.communicate()[0] or ""
+                n, note = received(text)
+                rcs.append(rc)
+                got.append(n)
+                if n <= 0:
+                    # Short of bytes: what each end said, for the report.
+                    note = "%s client: %s server: %s" % (note, text.strip()[-400:],
+                                                         srv_text.strip()[-400:])
+                notes.append(note)
+            rc = next((r for r in rcs if r != 0), 0)
+            out[label] = (rc, got[1], got[0], " / ".join(n for n in notes if n))
         self.iperfs = []
         return out
 
     def kill_iperfs(self):
-        for _, srv, cli in self.iperfs:
-            for p in (cli, srv):
-                if p.poll() is None:
-                    p.kill()
-                p.communicate()
+        for _, runs in self.iperfs:
+            for pair in runs:
+                for p in pair:
+                    if p.poll() is None:
+                        p.kill()
+                    p.communicate()
         self.iperfs = []
 
 
 def received(text):
-    """(bytes a received, bytes b received, note) from iperf3 --bidir -J:
-    the client (a) sends on the forward streams, b on the reverse ones."""
+    """(bytes the receiver got, note) from one iperf3 -J run, whichever way
+    it went: `sum_received` is the receiving end's count for TCP, `sum` the
+    far end's for UDP."""
     try:
         end = json.loads(text)["end"]
     except (ValueError, KeyError):
-        return 0, 0, text.strip()[-300:]
+        return 0, text.strip()[-300:]
     if "sum_received" in end:
-        fwd, rev = end["sum_received"], end.get("sum_received_bidir_reverse", {})
-        return rev.get("bytes", 0), fwd.get("bytes", 0), ""
-    # UDP: "sum" is what the far end got of the forward streams.
-    fwd, rev = end.get("sum", {}), end.get("sum_bidir_reverse", {})
-    return rev.get("bytes", 0), fwd.get("bytes", 0), "lost %s%% / %s%%" % (
-        fwd.get("lost_percent"), rev.get("lost_percent"))
+        return end["sum_received"].get("bytes", 0), ""
+    s = end.get("sum", {})
+    return s.get("bytes", 0), "lost %s%%" % s.get("lost_percent")
 
 
 def udp(src, dst, port, every):

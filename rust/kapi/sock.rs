@@ -261,10 +261,9 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         }
     }
 
-    /// Whether a message may be queued now without crossing `limit` parts
-    /// of the receive buffer in `of` (e.g. 2 of 3): the test af_key makes
-    /// before it streams more of a dump.
-    pub(crate) fn rcvbuf_below(&self, limit: usize, of: usize) -> bool {
+    /// Bytes queued for the reader (`sk_rmem_alloc`) and the receive
+    /// buffer's size (`sk_rcvbuf`).
+    fn rmem(&self) -> (usize, usize) {
         // SAFETY: `sk` is live (type invariant).
         let (used, size) = unsafe {
             (
@@ -272,23 +271,24 @@ impl<'a, F: SockFamily> Sock<'a, F> {
                 bindings::kame_sk_rcvbuf(self.sk),
             )
         };
-        let used = usize::try_from(used).unwrap_or(usize::MAX);
-        let size = usize::try_from(size).unwrap_or(0);
+        (
+            usize::try_from(used).unwrap_or(usize::MAX),
+            usize::try_from(size).unwrap_or(0),
+        )
+    }
+
+    /// Whether a message may be queued now without crossing `limit` parts
+    /// of the receive buffer in `of` (e.g. 2 of 3): the test af_key makes
+    /// before it streams more of a dump.
+    pub(crate) fn rcvbuf_below(&self, limit: usize, of: usize) -> bool {
+        let (used, size) = self.rmem();
         used.saturating_mul(of) <= size.saturating_mul(limit)
     }
 
     /// Bytes that may still be queued before `limit` parts of the receive
     /// buffer in `of` are used (0 when they are).
     pub(crate) fn rcvbuf_room(&self, limit: usize, of: usize) -> usize {
-        // SAFETY: `sk` is live (type invariant).
-        let (used, size) = unsafe {
-            (
-                bindings::kame_sk_rmem_alloc(self.sk),
-                bindings::kame_sk_rcvbuf(self.sk),
-            )
-        };
-        let used = usize::try_from(used).unwrap_or(usize::MAX);
-        let size = usize::try_from(size).unwrap_or(0);
+        let (used, size) = self.rmem();
         (size.saturating_mul(limit) / of).saturating_sub(used)
     }
 

@@ -30,7 +30,7 @@ use crate::{
 use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
-    sync::{rcu::Guard, Arc},
+    sync::{rcu::Guard, Arc, UniqueArc},
 };
 
 /// Position of an SA in dump order: smaller is newer.
@@ -196,8 +196,12 @@ impl SadTable {
         rec: SaRecord,
         xform: Option<Arc<SaTransform>>,
     ) -> Result<Prepared, Errno> {
-        let entry = SaEntry { order, rec, xform };
-        let entry = Arc::new(entry, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        // Written straight into its allocation, not moved through the
+        // stack first as `Arc::new` did (a copy of the record each time).
+        let entry: Arc<SaEntry> = UniqueArc::new_uninit(GFP_KERNEL)
+            .map_err(|_| Errno::ENOMEM)?
+            .write(SaEntry { order, rec, xform })
+            .into();
         let r = &entry.rec;
         let id = RcuHashWriter::prepare(id_hash(self.seed, &r.id), entry.clone())
             .map_err(|_| Errno::ENOMEM)?;

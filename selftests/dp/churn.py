@@ -17,9 +17,9 @@ never judged under a key it was not made with. The actions:
               then at the sender (which prefers the newest SA), and the
               old pair deleted, sender first: little should be lost
   break       break-before-make: the old pair deleted at the receiver
-              (packets in flight reach XFRM, which has no such SA), then
-              at the sender (out_nosa, and an ACQUIRE to the registered
-              socket), then a new pair after a while
+              (packets in flight reach XFRM, which has no such SA), 0.2 s
+              later at the sender (out_nosa, and an ACQUIRE to the
+              registered socket), then a new pair after a while
   lifetime    a rekey whose new pair carries soft and hard limits by time,
               bytes or allocations (in turn, each kind first of all):
               EXPIREs fire while traffic
@@ -176,7 +176,13 @@ class Churn:
         for g, kind in old:
             for d, (snd, rcv) in enumerate((("a", "b"), ("b", "a"))):
                 order = (rcv, snd) if receiver_first else (snd, rcv)
-                for node in order:
+                for i, node in enumerate(order):
+                    if i and receiver_first:
+                        # Long enough for several of the flow's pings (one
+                        # each 0.02 s) to meet the deleted SPI: the loss
+                        # path is then taken on every break, not by chance
+                        # (a 60 s run once had none at a).
+                        time.sleep(0.2)
                     self._delete(node, fi, g, d, kind)
         self.live[fi] = self.live[fi][len(old):]
 

@@ -67,18 +67,25 @@ class Flood:
                 continue
             a, b = self.flows[name].sel
             runs = []
-            # b receives on `port`, a on `port + 100` (-R: the server sends).
+            # A receiver gives up after 120 s without data by default; a
+            # flow can stall that long on the debug kernel while its SAs
+            # churn (TCP's backoff), so only the run's end may end it.
+            idle = ["--rcv-timeout", str((seconds + 120) * 1000)]
+            # b receives on `port`, a on `port + 100` (-R: the server sends);
+            # iperf3 takes the timeout on the receiving side only.
             for p, reverse in ((port, []), (port + 100, ["-R"])):
+                srv_idle, cli_idle = (idle, []) if not reverse else ([], idle)
                 # No interval reports from the server: nobody reads its pipe
                 # until the end, and a full pipe would stop it mid-run.
                 srv = self.topo.popen("b", "iperf3", "-s", "-1", "-B", b, "-p", str(p),
-                                      "-i", "0", "--forceflush", stdout=subprocess.PIPE,
+                                      *srv_idle, "-i", "0", "--forceflush", stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True)
                 end = time.monotonic() + 60
                 while time.monotonic() < end and "listening" not in srv.stdout.readline():
                     pass
                 cli = self.topo.popen("a", "iperf3", "-c", b, "-B", a, "-p", str(p), *reverse,
-                                      "-t", str(seconds), "-J", *extra, stdout=subprocess.PIPE,
+                                      *cli_idle, "-t", str(seconds), "-J", *extra,
+                                      stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True)
                 runs.append((srv, cli))
             self.iperfs.append(("%s %s" % (name, "UDP" if "-u" in extra else "TCP"), runs))

@@ -314,14 +314,10 @@ impl<'a, F: SockFamily> Sock<'a, F> {
             return Err(ENOBUFS);
         }
         // SAFETY: `skb` is a fresh buffer with room for `len` bytes; `bytes`
-        // is readable for `len` bytes; `sk` is live. Queueing hands the
-        // buffer to the socket, which frees it.
-        unsafe {
-            bindings::kame_skb_put_data(skb, bytes.as_ptr().cast::<c_void>(), len);
-            bindings::kame_skb_set_owner_r(skb, self.sk);
-            bindings::kame_sk_queue_rcv_tail(self.sk, skb);
-            bindings::kame_sk_data_ready(self.sk);
-        }
+        // is readable for `len` bytes.
+        unsafe { bindings::kame_skb_put_data(skb, bytes.as_ptr().cast::<c_void>(), len) };
+        // SAFETY: `skb` is ours, linear, and owned by no socket.
+        unsafe { self.enqueue(skb) };
         Ok(Queued::Yes)
     }
 
@@ -330,10 +326,19 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// buffer holds: for a dump, which bounds itself by
     /// [`Self::rcvbuf_room`] and must lose nothing.
     pub(crate) fn queue_skb(&self, skb: MsgSkb) {
-        let skb = skb.into_raw();
-        // SAFETY: `skb` is a linear buffer handed over to us, owned by no
-        // socket; `sk` is live. Queueing hands it to the socket, which
-        // frees it.
+        // SAFETY: `into_raw` hands over a linear buffer owned by no socket.
+        unsafe { self.enqueue(skb.into_raw()) };
+    }
+
+    /// Charges `skb` to the socket, queues it for the reader and wakes it.
+    ///
+    /// # Safety
+    ///
+    /// `skb` is a valid buffer the caller owns, charged to no socket; it
+    /// is the socket's (which frees it) from this call on.
+    unsafe fn enqueue(&self, skb: *mut bindings::sk_buff) {
+        // SAFETY: `skb` is ours to hand over (caller); `sk` is live (type
+        // invariant).
         unsafe {
             bindings::kame_skb_set_owner_r(skb, self.sk);
             bindings::kame_sk_queue_rcv_tail(self.sk, skb);
@@ -355,13 +360,8 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         if clone.is_null() {
             return Err(ENOBUFS);
         }
-        // SAFETY: `clone` is ours and owned by no socket; `sk` is live.
-        // Queueing hands it to the socket, which frees it.
-        unsafe {
-            bindings::kame_skb_set_owner_r(clone, self.sk);
-            bindings::kame_sk_queue_rcv_tail(self.sk, clone);
-            bindings::kame_sk_data_ready(self.sk);
-        }
+        // SAFETY: `clone` is ours and owned by no socket.
+        unsafe { self.enqueue(clone) };
         Ok(Queued::Yes)
     }
 }
@@ -579,10 +579,10 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
         ret = n as c_int;
     }
     if rest && flags as u32 & bindings::KAME_MSG_PEEK == 0 {
-        // SAFETY: `skb` is a batch taken off the queue: ours until it goes
-        // back to the head of the queue (which keeps its accounting), so
-        // the next `recvmsg` reads on after this message, whether this one
-        // was copied or not (a datagram is consumed either way).
+        // A batch with messages left goes back to the head of the queue
+        // (keeping its accounting), and the next `recvmsg` reads on after
+        // this message, copied or not: a datagram is consumed either way.
+        // SAFETY: `skb` is a batch taken off the queue, ours until requeued.
         unsafe {
             if let Some(next) = msg_skb::batch_next(skb) {
                 next.store(at as u32 + full as u32, Relaxed);

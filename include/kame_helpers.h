@@ -141,6 +141,9 @@ void kame_dev_put(struct net_device *dev);
 void kame_init_delayed_work(struct delayed_work *dw,
 			    void (*fn)(struct work_struct *work));
 void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
+int kame_reclaim_wq_create(void);
+void kame_reclaim_wq_destroy(void);
+bool kame_queue_rcu_work(struct rcu_work *rw, void (*fn)(struct work_struct *work));
 
 /* crypto/aead.h, crypto/hash.h */
 unsigned int kame_crypto_aead_ivsize(struct crypto_aead *tfm);

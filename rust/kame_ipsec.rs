@@ -77,18 +77,22 @@ struct KameIpsec {
     // state (sysctls, hooks) is torn down. The per-socket policy routes
     // (set, then get) read the namespaces' state and go first; the ESP/AH receive handlers read
     // the namespaces' state, so they go before it. Each namespace's
-    // teardown waits for its packets in crypto; the last field then waits
-    // for their completions to return from this module's code.
+    // teardown waits for its packets in crypto. What the namespaces'
+    // tables retired is then freed (the reclaim queue drains); the last
+    // field waits for the crypto completions to return from this module's
+    // code.
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
     _sockopt_get: kapi::nf_sockopt::PolicyOptionRegistration<sockopt::SockPolicyOption>,
     _input: kapi::ipproto::InputRegistration<input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
+    _reclaim: kapi::rcu_work::ReclaimQueue,
     _returned: inflight::CompletionsReturned,
 }
 
 impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let reclaim = kapi::rcu_work::ReclaimQueue::create()?;
         let netns = kapi::pernet::PernetRegistration::register()?;
         let pfkey = kapi::sock::FamilyRegistration::register(module, &netns).inspect_err(|e| {
             // The module loader turns an init's EEXIST into EBUSY (EEXIST
@@ -112,6 +116,7 @@ impl kernel::Module for KameIpsec {
             _input: input,
             _pfkey: pfkey,
             _netns: netns,
+            _reclaim: reclaim,
             _returned: inflight::CompletionsReturned,
         })
     }

@@ -26,6 +26,7 @@ pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proc_net;
 pub(crate) mod rcu_hash;
+pub(crate) mod rcu_work;
 pub(crate) mod route_cache;
 pub(crate) mod sk_policy;
 pub(crate) mod skb;

@@ -11,6 +11,7 @@
 //! and the table doubles when chains average more than two nodes, by
 //! building a new table aside and publishing it whole.
 
+use super::rcu_work;
 use core::ptr::null_mut;
 use kernel::{
     prelude::*,
@@ -95,7 +96,7 @@ impl<V> Drop for RcuHash<V> {
     }
 }
 
-impl<V> RcuHash<V> {
+impl<V: Send + Sync + 'static> RcuHash<V> {
     /// A hash and its one writer.
     pub(crate) fn new() -> Result<(Arc<Self>, RcuHashWriter<V>)> {
         Self::with_growth(true)
@@ -155,14 +156,14 @@ impl<V> RcuHash<V> {
 
 /// The one writer of an [`RcuHash`]: keep it where writers are serialised
 /// (the key mutex).
-pub(crate) struct RcuHashWriter<V> {
+pub(crate) struct RcuHashWriter<V: Send + Sync + 'static> {
     hash: Arc<RcuHash<V>>,
     grows: bool,
     len: usize,
     retired: KVec<Retired<V>>,
 }
 
-impl<V> RcuHashWriter<V> {
+impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     fn table(&self) -> &Table<V> {
         // SAFETY: only this writer replaces the table, and `&self` is held.
         unsafe { &*self.hash.table.load(Relaxed) }
@@ -348,7 +349,7 @@ impl<V> RcuHashWriter<V> {
     }
 }
 
-impl<V> Drop for RcuHashWriter<V> {
+impl<V: Send + Sync + 'static> Drop for RcuHashWriter<V> {
     fn drop(&mut self) {
         drop(self.take_retired());
     }
@@ -358,13 +359,25 @@ impl<V> Drop for RcuHashWriter<V> {
 pub(crate) struct Pending<V>(KBox<Node<V>>);
 
 /// Unlinked nodes and tables waiting for a grace period; dropping this
-/// waits for one and frees them.
-pub(crate) struct Reclaim<V>(KVec<Retired<V>>);
+/// hands them to the reclaim queue, which frees them after one.
+pub(crate) struct Reclaim<V: Send + Sync + 'static>(KVec<Retired<V>>);
 
-impl<V> Drop for Reclaim<V> {
+/// Retired nodes and tables on their way to the reclaim queue's worker.
+struct Unlinked<V> {
+    _retired: KVec<Retired<V>>,
+}
+
+// SAFETY: the nodes and tables are unlinked: only readers that started
+// before the grace period still see them, through shared references, and
+// the worker frees them after it. What they own, `Arc<V>`, may go to
+// another thread as `V: Send + Sync`.
+unsafe impl<V: Send + Sync> Send for Unlinked<V> {}
+
+impl<V: Send + Sync + 'static> Drop for Reclaim<V> {
     fn drop(&mut self) {
         if !self.0.is_empty() {
-            rcu::synchronize_rcu();
+            let _retired = core::mem::take(&mut self.0);
+            rcu_work::drop_after_grace_period(Unlinked { _retired });
         }
     }
 }

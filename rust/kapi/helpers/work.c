@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Wrappers for the delayed-work macros of linux/workqueue.h (kame_helpers.h).
- * Work runs on system_dfl_wq, the unbound queue (system_unbound_wq is its
- * deprecated name in this kernel and warns).
+ * Delayed work runs on system_dfl_wq, the unbound queue (system_unbound_wq is
+ * its deprecated name in this kernel and warns); RCU work on the module's
+ * own reclaim queue, which its teardown can drain.
  */
 #include <linux/jiffies.h>
+#include <linux/rcupdate.h>
 #include <linux/workqueue.h>
 
 #include "kame_helpers.h"
@@ -17,4 +19,37 @@ void kame_init_delayed_work(struct delayed_work *dw, work_func_t fn)
 void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
 {
 	mod_delayed_work(system_dfl_wq, dw, msecs_to_jiffies(ms));
+}
+
+/*
+ * What the control plane unlinks from the RCU tables is freed after a grace
+ * period by this queue, so the writer does not wait for one (a PF_KEY
+ * sender once slept in synchronize_rcu() after each DELETE and each table
+ * growth). The module's teardown waits for the callbacks (rcu_barrier())
+ * and then drains the queue.
+ */
+static struct workqueue_struct *kame_reclaim_wq;
+
+int kame_reclaim_wq_create(void)
+{
+	kame_reclaim_wq = alloc_workqueue("kame_reclaim", WQ_UNBOUND, 0);
+	return kame_reclaim_wq ? 0 : -ENOMEM;
+}
+
+void kame_reclaim_wq_destroy(void)
+{
+	struct workqueue_struct *wq = kame_reclaim_wq;
+
+	kame_reclaim_wq = NULL;
+	/* The grace periods pending queue their work first. */
+	rcu_barrier();
+	destroy_workqueue(wq);
+}
+
+bool kame_queue_rcu_work(struct rcu_work *rw, work_func_t fn)
+{
+	if (!kame_reclaim_wq)
+		return false;
+	INIT_RCU_WORK(rw, fn);
+	return queue_rcu_work(kame_reclaim_wq, rw);
 }

@@ -8,8 +8,8 @@
 //!
 //! Values are `Arc`s, so a reader can keep one past its read section.
 //! Chains keep the order the writer gives them (newest first, or sorted),
-//! and the table doubles when chains average more than two nodes, by
-//! building a new table aside and publishing it whole.
+//! and the table grows fourfold when chains average more than two nodes,
+//! by building a new table aside and publishing it whole.
 
 use super::rcu_work;
 use core::ptr::null_mut;
@@ -24,6 +24,12 @@ use kernel::{
 
 /// Buckets of a new table; a power of two.
 const MIN_BUCKETS: usize = 16;
+
+/// How much a growing table grows; a power of two. Each growth copies
+/// every node (readers keep walking the old chains), so growing fourfold
+/// rather than twofold copies a third of the nodes a table ends with, not
+/// all of them; chains then average between half a node and two.
+const GROWTH: usize = 4;
 
 struct Node<V> {
     next: Atomic<*mut Node<V>>,
@@ -286,11 +292,11 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
         }
     }
 
-    /// Doubles the buckets: builds the new table aside with new nodes (in
-    /// the same relative order) and publishes it whole.
+    /// Multiplies the buckets by [`GROWTH`]: builds the new table aside
+    /// with new nodes (in the same relative order) and publishes it whole.
     fn grow(&mut self) -> Result {
         let old = self.table();
-        let new = Table::new(old.buckets.len() * 2)?;
+        let new = Table::new(old.buckets.len() * GROWTH)?;
         // The tail slot of each new chain, to append in order.
         let mut tails = KVec::with_capacity(new.buckets.len(), GFP_KERNEL)?;
         for b in new.buckets.iter() {

@@ -171,7 +171,9 @@ fn alloc_errno(e: Error) -> Errno {
 fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
-    let x = xform::esp(rec, if esn { Esn::On } else { Esn::Off })?;
+    // Borrowed where it was returned: moving its 320 bytes out showed.
+    let built = xform::esp(rec, if esn { Esn::On } else { Esn::Off });
+    let x = built.as_ref().map_err(|e| *e)?;
     // `xform::esp` found the algorithm: this cannot fail.
     let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
     if x.parts

@@ -34,6 +34,7 @@ use crate::{
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
+    sad_table::NewSaSlot,
     spd_table::id_dir,
 };
 use kernel::{
@@ -164,33 +165,37 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 }
 
 fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
-    let rec = SaRecord::from_msg(&req.hdr, &req.exts, real_seconds())?;
+    // Parsed straight into the SA's allocation (see `NewSa`).
+    let slot = NewSaSlot::new()?;
+    let now = real_seconds();
+    let mut sa = SaRecord::from_msg_into(&req.hdr, &req.exts, now, |rec| slot.fill(rec))?;
     // As af_key (xfrm_init_state() before any SAD lookup), the crypto is
     // set up first: a missing algorithm or a refused key fails the message
     // and leaves the SAD as it was. An UPDATE of a mature SA keeps the
     // SA's own (af_key changes only its lifetimes and NAT-T ports).
-    let xform = Arc::new(SaTransform::new(&rec)?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
-    let existing = st.sad.get(&rec.id).map(|r| r.state);
+    let xform = Arc::new(SaTransform::new(sa.rec())?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    let existing = st.sad.get(&sa.rec().id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {
             return Err(Errno::EEXIST);
         }
         // The larval SA this one completes goes, silently.
-        let larval = if rec.seq != 0 {
-            st.sad.larval_by_seq(rec.seq, &rec.id.dst)
-        } else {
-            None
+        let larval = match sa.rec().seq {
+            0 => None,
+            seq => st.sad.larval_by_seq(seq, &sa.rec().id.dst),
         };
         // The reply describes the stored record (no clone of it): the
         // larval SA has another identity, as this one was free.
-        let id = rec.id;
-        st.sad.insert(rec, Some(xform))?;
+        let id = sa.rec().id;
+        sa.set_xform(Some(xform));
+        st.sad.insert_new(sa)?;
         if let Some(l) = larval {
             st.sad.remove(&l);
         }
         let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
         return send_sa(st, req, rec, MsgType::Add, Target::All);
     }
+    let rec = sa.rec().clone();
     match existing {
         None => Err(Errno::ESRCH),
         Some(SaState::Larval) => {

@@ -287,6 +287,18 @@ impl SaRecord {
     /// Builds the SA an SADB_ADD or SADB_UPDATE describes, checking it in
     /// af_key's order; `now` is the time in seconds for `current.addtime`.
     pub fn from_msg(hdr: &MsgHeader, exts: &Exts<'_>, now: u64) -> Result<SaRecord, Errno> {
+        Self::from_msg_into(hdr, exts, now, |rec| rec)
+    }
+
+    /// As [`SaRecord::from_msg`], handing the record to `place` as it is
+    /// built, so that the caller can have it written straight where it
+    /// will stay (a record is 360 bytes).
+    pub fn from_msg_into<T>(
+        hdr: &MsgHeader,
+        exts: &Exts<'_>,
+        now: u64,
+        place: impl FnOnce(SaRecord) -> T,
+    ) -> Result<T, Errno> {
         let sa = exts.get(et::SA).map(Sa::decode).ok_or(Errno::EINVAL)?;
         let (src, dst) = address_pair(exts)?;
         let auth_key = exts.get(et::KEY_AUTH).map(Key::decode);
@@ -365,7 +377,9 @@ impl SaRecord {
             Some(k) if alg != 0 && k.bits != 0 => KeyBytes::new(&k).map(Some),
             _ => Ok(None),
         };
-        Ok(SaRecord {
+        let auth_key = keep(auth_key, sa.auth)?;
+        let enc_key = keep(enc_key, sa.encrypt)?;
+        Ok(place(SaRecord {
             id: SaId {
                 dst: bare(&dst),
                 spi: sa.spi,
@@ -377,8 +391,8 @@ impl SaRecord {
             flags: sa.flags & KEPT_FLAGS,
             auth: sa.auth,
             encrypt: sa.encrypt,
-            auth_key: keep(auth_key, sa.auth)?,
-            enc_key: keep(enc_key, sa.encrypt)?,
+            auth_key,
+            enc_key,
             mode,
             reqid,
             hard: hard.unwrap_or_default(),
@@ -391,7 +405,7 @@ impl SaRecord {
             natt,
             seq: hdr.seq,
             out_seq: u64::from(out_seq),
-        })
+        }))
     }
 
     /// Whether this is a larval SA (or one that expired larval): no ADD or

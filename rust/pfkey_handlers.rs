@@ -35,7 +35,7 @@ use crate::{
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
     sad_table::NewSaSlot,
-    spd_table::id_dir,
+    spd_table::{id_dir, NewPolicySlot},
 };
 use kernel::{
     prelude::*,
@@ -402,21 +402,24 @@ fn promisc(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
 }
 
 fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
+    let slot = NewPolicySlot::new()?;
     let spd = &mut st.spd;
-    let rec = PolicyRecord::from_msg(&req.exts, real_seconds(), || spd.gen_reqid())?;
-    let keep_id = match st.spd.get_by_sel(rec.dir, &rec.sel) {
+    let now = real_seconds();
+    let pol = PolicyRecord::from_msg_into(&req.exts, now, || spd.gen_reqid(), |r| slot.fill(r))?;
+    let (dir, sel) = (pol.rec().dir, pol.rec().sel);
+    let keep_id = match st.spd.get_by_sel(dir, &sel) {
         Some(old) if req.ty == MsgType::XSpdUpdate => Some(old.id),
         Some(_) => return Err(Errno::EEXIST),
         None => None,
     };
     let old = if keep_id.is_some() {
-        st.spd.remove_by_sel(rec.dir, &rec.sel)
+        st.spd.remove_by_sel(dir, &sel)
     } else {
         None
     };
     // The reply is built from the stored record (a reference, not a copy
     // of it).
-    let entry = match st.spd.insert(rec, keep_id) {
+    let entry = match st.spd.insert_new(pol, keep_id) {
         Ok(e) => e,
         Err(e) => {
             if let Some(o) = old {

@@ -106,6 +106,37 @@ pub(crate) struct SpdTable {
     last_reqid: u32,
 }
 
+/// The allocation of a policy not yet in the SPD, taken before its record
+/// is built so that the record is written there as it is built
+/// ([`PolicyRecord::from_msg_into`] with [`NewPolicySlot::fill`]): a
+/// record is 500 bytes, and each move of one through the stack was a
+/// `memcpy`.
+pub(crate) struct NewPolicySlot(UniqueArc<core::mem::MaybeUninit<PolicyEntry>>);
+
+impl NewPolicySlot {
+    /// An allocation for one policy.
+    pub(crate) fn new() -> Result<Self, Errno> {
+        UniqueArc::new_uninit(GFP_KERNEL)
+            .map(NewPolicySlot)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Writes `rec` into the allocation.
+    pub(crate) fn fill(self, rec: PolicyRecord) -> NewPolicy {
+        NewPolicy(self.0.write(PolicyEntry { order: 0, rec }))
+    }
+}
+
+/// A policy not yet in the SPD, in the allocation the SPD will keep.
+pub(crate) struct NewPolicy(UniqueArc<PolicyEntry>);
+
+impl NewPolicy {
+    /// The record.
+    pub(crate) fn rec(&self) -> &PolicyRecord {
+        &self.0.rec
+    }
+}
+
 /// The direction a policy id encodes (0 in, 1 out, 2 fwd; as Linux).
 pub(crate) fn id_dir(id: u32) -> u32 {
     id & 7
@@ -206,22 +237,26 @@ impl SpdTable {
     /// free. Memory is taken before the tables change.
     pub(crate) fn insert(
         &mut self,
-        mut rec: PolicyRecord,
+        rec: PolicyRecord,
+        keep_id: Option<u32>,
+    ) -> Result<Arc<PolicyEntry>, Errno> {
+        self.insert_new(NewPolicySlot::new()?.fill(rec), keep_id)
+    }
+
+    /// As [`SpdTable::insert`], for a policy already in its allocation.
+    pub(crate) fn insert_new(
+        &mut self,
+        mut p: NewPolicy,
         keep_id: Option<u32>,
     ) -> Result<Arc<PolicyEntry>, Errno> {
         let order = self.next;
         let nomem = |_| Errno::ENOMEM;
-        rec.id = match keep_id {
+        p.0.order = order;
+        p.0.rec.id = match keep_id {
             Some(id) => id,
-            None => self.gen_id(rec.dir),
+            None => self.gen_id(p.0.rec.dir),
         };
-        // Written straight into its allocation: `Arc::new` moved the
-        // 500-byte record through the stack first (memcpy was 5% of an
-        // SPDADD's samples).
-        let entry: Arc<PolicyEntry> = UniqueArc::new_uninit(GFP_KERNEL)
-            .map_err(|_| Errno::ENOMEM)?
-            .write(PolicyEntry { order, rec })
-            .into();
+        let entry: Arc<PolicyEntry> = p.0.into();
         let key = (entry.rec.dir, entry.rec.sel);
         let by_sel = RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         let by_id = RBTreeNode::new(entry.rec.id, entry.clone(), GFP_KERNEL).map_err(nomem)?;

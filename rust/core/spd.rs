@@ -165,20 +165,37 @@ impl PolicyRecord {
     pub fn from_msg(
         exts: &Exts<'_>,
         now: u64,
-        mut gen_reqid: impl FnMut() -> Option<u32>,
+        gen_reqid: impl FnMut() -> Option<u32>,
     ) -> Result<PolicyRecord, Errno> {
+        Self::from_msg_into(exts, now, gen_reqid, |rec| rec)
+    }
+
+    /// As [`PolicyRecord::from_msg`], handing the record to `place` as it
+    /// is built, so that the caller can have it written straight where it
+    /// will stay (a record is 500 bytes).
+    pub fn from_msg_into<T>(
+        exts: &Exts<'_>,
+        now: u64,
+        mut gen_reqid: impl FnMut() -> Option<u32>,
+        place: impl FnOnce(PolicyRecord) -> T,
+    ) -> Result<T, Errno> {
         let (sel, pol, slot) = selector_of(exts)?;
         if pol.ty > POLICY_IPSEC {
             return Err(Errno::EINVAL);
         }
         let dir = dir_of(&pol)?;
-        let mut rec = PolicyRecord {
+        let requests = if pol.ty == POLICY_IPSEC {
+            requests_of(Policy::requests(slot), &mut gen_reqid)?
+        } else {
+            [None; MAX_DEPTH]
+        };
+        Ok(place(PolicyRecord {
             dir,
             ty: pol.ty,
             priority: pol.priority,
             id: pol.id,
             sel,
-            requests: [None; MAX_DEPTH],
+            requests,
             hard: exts
                 .get(et::LIFETIME_HARD)
                 .map(Lifetime::decode)
@@ -191,11 +208,7 @@ impl PolicyRecord {
                 addtime: now,
                 ..Lifetime::default()
             },
-        };
-        if pol.ty == POLICY_IPSEC {
-            rec.requests = requests_of(Policy::requests(slot), &mut gen_reqid)?;
-        }
-        Ok(rec)
+        }))
     }
 
     /// The requests of the bundle, in order.

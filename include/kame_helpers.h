@@ -16,6 +16,7 @@ struct dst_cache;
 struct msghdr;
 struct user_namespace;
 struct delayed_work;
+struct rcu_work;
 struct work_struct;
 struct crypto_aead;
 struct crypto_ahash;

@@ -41,10 +41,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from pfkey_msg import fields, parse  # noqa: E402
 from pfkey_probe import errname, open_pfkey  # noqa: E402
+from ktap import rmmod, use  # noqa: E402
 import afkey_diff_cases as cases  # noqa: E402
 
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(HERE)
-KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), "kame_ipsec.ko")
 SETKEY = os.path.join(TOP, "rust", "tools", "target", "release", "setkey")
 BACKENDS = ("af_key", "kame_ipsec")
 SCENARIO_TIMEOUT = 120
@@ -54,31 +54,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 # ---- Loading one backend or the other ---------------------------------------
-
-def loaded(mod):
-    with open("/proc/modules") as f:
-        return any(line.split()[0] == mod for line in f)
-
-
-def rmmod(mod):
-    """rmmod, retried while namespaces of finished scenarios are still
-    being torn down (their sockets pin the module)."""
-    for _ in range(100):
-        if not loaded(mod) or subprocess.run(["rmmod", mod], capture_output=True).returncode == 0:
-            return True
-        time.sleep(0.1)
-    return not loaded(mod)
-
-
-def use(backend):
-    if backend == "af_key":
-        rmmod("kame_ipsec")
-        subprocess.run(["modprobe", "af_key"], check=True)
-    else:
-        rmmod("af_key")
-        if not loaded("kame_ipsec"):
-            subprocess.run(["insmod", KO], check=True)
-
 
 # ---- Recording one scenario -------------------------------------------------
 

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), "kame_ipsec.ko")
@@ -45,9 +46,34 @@ class Ktap:
         return 1 if failed else 0
 
 
-def module_loaded():
+def loaded(mod):
     with open("/proc/modules") as f:
-        return any(line.startswith("kame_ipsec ") for line in f)
+        return any(line.split()[0] == mod for line in f)
+
+
+def module_loaded():
+    return loaded("kame_ipsec")
+
+
+def rmmod(mod, wait=10):
+    """rmmod, retried for `wait` seconds while the namespaces of finished
+    work are still being torn down (their sockets pin the module)."""
+    for _ in range(wait * 10):
+        if not loaded(mod) or subprocess.run(["rmmod", mod], capture_output=True).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return not loaded(mod)
+
+
+def use(backend):
+    """Leaves exactly one PF_KEY backend loaded: "af_key" or "kame_ipsec"."""
+    if backend == "af_key":
+        rmmod("kame_ipsec")
+        subprocess.run(["modprobe", "af_key"], check=True, capture_output=True)
+    else:
+        rmmod("af_key")
+        if not module_loaded():
+            subprocess.run(["insmod", KO], check=True, capture_output=True)
 
 
 def run_in_netns(main):

@@ -40,7 +40,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from ktap import KO, Ktap  # noqa: E402
+from ktap import Ktap, rmmod, use  # noqa: E402
 from pfkey_msg import (ACQUIRE, EXPIRE, EXT_DST, EXT_POLICY, EXT_SRC, GETSPI,  # noqa: E402
                        REGISTER, SATYPE_AH, SATYPE_ESP, X_PROMISC, X_SPDADD, address,
                        fields, ipsecrequest, msg, parse, policy, policy_fields, sa_fields)
@@ -143,29 +143,6 @@ def child():
 
 def sh(*cmd):
     return subprocess.run(cmd, check=True, capture_output=True)
-
-
-def loaded(mod):
-    with open("/proc/modules") as f:
-        return any(line.split()[0] == mod for line in f)
-
-
-def rmmod(mod):
-    for _ in range(100):
-        if not loaded(mod) or subprocess.run(["rmmod", mod], capture_output=True).returncode == 0:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def use(backend):
-    if backend == "af_key":
-        rmmod("kame_ipsec")
-        sh("modprobe", "af_key")
-    else:
-        rmmod("af_key")
-        if not loaded("kame_ipsec"):
-            sh("insmod", KO)
 
 
 def topology():

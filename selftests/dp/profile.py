@@ -18,11 +18,11 @@ KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
 __pi_memcpy) whose callers are printed too, as call chains;
 KAME_PROFILE_CALLEES parts of symbol names whose callees are.
 
-The module must be loaded for kame. Run it with one vCPU to keep
-spinlock contention between vCPUs (a TCG artefact) out of the figures:
+kame_ipsec is loaded for kame and unloaded for xfrm (bench.native()).
+Run it with one vCPU to keep spinlock contention between vCPUs (a TCG
+artefact) out of the figures:
 
-    VM_CPUS=1 scripts/vm-run sh -c \\
-        'insmod build/normal/kame_ipsec.ko; selftests/dp/profile.py kame xfrm'
+    VM_CPUS=1 scripts/vm-run selftests/dp/profile.py kame xfrm
 """
 import json
 import os
@@ -86,6 +86,7 @@ def callees(data, sym, depth=2, limit=0.3):
 
 
 def profile(impl):
+    bench.native(impl)
     t, why = bench.setup(Scenario(esp=ESP, mode=MODE), impl, 0)
     try:
         if why:

@@ -22,6 +22,7 @@ use crate::{
         crypto::Ahash,
     },
     out_chain::{OutChain, Tail},
+    output::read_flow,
     sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
@@ -63,7 +64,10 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
-    let Ok(l) = chain.layout(&sa, IPPROTO_AH, len, Tail::Linear(0)) else {
+    let Some(inner) = read_flow(&chain.skb) else {
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
+    };
+    let Ok(l) = chain.layout(&sa, &inner, IPPROTO_AH, len, Tail::Linear(0)) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Some(h) = AhHeader::new(l.next_header, icv, Align::Eight, sa.rec.id.spi, seq32) else {

@@ -74,13 +74,13 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
     // The padding depends on the payload, which is what follows the IP
     // header in transport mode, the whole packet in tunnel mode.
+    let Some(inner) = read_flow(&chain.skb) else {
+        return chain.drop_at(&sa.rec, Stat::OutInvalid);
+    };
     let hl = if sa.rec.mode == MODE_TUNNEL {
         0
     } else {
-        match read_flow(&chain.skb) {
-            Some(f) => f.transport_offset,
-            None => return chain.drop_at(&sa.rec, Stat::OutInvalid),
-        }
+        inner.transport_offset
     };
     let payload = chain.skb.len().saturating_sub(hl);
     esp.usage.count(payload);
@@ -100,7 +100,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         Some(_) => Tail::Linear(end),
         None => Tail::Anywhere(end),
     };
-    let Ok(l) = chain.layout(&sa, proto, hdr, room) else {
+    let Ok(l) = chain.layout(&sa, &inner, proto, hdr, room) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let written = chain

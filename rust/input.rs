@@ -298,7 +298,11 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
     }
     // As XFRM: the `in` policy for what this host receives, `fwd` for
     // what it forwards (setkey sends an `fwd` copy of each `in` policy).
-    let dir = if delivers_locally(&ctx.dev, &inner.dst) {
+    // The outermost SA's destination is where the packet was delivered,
+    // here: an inner packet for it needs no route lookup (transport mode,
+    // host-to-host tunnels).
+    let outer_dst = hist.sas().next().map(|sa| &sa.rec.id.dst);
+    let dir = if outer_dst == Some(&inner.dst) || delivers_locally(&ctx.dev, &inner.dst) {
         DIR_IN
     } else {
         DIR_FWD
@@ -328,7 +332,7 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
         natt::fix_transport_checksum(b, inner_v6, inner.transport_offset, inner.proto)
             .ok_or(bad)?;
     }
-    if inner.proto == IPPROTO_TCP {
+    if inner.proto == IPPROTO_TCP && pmtu::syn_at(&skb, inner.transport_offset) {
         // Our answers go back through the same kind of SAs: as much
         // overhead as this packet carried, and a block of padding more.
         let overhead = ctx.wire_len.saturating_sub(skb.len()) + pad_slack(&hist);

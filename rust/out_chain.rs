@@ -21,7 +21,7 @@ use crate::{
         tunnel::{encap_dsfield, DfBit, EcnMode, Outer4, Outer6, DEFAULT_TTL},
     },
     kapi::skb::Skb,
-    output::{read_flow, Bundle, OutSettings},
+    output::{Bundle, OutSettings},
     sad_table::SaEntry,
     stats::Stat,
 };
@@ -127,7 +127,8 @@ impl OutChain {
     }
 
     /// Makes room for a `hdr`-byte `proto` header (and `tail` bytes at the
-    /// end) for SA `sa`: in transport mode after the IP header, whose
+    /// end) for SA `sa`, the packet's selectors being `inner` (read once
+    /// per step: parsing them again showed in profiles): in transport mode after the IP header, whose
     /// protocol becomes `proto`; in tunnel mode under a new outer header,
     /// routed through the SA's route cache. IP lengths are set for the final size. The tail
     /// is in the linear part (`Tail::Linear`) or may be a page fragment
@@ -135,13 +136,13 @@ impl OutChain {
     pub(crate) fn layout(
         &mut self,
         sa: &SaEntry,
+        inner: &Flow,
         proto: u8,
         hdr: usize,
         tail: Tail,
     ) -> Result<Layout> {
         let rec = &sa.rec;
         let tunnel = rec.mode == MODE_TUNNEL;
-        let inner = read_flow(&self.skb).ok_or(EINVAL)?;
         let inner_v6 = self.v6;
         // Transport mode keeps the IP header in front; only a bare IPv6
         // header is handled (TODO[B]: after IPv6 extension headers).
@@ -178,7 +179,7 @@ impl OutChain {
         let len = self.skb.len();
         let b = self.skb.bytes();
         let next_header = if tunnel {
-            let outer = outer_header(rec, proto, &inner, inner_v6, self.settings);
+            let outer = outer_header(rec, proto, inner, inner_v6, self.settings);
             b[..outer_len].copy_from_slice(&outer[..outer_len]);
             if inner_v6 {
                 IPPROTO_IPV6

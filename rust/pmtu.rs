@@ -141,10 +141,15 @@ pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -
     }
 }
 
+/// Whether the packet's TCP segment at offset `hl` is a SYN.
+pub(crate) fn syn_at(skb: &Skb, hl: usize) -> bool {
+    let mut head = [0u8; 14];
+    skb.peek(hl, &mut head).is_some_and(is_syn)
+}
+
 /// Lowers the MSS of the TCP SYN at offset `hl` to `max_mss`.
 pub(crate) fn clamp(skb: &mut Skb, hl: usize, max_mss: usize) {
-    let mut head = [0u8; 14];
-    if skb.copy_out(hl, &mut head).is_err() || !is_syn(&head) {
+    if !syn_at(skb, hl) {
         return;
     }
     // The checksum must be whole before it is adjusted.

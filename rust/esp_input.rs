@@ -131,9 +131,11 @@ impl EspIn {
         );
     }
 
-    /// After authentication: the window and the trailer; then the
-    /// layer goes.
-    fn decapsulate(mut self) -> Result<(), Stat> {
+    /// After authentication: the window and the trailer, which is cut;
+    /// the offset of the payload and what it is. By reference: with the
+    /// job moved in by value, the 200-byte job was copied per packet
+    /// (0.6% of a transport profile's samples).
+    fn check_and_trim(&mut self) -> Result<(usize, u8), Stat> {
         if self.esp.replay.lock().update(self.seq).is_err() {
             drops::mark(&mut self.skb, Stat::EspReplay);
             return Err(Stat::EspReplay);
@@ -153,15 +155,7 @@ impl EspIn {
         self.skb
             .trim(payload + t.payload_len)
             .map_err(|_| Stat::EspBadEncoding)?;
-        let u = Undone {
-            sa: self.sa,
-            v6: self.v6,
-            hdr_off: self.esp_off,
-            payload_off: payload,
-            next: t.next_header,
-            outer_ds: self.outer_ds,
-        };
-        input::finish(self.skb, u, self.ctx, self.hist)
+        Ok((payload, t.next_header))
     }
 }
 
@@ -216,7 +210,19 @@ impl AeadJob for EspIn {
                 if self.esp.geom.icv_len != 0 {
                     stats.inc(Stat::EspAuthOk);
                 }
-                self.decapsulate()
+                // The layer goes: on with the inner packet (its fields
+                // moved where they are, not the job with them).
+                self.check_and_trim().and_then(|(payload_off, next)| {
+                    let u = Undone {
+                        sa: self.sa,
+                        v6: self.v6,
+                        hdr_off: self.esp_off,
+                        payload_off,
+                        next,
+                        outer_ds: self.outer_ds,
+                    };
+                    input::finish(self.skb, u, self.ctx, self.hist)
+                })
             }
             Err(e) => {
                 let s = if e == EBADMSG {

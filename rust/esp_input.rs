@@ -98,7 +98,6 @@ impl EspIn {
             return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspReplay, site);
         };
         let cryptlen = skb.len() - off - ESP_HDR_LEN;
-        let ivlen = g.iv_len;
         // With ESN the AAD carries the inferred high half (RFC 4303
         // 2.2.1); a wrong guess fails the ICV.
         let esn = if esp.esn {
@@ -122,13 +121,7 @@ impl EspIn {
             ctx,
             hist,
         };
-        aead_op::submit(
-            Direction::Decrypt,
-            job,
-            aad,
-            cryptlen,
-            &[0u8; MAX_IV][..ivlen],
-        );
+        aead_op::submit(Direction::Decrypt, job, aad, cryptlen, &[0u8; MAX_IV]);
     }
 
     /// After authentication: the window and the trailer, which is cut;

@@ -135,8 +135,12 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     // The IV generator's input: the 64-bit sequence number, at the end of
     // the IV (esp4/esp6).
     let mut iv = [0u8; MAX_IV];
-    let n = g.iv_len.min(8);
-    iv[g.iv_len - n..g.iv_len].copy_from_slice(&seq.to_be_bytes()[8 - n..]);
+    let be = seq.to_be_bytes();
+    match g.iv_len.checked_sub(be.len()) {
+        // A fixed-size copy, not a `memcpy` call per packet.
+        Some(at) => iv[at..g.iv_len].copy_from_slice(&be),
+        None => iv[..g.iv_len].copy_from_slice(&be[be.len() - g.iv_len..]),
+    }
     let cryptlen = g.iv_len + payload + tail;
     // As esps_ibytes counts: payload, padding and trailer, not the IV.
     chain
@@ -156,7 +160,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         },
         aad,
         cryptlen,
-        &iv[..g.iv_len],
+        &iv,
     );
 }
 

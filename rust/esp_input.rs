@@ -76,6 +76,10 @@ impl EspIn {
         }
         let off = flow.transport_offset;
         let g = &esp.geom;
+        // The AEAD reads its IV from a MAX_IV-byte buffer (as output).
+        if g.iv_len > MAX_IV {
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
+        }
         // The encrypted part must be whole blocks, the trailer at least.
         let Some(crypt) = skb
             .len()

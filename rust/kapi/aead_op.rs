@@ -57,10 +57,11 @@ struct Op<J: AeadJob> {
 /// Submits one operation: `assoclen` bytes of associated data at the start
 /// of the job's region, `cryptlen` bytes of text after them (the ICV
 /// included on decryption), `iv` for the IV generator or the cipher (its
-/// first `crypto_aead_ivsize()` bytes are read). The job's `complete`
-/// runs exactly once, now or later. Inlined, so the job is written
-/// straight into its box rather than built on the stack and copied there
-/// (a 160- to 200-byte `memcpy` per packet).
+/// first `crypto_aead_ivsize()` bytes are read: callers refuse SAs whose
+/// IV is longer). The job's `complete` runs exactly once, now or later.
+/// Inlined, so the job is written straight into its box rather than
+/// built on the stack and copied there (a 160- to 200-byte `memcpy` per
+/// packet).
 #[inline(always)]
 pub(crate) fn submit<J: AeadJob>(
     dir: Direction,

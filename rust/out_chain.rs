@@ -127,10 +127,11 @@ impl OutChain {
     }
 
     /// Makes room for a `hdr`-byte `proto` header (and `tail` bytes at the
-    /// end) for SA `sa`, the packet's selectors being `inner` (read once
-    /// per step: parsing them again showed in profiles): in transport mode after the IP header, whose
-    /// protocol becomes `proto`; in tunnel mode under a new outer header,
-    /// routed through the SA's route cache. IP lengths are set for the final size. The tail
+    /// end) for SA `sa`, the packet's selectors being `inner` (the step
+    /// reads them once: parsing them again here showed in profiles): in
+    /// transport mode after the IP header, whose protocol becomes `proto`;
+    /// in tunnel mode under a new outer header, routed through the SA's
+    /// route cache. IP lengths are set for the final size. The tail
     /// is in the linear part (`Tail::Linear`) or may be a page fragment
     /// of its own (`Tail::Anywhere`, reached by [`Skb::last_mut`]).
     pub(crate) fn layout(

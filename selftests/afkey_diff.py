@@ -53,8 +53,6 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-# ---- Loading one backend or the other ---------------------------------------
-
 # ---- Recording one scenario -------------------------------------------------
 
 class Recorder:

@@ -95,9 +95,9 @@ pub(crate) fn submit<J: AeadJob>(
         unsafe { bindings::kame_aead_op_free(mem.as_ptr().cast()) };
         return job.complete(Err(ENOMEM));
     };
-    let op = mem.as_ptr();
     // Field by field, in place: no copy of the whole op through the
     // stack (the scatterlist is zeroed where it lies).
+    let op = mem.as_ptr();
     // SAFETY: `mem` has room for an `Op<J>` in front of the request
     // (`kame_aead_op_alloc()`'s `head`), is aligned for it (checked
     // above) and uninitialised, ours alone; all-zero is a valid

@@ -114,8 +114,8 @@ struct net *kame_skb_net(const struct sk_buff *skb);
 void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu);
 void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu);
 bool kame_skb_local_sender(const struct sk_buff *skb);
-unsigned int kame_route_mtu(struct net *net, bool v6, const void *saddr,
-			    const void *daddr, u32 mark);
+unsigned int kame_route_mtu(struct net *net, struct dst_cache *cache, bool v6,
+			    const void *saddr, const void *daddr, u32 mark);
 u32 kame_skb_mark(const struct sk_buff *skb);
 bool kame_skb_ignore_df(const struct sk_buff *skb);
 bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,

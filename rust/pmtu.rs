@@ -93,12 +93,16 @@ pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -
         .iter()
         .flatten()
         .rfind(|sa| sa.rec.mode == MODE_TUNNEL);
+    // The SA's route cache spares a route lookup per packet.
     let mtu = match outer {
-        Some(sa) => match (&sa.rec.src, &sa.rec.id.dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => skb.route_mtu(false, s, d),
-            (IpAddr::V6(s, _), IpAddr::V6(d, _)) => skb.route_mtu(true, s, d),
-            _ => 0,
-        },
+        Some(sa) => {
+            let cache = sa.xform.as_ref().and_then(|x| x.route.as_ref());
+            match (&sa.rec.src, &sa.rec.id.dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => skb.route_mtu(false, s, d, cache),
+                (IpAddr::V6(s, _), IpAddr::V6(d, _)) => skb.route_mtu(true, s, d, cache),
+                _ => 0,
+            }
+        }
         None => skb.dst_mtu(),
     };
     let hl = flow.transport_offset;

@@ -332,21 +332,32 @@ impl Skb {
 
     /// The MTU of the route from `src` to `dst` (4 or 16 bytes each, as
     /// `v6` says) in the namespace of the packet's route, with its mark:
-    /// the path a tunnel's outer packet will take. 0 without a route (or
-    /// without one for the packet).
-    pub(crate) fn route_mtu(&self, v6: bool, src: &[u8], dst: &[u8]) -> usize {
+    /// the path a tunnel's outer packet will take, found as
+    /// [`Skb::route`] finds it, through `cache` if given. 0 without a
+    /// route (or without one for the packet).
+    pub(crate) fn route_mtu(
+        &self,
+        v6: bool,
+        src: &[u8],
+        dst: &[u8],
+        cache: Option<&RouteCache>,
+    ) -> usize {
         let want = if v6 { 16 } else { 4 };
         if src.len() != want || dst.len() != want || self.dst_mtu() == 0 {
             return 0;
         }
+        let cache = cache.map_or(core::ptr::null_mut(), RouteCache::as_ptr);
         // SAFETY: the skb is valid and has a route (checked above: a route
         // has an MTU), whose device gives a live namespace; the addresses
-        // hold the bytes the family needs, checked above, and are only read.
+        // hold the bytes the family needs, checked above, and are only
+        // read; the cache is null or live for the call (borrowed), and its
+        // caller keeps it for these addresses.
         let mtu = unsafe {
             let p = self.ptr.as_ptr();
             let net = bindings::kame_skb_dst_net(p);
             let mark = bindings::kame_skb_mark(p);
-            bindings::kame_route_mtu(net, v6, src.as_ptr().cast(), dst.as_ptr().cast(), mark)
+            let (s, d) = (src.as_ptr().cast(), dst.as_ptr().cast());
+            bindings::kame_route_mtu(net, cache, v6, s, d, mark)
         };
         mtu as usize
     }

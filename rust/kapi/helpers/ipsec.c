@@ -107,24 +107,27 @@ static void kame_dst_cache_set(struct dst_cache *c, struct dst_entry *dst,
 }
 
 /*
- * Routes the packet from `saddr` to `daddr`, through `cache` if given.
- * The cache keeps only routes looked up with no mark: the key is the
- * SA's addresses, which never change, and the mark.
+ * The route from `saddr` to `daddr` in `net` with `mark`, held, or an
+ * ERR_PTR: through `cache` if given.  The cache keeps only routes looked
+ * up with no mark: the key is the SA's addresses, which never change, and
+ * the mark.
  */
-int kame_skb_route(struct sk_buff *skb, struct net *net,
-		   struct dst_cache *cache, bool v6, const void *saddr,
-		   const void *daddr)
+static struct dst_entry *kame_route_lookup(struct net *net,
+					   struct dst_cache *cache, bool v6,
+					   const void *saddr, const void *daddr,
+					   u32 mark)
 {
-	struct dst_entry *dst = NULL;
+	struct dst_entry *dst;
 
-	if (skb->mark)
+	if (mark)
 		cache = NULL;
-	if (cache)
+	if (cache) {
 		dst = kame_dst_cache_get(cache);
-	if (dst)
-		goto found;
+		if (dst)
+			return dst;
+	}
 	if (v6) {
-		struct flowi6 fl6 = { .flowi6_mark = skb->mark };
+		struct flowi6 fl6 = { .flowi6_mark = mark };
 
 		memcpy(&fl6.saddr, saddr, 16);
 		memcpy(&fl6.daddr, daddr, 16);
@@ -133,22 +136,34 @@ int kame_skb_route(struct sk_buff *skb, struct net *net,
 			int err = dst->error;
 
 			dst_release(dst);
-			return err;
+			return ERR_PTR(err);
 		}
 	} else {
-		struct flowi4 fl4 = { .flowi4_mark = skb->mark };
+		struct flowi4 fl4 = { .flowi4_mark = mark };
 		struct rtable *rt;
 
 		memcpy(&fl4.saddr, saddr, 4);
 		memcpy(&fl4.daddr, daddr, 4);
 		rt = ip_route_output_key(net, &fl4);
 		if (IS_ERR(rt))
-			return PTR_ERR(rt);
+			return ERR_CAST(rt);
 		dst = &rt->dst;
 	}
 	if (cache)
 		kame_dst_cache_set(cache, dst, v6, saddr);
-found:
+	return dst;
+}
+
+/* Routes the packet from `saddr` to `daddr`, through `cache` if given. */
+int kame_skb_route(struct sk_buff *skb, struct net *net,
+		   struct dst_cache *cache, bool v6, const void *saddr,
+		   const void *daddr)
+{
+	struct dst_entry *dst;
+
+	dst = kame_route_lookup(net, cache, v6, saddr, daddr, skb->mark);
+	if (IS_ERR(dst))
+		return PTR_ERR(dst);
 	skb_dst_drop(skb);
 	skb_dst_set(skb, dst);
 	if (!v6)
@@ -243,33 +258,19 @@ bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
 }
 
 /* The MTU of the route from `saddr` to `daddr` in `net` (path MTU exceptions
- * included); 0 without a route. */
-unsigned int kame_route_mtu(struct net *net, bool v6, const void *saddr,
-			    const void *daddr, u32 mark)
+ * included), through `cache` if given, as kame_skb_route() would find it;
+ * 0 without a route. */
+unsigned int kame_route_mtu(struct net *net, struct dst_cache *cache, bool v6,
+			    const void *saddr, const void *daddr, u32 mark)
 {
+	struct dst_entry *dst;
 	unsigned int mtu;
 
-	if (v6) {
-		struct flowi6 fl6 = { .flowi6_mark = mark };
-		struct dst_entry *dst;
-
-		memcpy(&fl6.saddr, saddr, 16);
-		memcpy(&fl6.daddr, daddr, 16);
-		dst = ip6_route_output(net, NULL, &fl6);
-		mtu = dst->error ? 0 : dst_mtu(dst);
-		dst_release(dst);
-	} else {
-		struct flowi4 fl4 = { .flowi4_mark = mark };
-		struct rtable *rt;
-
-		memcpy(&fl4.saddr, saddr, 4);
-		memcpy(&fl4.daddr, daddr, 4);
-		rt = ip_route_output_key(net, &fl4);
-		if (IS_ERR(rt))
-			return 0;
-		mtu = dst_mtu(&rt->dst);
-		ip_rt_put(rt);
-	}
+	dst = kame_route_lookup(net, cache, v6, saddr, daddr, mark);
+	if (IS_ERR(dst))
+		return 0;
+	mtu = dst_mtu(dst);
+	dst_release(dst);
 	return mtu;
 }
 

@@ -8,7 +8,8 @@
 //! list of non-host policies, however many host policies there are. For
 //! the control plane, under the key mutex: policies in dump order (newest
 //! first, as af_key walks its list), by (direction, selector) for SPDADD's
-//! uniqueness and SPDDELETE, and by policy id for SPDGET/SPDDELETE2.
+//! uniqueness and SPDDELETE (a host pair's in its lookup chain, the others
+//! in a tree), and by policy id for SPDGET/SPDDELETE2.
 
 #![forbid(unsafe_code)]
 
@@ -93,7 +94,11 @@ pub(crate) struct SpdTable {
     hosts: RcuHashWriter<PolicyEntry>,
     rest: RcuHashWriter<PolicyEntry>,
     seed: u32,
-    /// The same entries by selector and by id (one descent to each).
+    /// The policies not between two single hosts by selector, and all by
+    /// id. A host pair's selector is found in its lookup chain, which
+    /// holds every policy of its direction and addresses: a tree descent
+    /// and an allocation less per SPDADD (the selector's comparisons
+    /// showed in profiles).
     by_sel: RBTree<(u8, Selector), Arc<PolicyEntry>>,
     by_id: RBTree<u32, Arc<PolicyEntry>>,
     next: Order,
@@ -170,7 +175,16 @@ impl SpdTable {
 
     /// The policy for direction `dir` with exactly selector `sel`.
     pub(crate) fn get_by_sel(&self, dir: u8, sel: &Selector) -> Option<&PolicyRecord> {
-        Some(&self.by_sel.get(&(dir, *sel))?.rec)
+        Some(&self.entry_by_sel(dir, sel)?.rec)
+    }
+
+    fn entry_by_sel(&self, dir: u8, sel: &Selector) -> Option<&Arc<PolicyEntry>> {
+        if sel.is_host_pair() {
+            let h = host_hash(self.seed, dir, &sel.src, &sel.dst);
+            self.hosts.get(h, |e| e.rec.dir == dir && e.rec.sel == *sel)
+        } else {
+            self.by_sel.get(&(dir, *sel))
+        }
     }
 
     /// The policy with id `id`.
@@ -180,11 +194,28 @@ impl SpdTable {
 
     /// The lookup chain of a policy, and its hash.
     fn chain_of(&mut self, rec: &PolicyRecord) -> (&mut RcuHashWriter<PolicyEntry>, u32) {
+        let (host, h) = self.chain_key(rec);
+        (self.chain(host), h)
+    }
+
+    /// Whether a policy is in the host hash, and its hash there (its
+    /// direction in the other chains).
+    fn chain_key(&self, rec: &PolicyRecord) -> (bool, u32) {
         if rec.sel.is_host_pair() {
-            let h = host_hash(self.seed, rec.dir, &rec.sel.src, &rec.sel.dst);
-            (&mut self.hosts, h)
+            (
+                true,
+                host_hash(self.seed, rec.dir, &rec.sel.src, &rec.sel.dst),
+            )
         } else {
-            (&mut self.rest, rec.dir.into())
+            (false, rec.dir.into())
+        }
+    }
+
+    fn chain(&mut self, host: bool) -> &mut RcuHashWriter<PolicyEntry> {
+        if host {
+            &mut self.hosts
+        } else {
+            &mut self.rest
         }
     }
 
@@ -257,27 +288,34 @@ impl SpdTable {
             None => self.gen_id(p.0.rec.dir),
         };
         let entry: Arc<PolicyEntry> = p.0.into();
-        let key = (entry.rec.dir, entry.rec.sel);
-        let by_sel = RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?;
+        let by_sel = if entry.rec.sel.is_host_pair() {
+            None
+        } else {
+            let key = (entry.rec.dir, entry.rec.sel);
+            Some(RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?)
+        };
         let by_id = RBTreeNode::new(entry.rec.id, entry.clone(), GFP_KERNEL).map_err(nomem)?;
-        let (_, h) = self.chain_of(&entry.rec);
+        let (host, h) = self.chain_key(&entry.rec);
         let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
         let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
-        self.by_sel.insert(by_sel);
+        if let Some(n) = by_sel {
+            self.by_sel.insert(n);
+        }
         self.by_id.insert(by_id);
         self.by_order.insert(node);
         let rank = entry.rank();
-        let (chain, _) = self.chain_of(&entry.rec);
-        chain.link(pending, |e| e.rank() > rank);
+        self.chain(host).link(pending, |e| e.rank() > rank);
         Ok(entry)
     }
 
     /// Removes and returns the policy for `dir` with selector `sel`.
     pub(crate) fn remove_by_sel(&mut self, dir: u8, sel: &Selector) -> Option<PolicyRecord> {
-        let entry = self.by_sel.remove(&(dir, *sel))?;
-        let order = entry.order;
-        self.by_order.remove(&order);
+        let order = self.entry_by_sel(dir, sel)?.order;
+        if !sel.is_host_pair() {
+            self.by_sel.remove(&(dir, *sel));
+        }
+        let entry = self.by_order.remove(&order)?;
         self.by_id.remove(&entry.rec.id);
         let (chain, h) = self.chain_of(&entry.rec);
         chain.remove(h, |e| e.order == order);
@@ -296,7 +334,11 @@ impl SpdTable {
     /// Removes every policy; returns how many went.
     pub(crate) fn flush(&mut self) -> usize {
         let mut n = 0;
-        while let Some((dir, sel)) = self.by_sel.cursor_front().map(|c| *c.current().0) {
+        while let Some((dir, sel)) = self
+            .by_order
+            .cursor_front()
+            .map(|c| (c.current().1.rec.dir, c.current().1.rec.sel))
+        {
             self.remove_by_sel(dir, &sel);
             n += 1;
         }

@@ -46,16 +46,30 @@ pub(crate) fn broadcast(
 }
 
 /// As [`broadcast`], for a message built in a socket buffer: each receiver
-/// gets a clone sharing its bytes (af_key's `pfkey_broadcast()`), not a
-/// copy.
+/// but the last gets a clone sharing its bytes (af_key's
+/// `pfkey_broadcast()` clones for all and frees the original), the last
+/// the buffer itself.
 pub(crate) fn broadcast_skb(
     socks: &[KeySock],
-    mut skb: MsgSkb,
+    skb: MsgSkb,
     target: Target,
     me: Option<&Sock<'_, PfKey>>,
 ) {
+    let mut left = 0usize;
+    each_receiver(socks, target, me, |_| left += 1);
+    let mut skb = Some(skb);
     each_receiver(socks, target, me, |sk| {
-        let _ = sk.queue_clone(&mut skb);
+        left -= 1;
+        match (left, skb.take()) {
+            (0, Some(last)) => {
+                let _ = sk.queue_built(last);
+            }
+            (_, Some(mut s)) => {
+                let _ = sk.queue_clone(&mut s);
+                skb = Some(s);
+            }
+            (_, None) => {}
+        }
     });
 }
 

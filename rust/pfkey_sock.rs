@@ -113,39 +113,43 @@ impl SockFamily for PfKey {
             return Err(EOPNOTSUPP);
         }
         check_write_size(len, sk.sndbuf()).map_err(to_kernel)?;
-        let buf = msg.read_all(len)?;
-        let (hdr, ty) = check_header(&buf).map_err(|e| to_kernel(e.into()))?;
-        let keys = &sk.pernet().dp().keys;
-        let mut st = keys.lock();
-        // Promiscuous sockets see every message written, as af_key.
-        broadcast(&st.socks, &buf, Target::PromiscOnly, None);
-        let result = match Exts::parse(&buf) {
-            Ok(exts) => {
-                let req = Request {
-                    me: sk,
-                    hdr,
-                    ty,
-                    exts,
-                    raw: &buf,
-                };
-                handle(&mut st, &req)
-            }
-            Err(_) => Err(Errno::EINVAL),
-        };
-        let reply = result.err().map(|err| (err, hdr.error_reply(err).encode()));
-        if let Some((_, r)) = &reply {
-            // Promiscuous sockets get a copy, as of any BROADCAST_ONE reply.
-            broadcast(&st.socks, r, Target::PromiscOnly, None);
+        msg.with_message(len, |buf| take_message(sk, buf))?
+    }
+}
+
+/// Handles the message `buf` written to `sk`.
+fn take_message(sk: &Sock<'_, PfKey>, buf: &[u8]) -> Result {
+    let (hdr, ty) = check_header(buf).map_err(|e| to_kernel(e.into()))?;
+    let keys = &sk.pernet().dp().keys;
+    let mut st = keys.lock();
+    // Promiscuous sockets see every message written, as af_key.
+    broadcast(&st.socks, buf, Target::PromiscOnly, None);
+    let result = match Exts::parse(buf) {
+        Ok(exts) => {
+            let req = Request {
+                me: sk,
+                hdr,
+                ty,
+                exts,
+                raw: buf,
+            };
+            handle(&mut st, &req)
         }
-        sa_expiry::rearm(keys, &mut st);
-        // Freed after a grace period, which nobody else waits for.
-        let retired = (st.sad.take_retired(), st.spd.take_retired());
-        drop(st);
-        drop(retired);
-        match reply {
-            Some((err, r)) => reply_error(sk, &r, err),
-            None => Ok(()),
-        }
+        Err(_) => Err(Errno::EINVAL),
+    };
+    let reply = result.err().map(|err| (err, hdr.error_reply(err).encode()));
+    if let Some((_, r)) = &reply {
+        // Promiscuous sockets get a copy, as of any BROADCAST_ONE reply.
+        broadcast(&st.socks, r, Target::PromiscOnly, None);
+    }
+    sa_expiry::rearm(keys, &mut st);
+    // Freed after a grace period, which nobody else waits for.
+    let retired = (st.sad.take_retired(), st.spd.take_retired());
+    drop(st);
+    drop(retired);
+    match reply {
+        Some((err, r)) => reply_error(sk, &r, err),
+        None => Ok(()),
     }
 }
 

@@ -17,7 +17,7 @@ use super::{
 use core::{
     ffi::{c_int, c_void, CStr},
     marker::PhantomData,
-    mem::size_of,
+    mem::{size_of, MaybeUninit},
     ptr::{addr_of_mut, NonNull},
 };
 use kernel::{error::from_result, prelude::*, sync::atomic::Relaxed, types::Opaque, ThisModule};
@@ -346,6 +346,19 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         }
     }
 
+    /// Queues `skb` itself for the socket's reader, as [`Self::queue_clone`]
+    /// a clone: a broadcast's last receiver takes the message built, with
+    /// no clone to make and no original to free. Not queued (freed) when
+    /// the receive buffer is already over its limit.
+    pub(crate) fn queue_built(&self, skb: MsgSkb) -> Queued {
+        // SAFETY: `sk` is live (type invariant).
+        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+            return Queued::ReceiverFull;
+        }
+        self.queue_skb(skb);
+        Queued::Yes
+    }
+
     /// Queues a clone of `skb` (sharing its bytes) for the socket's reader,
     /// as af_key copies a message to promiscuous sockets; ENOBUFS if the
     /// clone cannot be allocated. `skb` must not change afterwards.
@@ -416,6 +429,32 @@ impl MsgReader<'_> {
         // SAFETY: `msg` is the live message header of the current call.
         unsafe { (*self.msg).msg_flags }
     }
+
+    /// Copies `len` bytes of the user's message in and calls `f` on them:
+    /// on the stack up to [`MsgReader::ON_STACK`] bytes (nearly every
+    /// PF_KEY message; an allocation per message showed in profiles), else
+    /// in a buffer as [`MsgReader::read_all`]'s. Its errors, and EFAULT if
+    /// the user memory is bad.
+    pub(crate) fn with_message<R>(&mut self, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if len > Self::ON_STACK {
+            return Ok(f(&self.read_all(len)?));
+        }
+        let mut buf = [const { MaybeUninit::<u8>::uninit() }; Self::ON_STACK];
+        let n = c_int::try_from(len)?;
+        // SAFETY: `buf` has room for `len` bytes (checked above); `msg` is
+        // the live message header of the current call.
+        let r = unsafe { bindings::kame_memcpy_from_msg(buf.as_mut_ptr().cast(), self.msg, n) };
+        if r != 0 {
+            return Err(EFAULT);
+        }
+        // SAFETY: `memcpy_from_msg` succeeded, so the first `len` bytes are
+        // written; `u8` has the layout of `MaybeUninit<u8>`.
+        let bytes = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
+        Ok(f(bytes))
+    }
+
+    /// The longest message [`MsgReader::with_message`] copies to the stack.
+    pub(crate) const ON_STACK: usize = 512;
 
     /// Copies `len` bytes of the user's message into a new kernel buffer:
     /// ENOBUFS if it cannot be allocated, EFAULT if the user memory is bad.

@@ -160,8 +160,8 @@ fn getspi(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         None => SaRecord::larval(proto, &src, &dst, mode, reqid, 0, real_seconds()),
     };
     rec.id.spi = spi;
-    let rec = st.sad.insert(rec, None)?.clone();
-    send_sa(st, req, &rec, MsgType::GetSpi, Target::One)
+    let entry = st.sad.insert(rec, None)?;
+    send_sa(st, req, &entry.rec, MsgType::GetSpi, Target::One)
 }
 
 fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
@@ -186,14 +186,12 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
         };
         // The reply describes the stored record (no clone of it): the
         // larval SA has another identity, as this one was free.
-        let id = sa.rec().id;
         sa.set_xform(Some(xform));
-        st.sad.insert_new(sa)?;
+        let entry = st.sad.insert_new(sa)?;
         if let Some(l) = larval {
             st.sad.remove(&l);
         }
-        let rec = st.sad.get(&id).ok_or(Errno::ESRCH)?;
-        return send_sa(st, req, rec, MsgType::Add, Target::All);
+        return send_sa(st, req, &entry.rec, MsgType::Add, Target::All);
     }
     let rec = sa.rec().clone();
     match existing {

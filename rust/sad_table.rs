@@ -331,14 +331,14 @@ impl SadTable {
         &mut self,
         rec: SaRecord,
         xform: Option<Arc<SaTransform>>,
-    ) -> Result<&SaRecord, Errno> {
+    ) -> Result<Arc<SaEntry>, Errno> {
         let mut sa = NewSa::new(rec)?;
         sa.set_xform(xform);
         self.insert_new(sa)
     }
 
     /// As [`SadTable::insert`], for an SA already in its allocation.
-    pub(crate) fn insert_new(&mut self, sa: NewSa) -> Result<&SaRecord, Errno> {
+    pub(crate) fn insert_new(&mut self, sa: NewSa) -> Result<Arc<SaEntry>, Errno> {
         let order = self.next;
         let rec = sa.rec();
         let id = rec.id;
@@ -364,10 +364,7 @@ impl SadTable {
         // Newest first: before every older entry.
         self.ids.link(p.id, |e| e.order > order);
         self.pairs.link(p.pair, |e| e.order > order);
-        self.by_order
-            .get(&order)
-            .map(|e| &e.rec)
-            .ok_or(Errno::ENOMEM)
+        Ok(p.entry)
     }
 
     /// The SA at `order`, if it is still in the SAD.

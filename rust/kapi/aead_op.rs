@@ -98,10 +98,9 @@ pub(crate) fn submit<J: AeadJob>(
     // Field by field, in place: no copy of the whole op through the
     // stack (the scatterlist is zeroed where it lies).
     let op = mem.as_ptr();
-    // SAFETY: `mem` has room for an `Op<J>` in front of the request
-    // (`kame_aead_op_alloc()`'s `head`), is aligned for it (checked
-    // above) and uninitialised, ours alone; all-zero is a valid
-    // scatterlist before `fill_sg` sets it.
+    // SAFETY: `mem` has room for an `Op<J>` before the request (`head`),
+    // aligned (checked above), uninitialised and ours alone; all-zero is
+    // a valid scatterlist before `fill_sg` sets it.
     unsafe {
         core::ptr::addr_of_mut!((*op).sg).write_bytes(0, 1);
         core::ptr::addr_of_mut!((*op).iv).write(*iv);
@@ -114,10 +113,9 @@ pub(crate) fn submit<J: AeadJob>(
         // SAFETY: the request was never submitted.
         return unsafe { finish::<J>(op, e.to_errno()) };
     }
-    // SAFETY: `op` is live and ours until the completion takes it back;
-    // its scatterlist covers bytes of the job's packet, which the job
-    // keeps in place; the request, scatterlist and IV live in the same
-    // allocation as long.
+    // SAFETY: `op` is ours until the completion takes it back; its
+    // scatterlist covers the job's packet, kept in place by the job; the
+    // request, scatterlist and IV share the op's allocation.
     let rc = unsafe {
         bindings::kame_aead_request_set(
             req.as_ptr(),

@@ -242,10 +242,9 @@ impl Skb {
     /// [`Skb::make_room`].
     pub(crate) fn bytes(&mut self) -> &mut [u8] {
         let len = self.headlen();
-        // SAFETY: `data` points at `headlen` bytes of linear data that this
-        // owner may write: `make_room` unshared them (a caller that did not
-        // call it only reads or writes its own headers, which the stack
-        // already made private for the hook or protocol handler).
+        // SAFETY: `data` points at `headlen` linear bytes this owner may
+        // write: `make_room` unshared them, or the stack made the headers
+        // private for the hook or protocol handler that alone touches them.
         unsafe { core::slice::from_raw_parts_mut(self.raw().data, len) }
     }
 
@@ -347,11 +346,9 @@ impl Skb {
             return 0;
         }
         let cache = cache.map_or(core::ptr::null_mut(), RouteCache::as_ptr);
-        // SAFETY: the skb is valid and has a route (checked above: a route
-        // has an MTU), whose device gives a live namespace; the addresses
-        // hold the bytes the family needs, checked above, and are only
-        // read; the cache is null or live for the call (borrowed), and its
-        // caller keeps it for these addresses.
+        // SAFETY: the skb is valid with a route (it has an MTU), so a live
+        // namespace; the addresses hold the family's bytes (checked above)
+        // and are only read; the cache is null or borrowed for the call.
         let mtu = unsafe {
             let p = self.ptr.as_ptr();
             let net = bindings::kame_skb_dst_net(p);
@@ -400,11 +397,9 @@ impl Skb {
             return Err(EINVAL);
         }
         let cache = cache.map_or(core::ptr::null_mut(), RouteCache::as_ptr);
-        // SAFETY: the skb is valid and has a route (checked above: a
-        // route has an MTU), whose device gives a live namespace; the
-        // addresses hold the bytes the family needs, checked above; the
-        // cache is null or live for the call (borrowed), and its caller
-        // keeps it for these addresses.
+        // SAFETY: the skb is valid with a route (it has an MTU), so a live
+        // namespace; the addresses hold the family's bytes (checked above)
+        // and are only read; the cache is null or borrowed for the call.
         kernel::error::to_result(unsafe {
             let net = bindings::kame_skb_dst_net(self.ptr.as_ptr());
             bindings::kame_skb_route(
@@ -450,10 +445,9 @@ impl Skb {
     /// back to the stack as if received on `dev`, through its GRO cells.
     pub(crate) fn reinject(self, dev: &DevRef, v6: bool) {
         let p = self.into_raw();
-        // SAFETY: `p` is a valid skb we own; `dev` is one of our devices,
-        // on which we hold a reference (its GRO cells live until it is
-        // unregistered; a device not up drops the packet, counted); the
-        // helper takes ownership.
+        // SAFETY: `p` is a valid skb we own, taken over by the helper; we
+        // hold a reference on `dev`, one of our devices, whose GRO cells
+        // live until it is unregistered (one not up drops the packet).
         unsafe { bindings::kame_skb_reinject(p, dev.as_ptr(), v6) };
     }
 }

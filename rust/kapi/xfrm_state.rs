@@ -15,9 +15,8 @@ pub(crate) fn has_state(skb: &Skb, dst: &[u8], spi: u32, proto: u8) -> bool {
         16 => true,
         _ => return false,
     };
-    // SAFETY: the skb is valid and was received, so it has its device and
-    // the device a live namespace; `dst` holds the bytes the family needs
-    // (checked above) and is only read; the helper drops the reference
-    // its lookup takes.
+    // SAFETY: the skb is valid and was received, so its device gives a live
+    // namespace; `dst` holds the family's bytes (checked above) and is only
+    // read; the helper drops the reference its lookup takes.
     unsafe { bindings::kame_xfrm_has_state(skb.as_ptr(), v6, dst.as_ptr().cast(), spi, proto) }
 }

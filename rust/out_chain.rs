@@ -195,7 +195,7 @@ impl OutChain {
         set_length(b, outer_v6, len)?;
         self.skb.set_network_offset(0);
         if tunnel {
-            let cache = sa.xform.as_ref().and_then(|x| x.route.as_ref());
+            let cache = sa.route_cache();
             self.skb
                 .route(outer_v6, rec.src.octets(), rec.id.dst.octets(), cache)?;
             self.v6 = outer_v6;

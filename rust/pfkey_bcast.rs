@@ -60,15 +60,12 @@ pub(crate) fn broadcast_skb(
     let mut skb = Some(skb);
     each_receiver(socks, target, me, |sk| {
         left -= 1;
-        match (left, skb.take()) {
-            (0, Some(last)) => {
-                let _ = sk.queue_built(last);
+        if left > 0 {
+            if let Some(s) = skb.as_mut() {
+                let _ = sk.queue_clone(s);
             }
-            (_, Some(mut s)) => {
-                let _ = sk.queue_clone(&mut s);
-                skb = Some(s);
-            }
-            (_, None) => {}
+        } else if let Some(last) = skb.take() {
+            let _ = sk.queue_built(last);
         }
     });
 }

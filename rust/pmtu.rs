@@ -96,7 +96,7 @@ pub(crate) fn check_out(skb: &mut Skb, v6: bool, flow: &Flow, bundle: &Bundle) -
     // The SA's route cache spares a route lookup per packet.
     let mtu = match outer {
         Some(sa) => {
-            let cache = sa.xform.as_ref().and_then(|x| x.route.as_ref());
+            let cache = sa.route_cache();
             match (&sa.rec.src, &sa.rec.id.dst) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => skb.route_mtu(false, s, d, cache),
                 (IpAddr::V6(s, _), IpAddr::V6(d, _)) => skb.route_mtu(true, s, d, cache),

@@ -23,7 +23,10 @@ use crate::{
         pfkey::wire::IpAddr,
         sad::{Counted, Expiry, SaId, SaRecord, SaState, MODE_ANY, PROTO_ANY},
     },
-    kapi::rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
+    kapi::{
+        rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
+        route_cache::RouteCache,
+    },
     sa_crypto::SaTransform,
     sa_use::SaUse,
 };
@@ -48,6 +51,11 @@ pub(crate) struct SaEntry {
 }
 
 impl SaEntry {
+    /// The route cache of a tunnel-mode SA with a transform.
+    pub(crate) fn route_cache(&self) -> Option<&RouteCache> {
+        self.xform.as_ref().and_then(|x| x.route.as_ref())
+    }
+
     /// What the data path counted on this SA, if it has a transform.
     pub(crate) fn usage(&self) -> Option<&SaUse> {
         self.xform.as_ref().and_then(|x| x.usage())

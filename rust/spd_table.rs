@@ -142,6 +142,11 @@ impl NewPolicy {
     }
 }
 
+/// Whether a policy is the one of direction `dir` with selector `sel`.
+fn has_sel(dir: u8, sel: &Selector) -> impl Fn(&PolicyEntry) -> bool + '_ {
+    move |e| e.rec.dir == dir && e.rec.sel == *sel
+}
+
 /// The direction a policy id encodes (0 in, 1 out, 2 fwd; as Linux).
 pub(crate) fn id_dir(id: u32) -> u32 {
     id & 7
@@ -179,11 +184,9 @@ impl SpdTable {
     }
 
     fn entry_by_sel(&self, dir: u8, sel: &Selector) -> Option<&Arc<PolicyEntry>> {
-        if sel.is_host_pair() {
-            let h = host_hash(self.seed, dir, &sel.src, &sel.dst);
-            self.hosts.get(h, |e| e.rec.dir == dir && e.rec.sel == *sel)
-        } else {
-            self.by_sel.get(&(dir, *sel))
+        match self.chain_key(dir, sel) {
+            (true, h) => self.hosts.get(h, has_sel(dir, sel)),
+            (false, _) => self.by_sel.get(&(dir, *sel)),
         }
     }
 
@@ -192,22 +195,14 @@ impl SpdTable {
         Some(&self.by_id.get(&id)?.rec)
     }
 
-    /// The lookup chain of a policy, and its hash.
-    fn chain_of(&mut self, rec: &PolicyRecord) -> (&mut RcuHashWriter<PolicyEntry>, u32) {
-        let (host, h) = self.chain_key(rec);
-        (self.chain(host), h)
-    }
-
-    /// Whether a policy is in the host hash, and its hash there (its
-    /// direction in the other chains).
-    fn chain_key(&self, rec: &PolicyRecord) -> (bool, u32) {
-        if rec.sel.is_host_pair() {
-            (
-                true,
-                host_hash(self.seed, rec.dir, &rec.sel.src, &rec.sel.dst),
-            )
+    /// Whether a policy of direction `dir` with selector `sel` is in the
+    /// host hash (a host pair: its selector is found there too), and its
+    /// hash there (its direction in the other chains).
+    fn chain_key(&self, dir: u8, sel: &Selector) -> (bool, u32) {
+        if sel.is_host_pair() {
+            (true, host_hash(self.seed, dir, &sel.src, &sel.dst))
         } else {
-            (false, rec.dir.into())
+            (false, dir.into())
         }
     }
 
@@ -295,7 +290,7 @@ impl SpdTable {
             Some(RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?)
         };
         let by_id = RBTreeNode::new(entry.rec.id, entry.clone(), GFP_KERNEL).map_err(nomem)?;
-        let (host, h) = self.chain_key(&entry.rec);
+        let (host, h) = self.chain_key(entry.rec.dir, &entry.rec.sel);
         let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
         let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         self.next -= 1;
@@ -311,14 +306,15 @@ impl SpdTable {
 
     /// Removes and returns the policy for `dir` with selector `sel`.
     pub(crate) fn remove_by_sel(&mut self, dir: u8, sel: &Selector) -> Option<PolicyRecord> {
-        let order = self.entry_by_sel(dir, sel)?.order;
-        if !sel.is_host_pair() {
-            self.by_sel.remove(&(dir, *sel));
-        }
+        let (host, h) = self.chain_key(dir, sel);
+        let order = if host {
+            self.hosts.get(h, has_sel(dir, sel))?.order
+        } else {
+            self.by_sel.remove(&(dir, *sel))?.order
+        };
         let entry = self.by_order.remove(&order)?;
         self.by_id.remove(&entry.rec.id);
-        let (chain, h) = self.chain_of(&entry.rec);
-        chain.remove(h, |e| e.order == order);
+        self.chain(host).remove(h, |e| e.order == order);
         Some(entry.rec.clone())
     }
 

@@ -261,6 +261,13 @@ impl<'a, F: SockFamily> Sock<'a, F> {
         }
     }
 
+    /// Whether the reader's queue already holds more than the receive
+    /// buffer allows (af_key's test before each message it queues).
+    fn rcvbuf_over(&self) -> bool {
+        let (used, size) = self.rmem();
+        used > size
+    }
+
     /// Bytes queued for the reader (`sk_rmem_alloc`) and the receive
     /// buffer's size (`sk_rcvbuf`).
     fn rmem(&self) -> (usize, usize) {
@@ -304,8 +311,7 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// over its limit; ENOBUFS when no memory is left.
     pub(crate) fn queue_rcv(&self, bytes: &[u8], gfp: Gfp) -> Result<Queued> {
         let len = u32::try_from(bytes.len())?;
-        // SAFETY: `sk` is live (type invariant).
-        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+        if self.rcvbuf_over() {
             return Ok(Queued::ReceiverFull);
         }
         // SAFETY: plain allocation.
@@ -351,8 +357,7 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// no clone to make and no original to free. Not queued (freed) when
     /// the receive buffer is already over its limit.
     pub(crate) fn queue_built(&self, skb: MsgSkb) -> Queued {
-        // SAFETY: `sk` is live (type invariant).
-        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+        if self.rcvbuf_over() {
             return Queued::ReceiverFull;
         }
         self.queue_skb(skb);
@@ -363,8 +368,7 @@ impl<'a, F: SockFamily> Sock<'a, F> {
     /// as af_key copies a message to promiscuous sockets; ENOBUFS if the
     /// clone cannot be allocated. `skb` must not change afterwards.
     pub(crate) fn queue_clone(&self, skb: &mut MsgSkb) -> Result<Queued> {
-        // SAFETY: `sk` is live (type invariant).
-        if unsafe { bindings::kame_sk_rmem_alloc(self.sk) > bindings::kame_sk_rcvbuf(self.sk) } {
+        if self.rcvbuf_over() {
             return Ok(Queued::ReceiverFull);
         }
         // SAFETY: `skb` is a valid buffer; the clone is a new `sk_buff`
@@ -440,14 +444,9 @@ impl MsgReader<'_> {
             return Ok(f(&self.read_all(len)?));
         }
         let mut buf = [const { MaybeUninit::<u8>::uninit() }; Self::ON_STACK];
-        let n = c_int::try_from(len)?;
-        // SAFETY: `buf` has room for `len` bytes (checked above); `msg` is
-        // the live message header of the current call.
-        let r = unsafe { bindings::kame_memcpy_from_msg(buf.as_mut_ptr().cast(), self.msg, n) };
-        if r != 0 {
-            return Err(EFAULT);
-        }
-        // SAFETY: `memcpy_from_msg` succeeded, so the first `len` bytes are
+        // SAFETY: `buf` has room for `len` bytes (checked above).
+        unsafe { self.copy_in(buf.as_mut_ptr().cast(), len)? };
+        // SAFETY: `copy_in` succeeded, so the first `len` bytes are
         // written; `u8` has the layout of `MaybeUninit<u8>`.
         let bytes = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
         Ok(f(bytes))
@@ -460,16 +459,27 @@ impl MsgReader<'_> {
     /// ENOBUFS if it cannot be allocated, EFAULT if the user memory is bad.
     pub(crate) fn read_all(&mut self, len: usize) -> Result<KVec<u8>> {
         let mut buf = KVec::<u8>::with_capacity(len, GFP_KERNEL).map_err(|_| ENOBUFS)?;
-        let n = c_int::try_from(len)?;
-        // SAFETY: `buf` has room for `len` bytes; `msg` is the live message
-        // header of the current call.
-        let r = unsafe { bindings::kame_memcpy_from_msg(buf.as_mut_ptr().cast(), self.msg, n) };
-        if r != 0 {
-            return Err(EFAULT);
-        }
-        // SAFETY: `memcpy_from_msg` succeeded, so all `len` bytes are written.
+        // SAFETY: `buf` has room for `len` bytes.
+        unsafe { self.copy_in(buf.as_mut_ptr(), len)? };
+        // SAFETY: `copy_in` succeeded, so all `len` bytes are written.
         unsafe { buf.inc_len(len) };
         Ok(buf)
+    }
+
+    /// Copies `len` bytes of the user's message to `dst`; EFAULT if the
+    /// user memory is bad.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for writes of `len` bytes.
+    unsafe fn copy_in(&mut self, dst: *mut u8, len: usize) -> Result {
+        let n = c_int::try_from(len)?;
+        // SAFETY: `dst` has room for `len` bytes (caller); `msg` is the
+        // live message header of the current call.
+        match unsafe { bindings::kame_memcpy_from_msg(dst.cast(), self.msg, n) } {
+            0 => Ok(()),
+            _ => Err(EFAULT),
+        }
     }
 }
 

@@ -49,6 +49,10 @@ void kame_sk_queue_purge(struct sock *sk);
 void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb);
 void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb);
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk));
+void kame_sock_work_init(struct work_struct *work,
+			 void (*fn)(struct work_struct *work));
+bool kame_sock_work_queue(struct sock *sk, struct work_struct *work);
+void kame_sock_work_cancel(struct sock *sk, struct work_struct *work);
 
 /* linux/skbuff.h */
 struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp);

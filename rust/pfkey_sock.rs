@@ -101,9 +101,14 @@ impl SockFamily for PfKey {
     }
 
     fn recv_done(sk: &Sock<'_, PfKey>) {
-        if !pfkey_dump::wants_resume(sk) {
-            return;
+        // The dump goes on while the reader reads what is queued: on
+        // another CPU if one is free.
+        if pfkey_dump::wants_resume(sk) {
+            sk.defer();
         }
+    }
+
+    fn deferred(sk: &Sock<'_, PfKey>) {
         let mut st = sk.pernet().dp().keys.lock();
         pfkey_dump::resume(&mut st, sk);
     }

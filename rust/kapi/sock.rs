@@ -84,6 +84,10 @@ pub(crate) trait SockFamily: Sized + 'static {
     /// streamed reply (a dump) can continue as the reader drains.
     fn recv_done(_sk: &Sock<'_, Self>) {}
 
+    /// The socket's deferred work, asked for by [`Sock::defer`]: runs in
+    /// process context on an unbound worker, at most once at a time.
+    fn deferred(_sk: &Sock<'_, Self>) {}
+
     /// Called when user space closes the socket, before it is orphaned.
     fn release(_sk: &Sock<'_, Self>) {}
 }
@@ -111,11 +115,15 @@ impl FamilyStorage {
 }
 
 /// A socket as the kernel allocates it for family `F`: the `struct sock`
-/// followed by our state. `bindings::sock` is opaque (its size and alignment
-/// are the compiler's; its fields are reached through C helpers).
+/// followed by its deferred work and our state. `bindings::sock` is opaque
+/// (its size and alignment are the compiler's; its fields are reached
+/// through C helpers).
 #[repr(C)]
 struct SockWithData<D> {
     sk: bindings::sock,
+    /// Queued with a reference on `sk` (helpers/sock.c), cancelled when
+    /// the socket is released.
+    work: Opaque<bindings::work_struct>,
     data: D,
 }
 
@@ -259,6 +267,16 @@ impl<'a, F: SockFamily> Sock<'a, F> {
             sk: unsafe { NonNull::new_unchecked(self.sk) },
             _family: PhantomData,
         }
+    }
+
+    /// Runs [`SockFamily::deferred`] for the socket soon, on an unbound
+    /// worker (so possibly on another CPU while this one goes on), unless
+    /// a run is already pending. The socket is held until it has run.
+    pub(crate) fn defer(&self) {
+        // SAFETY: `sk` is live (type invariant) and heads a `SockWithData`
+        // whose `work` `create_trampoline` initialised; the helper holds
+        // `sk` for the run, which `release_trampoline` cancels or waits for.
+        unsafe { bindings::kame_sock_work_queue(self.sk, work_of::<F>(self.sk)) };
     }
 
     /// Whether the reader's queue already holds more than the receive
@@ -509,6 +527,7 @@ unsafe extern "C" fn create_trampoline<F: SockFamily>(
         // `destruct_trampoline` drops it. `sock` is the new socket.
         unsafe {
             addr_of_mut!((*sk.cast::<SockWithData<F::Data>>()).data).write(data);
+            bindings::kame_sock_work_init(work_of::<F>(sk), Some(work_trampoline::<F>));
             (*sock).ops = st.ops.get();
             bindings::sock_init_data(sock, sk);
             bindings::kame_sk_set_destruct(sk, Some(destruct_trampoline::<F>));
@@ -549,6 +568,10 @@ unsafe extern "C" fn release_trampoline<F: SockFamily>(sock: *mut bindings::sock
     if sk.is_null() {
         return 0;
     }
+    // SAFETY: `sk` is live until the `sock_put` below; no system call is
+    // in progress on it, so nothing queues its work again once cancelled
+    // (a run that was pending drops its reference here).
+    unsafe { bindings::kame_sock_work_cancel(sk, work_of::<F>(sk)) };
     // SAFETY: `sk` is live until the `sock_put` below.
     F::release(&unsafe { Sock::<F>::from_raw(sk) });
     // SAFETY: detach the sock from the socket and drop the socket's
@@ -559,6 +582,25 @@ unsafe extern "C" fn release_trampoline<F: SockFamily>(sock: *mut bindings::sock
         bindings::kame_sock_put(sk);
     }
     0
+}
+
+/// The deferred work of `sk`, a socket of `F`'s (no access is made).
+fn work_of<F: SockFamily>(sk: *mut bindings::sock) -> *mut bindings::work_struct {
+    let at = core::mem::offset_of!(SockWithData<F::Data>, work);
+    sk.cast::<u8>().wrapping_add(at).cast()
+}
+
+/// # Safety
+///
+/// Called by the workqueue with the `work` of a socket of `F`, queued by
+/// [`Sock::defer`] with a reference held.
+unsafe extern "C" fn work_trampoline<F: SockFamily>(work: *mut bindings::work_struct) {
+    let at = core::mem::offset_of!(SockWithData<F::Data>, work);
+    let sk = work.cast::<u8>().wrapping_sub(at).cast::<bindings::sock>();
+    // SAFETY: `work` lives in the socket `sk`, which the queueing held.
+    F::deferred(&unsafe { Sock::<F>::from_raw(sk) });
+    // SAFETY: drops the reference `kame_sock_work_queue` took for this run.
+    unsafe { bindings::kame_sock_put(sk) };
 }
 
 /// # Safety

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Wrappers for static inline socket helpers of net/sock.h (kame_helpers.h). */
+#include <linux/workqueue.h>
 #include <net/sock.h>
 
 #include "kame_helpers.h"
@@ -74,4 +75,31 @@ void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb)
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
 {
 	sk->sk_destruct = destruct;
+}
+
+/*
+ * A socket's deferred work runs on the unbound queue, so it may run on
+ * another CPU while the socket's reader goes on. Each queueing holds a
+ * reference on the socket, dropped by the run it causes (or by the cancel
+ * that removes it): the work never outlives its socket.
+ */
+void kame_sock_work_init(struct work_struct *work, work_func_t fn)
+{
+	INIT_WORK(work, fn);
+}
+
+bool kame_sock_work_queue(struct sock *sk, struct work_struct *work)
+{
+	sock_hold(sk);
+	if (queue_work(system_dfl_wq, work))
+		return true;
+	/* Already pending: that run will do. */
+	sock_put(sk);
+	return false;
+}
+
+void kame_sock_work_cancel(struct sock *sk, struct work_struct *work)
+{
+	if (cancel_work_sync(work))
+		sock_put(sk);
 }

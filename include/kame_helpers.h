@@ -47,8 +47,11 @@ void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
 void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
 void kame_sk_queue_purge(struct sock *sk);
 void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb);
-void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb);
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk));
+struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
+				 bool (*step)(struct sk_buff *skb, bool advance,
+					      int *at, int *len),
+				 int *at, int *len);
 void kame_sock_work_init(struct work_struct *work,
 			 void (*fn)(struct work_struct *work));
 bool kame_sock_work_queue(struct sock *sk, struct work_struct *work);

@@ -5,8 +5,8 @@
 //! where its reader gets it, with no copy in between.
 //!
 //! A *batch* holds several whole messages back to back (a dump's): the
-//! reader still gets one message per `recvmsg`, and the batch goes back to
-//! the head of the queue until its last message is read. One buffer, one
+//! reader still gets one message per `recvmsg`, and the batch stays at the
+//! head of the queue until its last message is read. One buffer, one
 //! queueing and one wake-up then serve dozens of messages, where each cost
 //! as much as building the message.
 

@@ -641,15 +641,30 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
     }
     // SAFETY: a socket of ours in a system call has its `sk`.
     let sk = unsafe { (*sock).sk };
-    let mut err: c_int = 0;
-    // SAFETY: `sk` is live; `err` receives the error on failure.
-    let skb = unsafe { bindings::skb_recv_datagram(sk, flags as u32, &mut err) };
-    if skb.is_null() {
-        return err;
-    }
-    // SAFETY: `skb` is a datagram we now hold (taken off the queue, or a
-    // reference to the head with MSG_PEEK).
-    let (at, full, rest) = unsafe { next_message(skb) };
+    let peek = flags as u32 & bindings::KAME_MSG_PEEK != 0;
+    let (mut at, mut full): (c_int, c_int) = (0, 0);
+    let skb = loop {
+        // SAFETY: `sk` is live; `step_message` is what `kame_sk_next_msg`
+        // expects, and `at` and `full` are writable.
+        let skb =
+            unsafe { bindings::kame_sk_next_msg(sk, peek, Some(step_message), &mut at, &mut full) };
+        if !skb.is_null() {
+            break skb;
+        }
+        // Nothing queued: wait as any datagram socket does (timeout,
+        // signals, MSG_DONTWAIT), then take the message as above.
+        let mut err: c_int = 0;
+        // SAFETY: `sk` is live; `err` receives the error on failure.
+        let head = unsafe {
+            bindings::skb_recv_datagram(sk, flags as u32 | bindings::KAME_MSG_PEEK, &mut err)
+        };
+        if head.is_null() {
+            return err;
+        }
+        // SAFETY: drops the reference the peek took.
+        unsafe { bindings::skb_free_datagram(sk, head) };
+    };
+    let full = full as usize;
     let copied = if full > len {
         // SAFETY: `msg` is live for the call.
         unsafe { (*msg).msg_flags |= bindings::KAME_MSG_TRUNC };
@@ -669,25 +684,43 @@ unsafe extern "C" fn recvmsg_trampoline<F: SockFamily>(
         };
         ret = n as c_int;
     }
-    if rest && flags as u32 & bindings::KAME_MSG_PEEK == 0 {
-        // A batch with messages left goes back to the head of the queue
-        // (keeping its accounting), and the next `recvmsg` reads on after
-        // this message, copied or not: a datagram is consumed either way.
-        // SAFETY: `skb` is a batch taken off the queue, ours until requeued.
-        unsafe {
-            if let Some(next) = msg_skb::batch_next(skb) {
-                next.store(at as u32 + full as u32, Relaxed);
-            }
-            bindings::kame_sk_queue_rcv_head(sk, skb);
-            bindings::kame_sk_data_ready(sk);
-        }
-    } else {
-        // SAFETY: releases the datagram `skb_recv_datagram` gave us.
-        unsafe { bindings::skb_free_datagram(sk, skb) };
-    }
+    // SAFETY: drops the reference `kame_sk_next_msg` gave us (and frees
+    // the buffer if its last message was taken).
+    unsafe { bindings::skb_free_datagram(sk, skb) };
     // SAFETY: a socket of ours in a system call is live.
     F::recv_done(&unsafe { Sock::<F>::from_raw(sk) });
     ret
+}
+
+/// Where the next message of the head `skb` of a receive queue lies (in
+/// `at` and `len`) and whether more follow it; moves past it if `advance`.
+///
+/// # Safety
+///
+/// Called by `kame_sk_next_msg` under the queue's lock, with its head (a
+/// linear buffer of one of our sockets) and writable `at` and `len`.
+unsafe extern "C" fn step_message(
+    skb: *mut bindings::sk_buff,
+    advance: bool,
+    at: *mut c_int,
+    len: *mut c_int,
+) -> bool {
+    // SAFETY: `skb` is a queued buffer of ours, held by the queue (caller).
+    let (from, full, rest) = unsafe { next_message(skb) };
+    if rest && advance {
+        // The next reader reads on after this message, copied or not: a
+        // datagram is consumed either way. The lock orders readers.
+        // SAFETY: as above.
+        if let Some(next) = unsafe { msg_skb::batch_next(skb) } {
+            next.store(from as u32 + full as u32, Relaxed);
+        }
+    }
+    // SAFETY: writable (caller); a message is shorter than a buffer.
+    unsafe {
+        *at = from;
+        *len = full as c_int;
+    }
+    rest
 }
 
 /// The next message of `skb`: its offset, its length, and whether more

@@ -67,14 +67,38 @@ void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb)
 	skb_queue_tail(&sk->sk_receive_queue, skb);
 }
 
-void kame_sk_queue_rcv_head(struct sock *sk, struct sk_buff *skb)
-{
-	skb_queue_head(&sk->sk_receive_queue, skb);
-}
-
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
 {
 	sk->sk_destruct = destruct;
+}
+
+/*
+ * The next message of sk's receive queue, without waiting (NULL if none):
+ * a buffer holds one message, or a dump's batch of them. `step` says, under
+ * the queue's lock, where the head's next message lies and whether more
+ * follow it, and moves past it if `advance`. The buffer returned holds a
+ * reference of the caller's; it leaves the queue with its last message, so
+ * a batch is neither unlinked nor requeued for each message read.
+ */
+struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
+				 bool (*step)(struct sk_buff *skb, bool advance,
+					      int *at, int *len),
+				 int *at, int *len)
+{
+	struct sk_buff_head *q = &sk->sk_receive_queue;
+	struct sk_buff *skb;
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	skb = skb_peek(q);
+	if (skb) {
+		if (step(skb, !peek, at, len) || peek)
+			skb_get(skb);
+		else
+			__skb_unlink(skb, q);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	return skb;
 }
 
 /*
@@ -90,6 +114,9 @@ void kame_sock_work_init(struct work_struct *work, work_func_t fn)
 
 bool kame_sock_work_queue(struct sock *sk, struct work_struct *work)
 {
+	/* Asked for at each read while a dump is behind: mostly pending. */
+	if (work_pending(work))
+		return false;
 	sock_hold(sk);
 	if (queue_work(system_dfl_wq, work))
 		return true;

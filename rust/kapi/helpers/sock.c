@@ -87,9 +87,13 @@ struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
 {
 	struct sk_buff_head *q = &sk->sk_receive_queue;
 	struct sk_buff *skb;
-	unsigned long flags;
 
-	spin_lock_irqsave(&q->lock, flags);
+	/*
+	 * Messages are queued in process context or softirq (an ACQUIRE),
+	 * never from a hard interrupt, and the family's queues have a lock
+	 * class of their own (sk_init_common()).
+	 */
+	spin_lock_bh(&q->lock);
 	skb = skb_peek(q);
 	if (skb) {
 		if (step(skb, !peek, at, len) || peek)
@@ -97,7 +101,7 @@ struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
 		else
 			__skb_unlink(skb, q);
 	}
-	spin_unlock_irqrestore(&q->lock, flags);
+	spin_unlock_bh(&q->lock);
 	return skb;
 }
 

@@ -12,8 +12,10 @@
 # STEP is add-sa (default), add-spd, dump-sa or dump-spd; the dumps profile
 # only their own step (the SAs or policies they list are added first,
 # unrecorded).  KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
-# __pi_memcpy) whose callers are printed too, as call chains; KAME_PROFILE_LIMIT
-# the smallest share (percent, default 3) listed with children.
+# __pi_memcpy) whose callers are printed too, as call chains; KAME_PROFILE_CALLEES
+# parts of symbol names whose callees are (share of all samples by call path,
+# two frames deep); KAME_PROFILE_LIMIT the smallest share (percent, default 3)
+# listed with children.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -67,6 +69,11 @@ profile() {
 	for sym in ${callers//,/ }; do
 		echo "-- callers of $sym"
 		report "$data" --no-children --sort sym -S "$sym" -g graph,0.5,callee
+	done
+	callees=${KAME_PROFILE_CALLEES:-}
+	for sym in ${callees//,/ }; do
+		echo "-- callees of $sym"
+		python3 "$KAME_TOP/selftests/dp/perf_report.py" callees "$data" "$sym"
 	done
 	ip netns del "$(ns "$impl")"
 }

@@ -33,13 +33,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dp import bench, case  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
+from dp.perf_report import NOSYM, callees, report  # noqa: E402
 
 SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
 ESP = {"gcm": case.GCM, "cbc": case.CBC}[os.environ.get("KAME_PROFILE_ESP", "gcm")]
 CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
 CALLEES = [s for s in os.environ.get("KAME_PROFILE_CALLEES", "").split(",") if s]
-NOSYM = "/tmp/kame-profile-nosym"
 
 
 def counters(t, node):
@@ -48,41 +48,6 @@ def counters(t, node):
         return {k: v for table in json.loads(out).values() for k, v in table.items()}
     except ValueError:
         return {}
-
-
-def report(data, *args):
-    r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--symfs=" + NOSYM,
-                        "--kallsyms=/proc/kallsyms", *args],
-                       capture_output=True, text=True, timeout=1800)
-    return "\n".join(line for line in r.stdout.splitlines() if line and not line.startswith("#"))
-
-
-def callees(data, sym, depth=2, limit=0.3):
-    """The share of all samples under each call path of up to `depth`
-    frames below the last frame whose name contains `sym` (from perf's
-    folded stacks), largest first."""
-    text = report(data, "--no-children", "--sort", "sym", "-g", "folded,0,caller,count")
-    shares, total = {}, 0
-    for line in text.splitlines():
-        count, _, stack = line.strip().partition(" ")
-        if not count.isdigit():
-            continue
-        total += int(count)
-        frames = stack.split(";")
-        at = [i for i, f in enumerate(frames) if sym in f]
-        if not at:
-            continue
-        below = frames[at[-1] + 1:]
-        for d in range(0, depth + 1):
-            key = ";".join(below[:d]) if d else "(all)"
-            if d and len(below) < d:
-                break
-            shares[key] = shares.get(key, 0) + int(count)
-    if not total:
-        return "(no samples)"
-    rows = sorted(shares.items(), key=lambda kv: (kv[0] != "(all)", -kv[1]))
-    return "\n".join("%7.2f%%  %s" % (100.0 * n / total, k) for k, n in rows
-                     if 100.0 * n / total >= limit)
 
 
 def profile(impl):

@@ -26,6 +26,7 @@ use crate::{
         crypto::{Aead, Ahash, Completion},
         route_cache::RouteCache,
     },
+    keydb::KeyDb,
     sa_use::SaUse,
     stats_hist::AlgRow,
 };
@@ -135,10 +136,11 @@ impl SaTransform {
     /// lookup asks the crypto API whether it has it, which is also much
     /// quicker to fail than building the whole transform's templates), EINVAL
     /// for a key or ICV length the crypto API refuses.
-    pub(crate) fn new(rec: &SaRecord) -> Result<SaTransform, Errno> {
+    /// ESP's AEAD comes from `keys`' spares when one is ready.
+    pub(crate) fn new(rec: &SaRecord, keys: &KeyDb) -> Result<SaTransform, Errno> {
         let nomem = |_| Errno::ENOMEM;
         let crypto = match rec.id.proto {
-            IPPROTO_ESP => Crypto::Esp(Arc::new(esp(rec)?, GFP_KERNEL).map_err(nomem)?),
+            IPPROTO_ESP => Crypto::Esp(Arc::new(esp(rec, keys)?, GFP_KERNEL).map_err(nomem)?),
             IPPROTO_AH => Crypto::Ah(Arc::new(ah(rec)?, GFP_KERNEL).map_err(nomem)?),
             // Not run: needs no route either.
             _ => {
@@ -168,7 +170,7 @@ fn alloc_errno(e: Error) -> Errno {
     }
 }
 
-fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
+fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
     // Borrowed where it was returned: moving its 320 bytes out showed.
@@ -183,7 +185,7 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
     {
         return Err(Errno::ENOSYS);
     }
-    let mut aead = Aead::new(x.name.as_cstr(), Completion::MayBeAsync).map_err(alloc_errno)?;
+    let mut aead = keys.esp_aead(&x.name).map_err(alloc_errno)?;
     aead.set_key(x.key.as_bytes()).map_err(from_kernel)?;
     // authenc's default ICV is the whole digest; AEADs' their longest.
     let icvlen = u32::from(x.icv_len);

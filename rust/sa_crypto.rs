@@ -29,6 +29,7 @@ use crate::{
     keydb::KeyDb,
     sa_use::SaUse,
     stats_hist::AlgRow,
+    xform_spares::AeadKind,
 };
 use kernel::{
     new_spinlock,
@@ -173,22 +174,21 @@ fn alloc_errno(e: Error) -> Errno {
 fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
-    // Borrowed where it was returned: moving its 320 bytes out showed.
-    let built = xform::esp(rec, if esn { Esn::On } else { Esn::Off });
-    let x = built.as_ref().map_err(|e| *e)?;
-    // `xform::esp` found the algorithm: this cannot fail.
+    let keying = xform::esp_keying(rec)?;
+    // `esp_keying` found the algorithm: this cannot fail.
     let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
-    if x.parts
-        .iter()
-        .flatten()
-        .any(|p| !crate::crypto_probe::has(p))
-    {
-        return Err(Errno::ENOSYS);
-    }
-    let mut aead = keys.esp_aead(&x.name).map_err(alloc_errno)?;
-    aead.set_key(x.key.as_bytes()).map_err(from_kernel)?;
+    let kind = AeadKind {
+        encrypt: rec.encrypt,
+        auth: rec.auth,
+        esn,
+    };
+    let mut aead = match keys.spare_aead(kind) {
+        Some(t) => t,
+        None => new_aead(rec, kind, keys)?,
+    };
+    aead.set_key(keying.key.as_bytes()).map_err(from_kernel)?;
     // authenc's default ICV is the whole digest; AEADs' their longest.
-    let icvlen = u32::from(x.icv_len);
+    let icvlen = u32::from(keying.icv_len);
     aead.set_authsize(icvlen).map_err(from_kernel)?;
     if aead.authsize() != icvlen {
         return Err(Errno::EINVAL);
@@ -209,6 +209,23 @@ fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
         esn,
         hist,
     })
+}
+
+/// The AEAD of an ESP SA that found no spare of `kind`, allocated here:
+/// ENOSYS if the kernel lacks a part of it.
+fn new_aead(rec: &SaRecord, kind: AeadKind, keys: &KeyDb) -> Result<Aead, Errno> {
+    let esn = if kind.esn { Esn::On } else { Esn::Off };
+    // Borrowed where it was returned: moving its 320 bytes out showed.
+    let built = xform::esp(rec, esn);
+    let x = built.as_ref().map_err(|e| *e)?;
+    if x.parts
+        .iter()
+        .flatten()
+        .any(|p| !crate::crypto_probe::has(p))
+    {
+        return Err(Errno::ENOSYS);
+    }
+    keys.new_aead(kind, &x.name).map_err(alloc_errno)
 }
 
 fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {

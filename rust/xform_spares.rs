@@ -6,11 +6,11 @@
 //! Allocating an AEAD builds one transform per template layer (five for
 //! `echainiv(authenc(hmac(sha256),cbc(aes)))`, each zeroed) after looking
 //! the name up: about a third of a SADB_ADD's kernel time, as af_key's. An
-//! add takes a spare of its algorithm when one is ready and keys it there,
-//! so a refused key still fails the add; a worker on the unbound queue
-//! (another CPU, if one is idle) allocates the next ones meanwhile. The
-//! first SA of an algorithm allocates its own, so an algorithm the kernel
-//! lacks fails the add as before. Spares of an algorithm no add took for
+//! add takes a spare of its algorithms when one is ready and keys it there,
+//! so a refused key still fails the add (and the name is not even built); a
+//! worker on the unbound queue (another CPU, if one is idle) allocates the
+//! next ones meanwhile. The first SA of an algorithm allocates its own, so
+//! an algorithm the kernel lacks fails the add as before. Spares of an algorithm no add took for
 //! [`IDLE_MS`] are freed: they pin the modules that implement it.
 
 #![forbid(unsafe_code)]
@@ -37,8 +37,18 @@ const MAX_KINDS: usize = 4;
 /// Spares of an algorithm no add took for this long are freed.
 const IDLE_MS: u32 = 5000;
 
+/// Which AEAD a spare is: its SAs' algorithm ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AeadKind {
+    pub(crate) encrypt: u8,
+    pub(crate) auth: u8,
+    pub(crate) esn: bool,
+}
+
 /// The spares of one algorithm.
 struct Kind {
+    id: AeadKind,
+    /// What the worker allocates.
     name: AlgName,
     /// Room for [`KEEP`], reserved up front: the worker pushes without
     /// allocating under the lock.
@@ -63,24 +73,35 @@ impl Spares {
         }
     }
 
-    /// A spare transform named `name`, if one is ready, and whether the
-    /// worker should be asked to run (it is short of them, or `name` is
-    /// new).
-    fn take(&mut self, name: &AlgName) -> (Option<Aead>, bool) {
-        let (tfm, short) = self.take_spare(name);
+    /// Whether the worker should be asked to run, given that it is
+    /// `short` of spares.
+    fn ask(&mut self, short: bool) -> bool {
         let ask = short && !self.refilling;
         self.refilling |= ask;
-        (tfm, ask)
+        ask
     }
 
-    fn take_spare(&mut self, name: &AlgName) -> (Option<Aead>, bool) {
-        if let Some(k) = self.kinds.iter_mut().find(|k| k.name == *name) {
+    /// A spare transform of kind `id`, if one is ready, and whether the
+    /// worker should be asked to run.
+    fn take(&mut self, id: AeadKind) -> (Option<Aead>, bool) {
+        let Some(k) = self.kinds.iter_mut().find(|k| k.id == id) else {
+            return (None, false);
+        };
+        k.last_taken = Instant::now();
+        let tfm = k.tfms.pop();
+        let short = k.tfms.len() <= REFILL_AT;
+        (tfm, self.ask(short))
+    }
+
+    /// Has the worker keep spares of kind `id`, named `name`, from now
+    /// on; whether it should be asked to run.
+    fn want(&mut self, id: AeadKind, name: &AlgName) -> bool {
+        if let Some(k) = self.kinds.iter_mut().find(|k| k.id == id) {
             k.last_taken = Instant::now();
-            let tfm = k.tfms.pop();
-            return (tfm, k.tfms.len() <= REFILL_AT);
+            return self.ask(true);
         }
         let Ok(tfms) = KVec::with_capacity(KEEP, GFP_KERNEL) else {
-            return (None, false);
+            return false;
         };
         if self.kinds.len() >= MAX_KINDS {
             // The least recently used goes, with its spares.
@@ -91,29 +112,31 @@ impl Spares {
             }
         }
         let kind = Kind {
+            id,
             name: name.clone(),
             tfms,
             last_taken: Instant::now(),
         };
-        (None, self.kinds.push(kind, GFP_KERNEL).is_ok())
+        let added = self.kinds.push(kind, GFP_KERNEL).is_ok();
+        self.ask(added)
     }
 
     /// The name of an algorithm short of spares, taken from recently, and
     /// how many it lacks; the worker is done when there is none.
-    fn wanting(&mut self) -> Option<(AlgName, usize)> {
+    fn wanting(&mut self) -> Option<(AeadKind, AlgName, usize)> {
         let w = self
             .kinds
             .iter()
             .find(|k| k.tfms.len() < KEEP && !idle(k))
-            .map(|k| (k.name.clone(), KEEP - k.tfms.len()));
+            .map(|k| (k.id, k.name.clone(), KEEP - k.tfms.len()));
         self.refilling = w.is_some();
         w
     }
 
-    /// Adds `tfm` to the spares of `name`; drops an algorithm that could
-    /// not be allocated (adds then allocate their own, and fail).
-    fn put(&mut self, name: &AlgName, tfm: Result<Aead>) {
-        let Some(i) = self.kinds.iter().position(|k| k.name == *name) else {
+    /// Adds `tfm` to the spares of kind `id`; drops a kind that could not
+    /// be allocated (adds then allocate their own, and fail).
+    fn put(&mut self, id: AeadKind, tfm: Result<Aead>) {
+        let Some(i) = self.kinds.iter().position(|k| k.id == id) else {
             return;
         };
         match tfm {
@@ -142,17 +165,24 @@ fn idle(k: &Kind) -> bool {
 }
 
 impl KeyDb {
-    /// The AEAD transform `name` for a new ESP SA: a spare if one is
-    /// ready, else allocated here.
-    pub(crate) fn esp_aead(&self, name: &AlgName) -> Result<Aead> {
-        let (spare, refill) = self.spares.lock().take(name);
-        if refill {
+    /// A spare AEAD transform of kind `id` for a new ESP SA, if one is
+    /// ready.
+    pub(crate) fn spare_aead(&self, id: AeadKind) -> Option<Aead> {
+        let (spare, ask) = self.spares.lock().take(id);
+        if ask {
             self.spare_work.schedule_ms(0);
         }
-        match spare {
-            Some(t) => Ok(t),
-            None => Aead::new(name.as_cstr(), Completion::MayBeAsync),
+        spare
+    }
+
+    /// Allocates the AEAD transform `name`, of kind `id`, for a new ESP
+    /// SA that found no spare; spares of it are kept from now on.
+    pub(crate) fn new_aead(&self, id: AeadKind, name: &AlgName) -> Result<Aead> {
+        let tfm = Aead::new(name.as_cstr(), Completion::MayBeAsync)?;
+        if self.spares.lock().want(id, name) {
+            self.spare_work.schedule_ms(0);
         }
+        Ok(tfm)
     }
 }
 
@@ -162,14 +192,14 @@ impl KeyDb {
 pub(crate) fn run(keys: &KeyDb) {
     loop {
         // The guard goes at the end of this statement.
-        let Some((name, n)) = keys.spares.lock().wanting() else {
+        let Some((id, name, n)) = keys.spares.lock().wanting() else {
             break;
         };
         // A few at a time, so adds find the first ones soon.
         for _ in 0..n.min(4) {
             let tfm = Aead::new(name.as_cstr(), Completion::MayBeAsync);
             let failed = tfm.is_err();
-            keys.spares.lock().put(&name, tfm);
+            keys.spares.lock().put(id, tfm);
             if failed {
                 break;
             }

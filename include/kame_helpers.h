@@ -152,6 +152,7 @@ void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
 int kame_reclaim_wq_create(void);
 void kame_reclaim_wq_destroy(void);
 bool kame_queue_rcu_work(struct rcu_work *rw, void (*fn)(struct work_struct *work));
+bool kame_other_cpu_online(void);
 
 /* crypto/aead.h, crypto/hash.h */
 unsigned int kame_crypto_aead_ivsize(struct crypto_aead *tfm);

@@ -21,6 +21,7 @@ use crate::{
         sock::{
             FamilyStorage, Gfp, MsgReader, Queued, Sock, SockFamily, MSG_OOB, PF_KEY, SOCK_RAW,
         },
+        work::other_cpu_online,
     },
     keydb::KeySock,
     netns::Netns,
@@ -101,10 +102,15 @@ impl SockFamily for PfKey {
     }
 
     fn recv_done(sk: &Sock<'_, PfKey>) {
-        // The dump goes on while the reader reads what is queued: on
-        // another CPU if one is free.
-        if pfkey_dump::wants_resume(sk) {
+        if !pfkey_dump::wants_resume(sk) {
+            return;
+        }
+        // The dump goes on on another CPU while the reader reads what is
+        // queued; with one CPU, here (af_key's way), saving the switch.
+        if other_cpu_online() {
             sk.defer();
+        } else {
+            Self::deferred(sk);
         }
     }
 

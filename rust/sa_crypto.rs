@@ -20,7 +20,7 @@ use crate::{
         esp::Geometry,
         replay::Window,
         sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL, SAFLAGS_ESN},
-        xform::{self, Esn},
+        xform::{self, Esn, EspXform},
     },
     kapi::{
         crypto::{Aead, Ahash, Completion},
@@ -174,21 +174,30 @@ fn alloc_errno(e: Error) -> Errno {
 fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
-    let keying = xform::esp_keying(rec)?;
-    // `esp_keying` found the algorithm: this cannot fail.
-    let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
     let kind = AeadKind {
         encrypt: rec.encrypt,
         auth: rec.auth,
         esn,
     };
-    let mut aead = match keys.spare_aead(kind) {
-        Some(t) => t,
-        None => new_aead(rec, kind, keys)?,
+    // Keyed from where it was built (borrowed: moving the key showed).
+    let keying;
+    let built;
+    let (mut aead, key, icv_len) = match keys.spare_aead(kind) {
+        Some(t) => {
+            keying = xform::esp_keying(rec)?;
+            (t, keying.key.as_bytes(), keying.icv_len)
+        }
+        None => {
+            built = xform::esp(rec, if esn { Esn::On } else { Esn::Off });
+            let x = built.as_ref().map_err(|e| *e)?;
+            (new_aead(x, kind, keys)?, x.key.as_bytes(), x.icv_len)
+        }
     };
-    aead.set_key(keying.key.as_bytes()).map_err(from_kernel)?;
+    // The algorithm was found above: this cannot fail.
+    let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
+    aead.set_key(key).map_err(from_kernel)?;
     // authenc's default ICV is the whole digest; AEADs' their longest.
-    let icvlen = u32::from(keying.icv_len);
+    let icvlen = u32::from(icv_len);
     aead.set_authsize(icvlen).map_err(from_kernel)?;
     if aead.authsize() != icvlen {
         return Err(Errno::EINVAL);
@@ -211,13 +220,9 @@ fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
     })
 }
 
-/// The AEAD of an ESP SA that found no spare of `kind`, allocated here:
-/// ENOSYS if the kernel lacks a part of it.
-fn new_aead(rec: &SaRecord, kind: AeadKind, keys: &KeyDb) -> Result<Aead, Errno> {
-    let esn = if kind.esn { Esn::On } else { Esn::Off };
-    // Borrowed where it was returned: moving its 320 bytes out showed.
-    let built = xform::esp(rec, esn);
-    let x = built.as_ref().map_err(|e| *e)?;
+/// The AEAD `x` of an ESP SA that found no spare of `kind`, allocated
+/// here: ENOSYS if the kernel lacks a part of it.
+fn new_aead(x: &EspXform, kind: AeadKind, keys: &KeyDb) -> Result<Aead, Errno> {
     if x.parts
         .iter()
         .flatten()

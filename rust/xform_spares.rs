@@ -10,14 +10,19 @@
 //! so a refused key still fails the add (and the name is not even built); a
 //! worker on the unbound queue (another CPU, if one is idle) allocates the
 //! next ones meanwhile. The first SA of an algorithm allocates its own, so
-//! an algorithm the kernel lacks fails the add as before. Spares of an algorithm no add took for
-//! [`IDLE_MS`] are freed: they pin the modules that implement it.
+//! an algorithm the kernel lacks fails the add as before. Spares of an
+//! algorithm no add took for [`IDLE_MS`] are freed: they pin the modules
+//! that implement it. With one CPU online there are none: the worker would
+//! only add context switches to the same allocations.
 
 #![forbid(unsafe_code)]
 
 use crate::{
     kame_core::xform::AlgName,
-    kapi::crypto::{Aead, Completion},
+    kapi::{
+        crypto::{Aead, Completion},
+        work::other_cpu_online,
+    },
     keydb::KeyDb,
 };
 use kernel::{
@@ -168,6 +173,9 @@ impl KeyDb {
     /// A spare AEAD transform of kind `id` for a new ESP SA, if one is
     /// ready.
     pub(crate) fn spare_aead(&self, id: AeadKind) -> Option<Aead> {
+        if !other_cpu_online() {
+            return None;
+        }
         let (spare, ask) = self.spares.lock().take(id);
         if ask {
             self.spare_work.schedule_ms(0);
@@ -179,7 +187,7 @@ impl KeyDb {
     /// SA that found no spare; spares of it are kept from now on.
     pub(crate) fn new_aead(&self, id: AeadKind, name: &AlgName) -> Result<Aead> {
         let tfm = Aead::new(name.as_cstr(), Completion::MayBeAsync)?;
-        if self.spares.lock().want(id, name) {
+        if other_cpu_online() && self.spares.lock().want(id, name) {
             self.spare_work.schedule_ms(0);
         }
         Ok(tfm)

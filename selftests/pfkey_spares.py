@@ -3,7 +3,9 @@
 """Spare ESP transforms (rust/xform_spares.rs, KTAP): while SAs of an
 algorithm are being added, a worker keeps transforms of it allocated
 ahead, which adds take and key; once no add has taken one for five
-seconds they are freed, so the crypto modules behind them can go.
+seconds they are freed, so the crypto modules behind them can go. With
+one CPU online there are no spares (the worker would share the CPU with
+the adds): the checks of their count are skipped then.
 
 The transforms are counted by the crypto API's reference count of the
 algorithm instance (/proc/crypto, `refcnt`): every transform holds one.
@@ -93,10 +95,13 @@ def main():
            "adds: %d ESP ADDs accepted" % N,
            [r and r[0]["errno"] for r in replies])
     held = settle()
-    t.test(held >= before + N + KEEP // 2,
-           "spares: %s held by %d transforms for %d SAs (%d before)" % (NAME, held - before, N,
-                                                                      before),
-           (before, held))
+    one_cpu = os.sysconf("SC_NPROCESSORS_ONLN") == 1
+    if one_cpu:
+        t.skip("spares", "one CPU online: no spares")
+    else:
+        t.test(held >= before + N + KEEP // 2,
+               "spares: %s held by %d transforms for %d SAs (%d before)"
+               % (NAME, held - before, N, before), (before, held))
     ok = True
     for i in (0, 1, N // 2, N - 1):
         r = ask(s, get(i))
@@ -107,6 +112,11 @@ def main():
     s.send(msg(FLUSH, satype=0, seq=500, pid=os.getpid()))
     read_reply(s, 2.0)
     flushed = settle()
+    if one_cpu:
+        t.skip("flush", "one CPU online: no spares")
+        t.skip("idle", "one CPU online: no spares")
+        s.close()
+        return t.finish()
     t.test(flushed <= held - N and flushed >= before + KEEP // 2,
            "flush: the SAs' %d transforms freed, the spares kept (%d -> %d)" % (N, held, flushed),
            (before, held, flushed))

@@ -13,6 +13,13 @@ use super::bindings;
 use core::marker::PhantomData;
 use kernel::{prelude::*, types::Opaque};
 
+/// Whether a CPU besides this one is online: work handed to the unbound
+/// queue to run beside its asker only pays off then.
+pub(crate) fn other_cpu_online() -> bool {
+    // SAFETY: reads the online CPU count; no precondition.
+    unsafe { bindings::kame_other_cpu_online() }
+}
+
 /// A type that embeds a [`DelayedWork<Self, ID>`] and handles it.
 ///
 /// # Safety

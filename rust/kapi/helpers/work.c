@@ -5,6 +5,7 @@
  * its deprecated name in this kernel and warns); RCU work on the module's
  * own reclaim queue, which its teardown can drain.
  */
+#include <linux/cpumask.h>
 #include <linux/jiffies.h>
 #include <linux/rcupdate.h>
 #include <linux/workqueue.h>
@@ -52,4 +53,14 @@ bool kame_queue_rcu_work(struct rcu_work *rw, work_func_t fn)
 		return false;
 	INIT_RCU_WORK(rw, fn);
 	return queue_rcu_work(kame_reclaim_wq, rw);
+}
+
+/*
+ * Work handed to the unbound queue to run beside its asker (a dump's next
+ * messages, spare transforms) pays off only with another CPU to run on;
+ * on one it adds a context switch to the same work.
+ */
+bool kame_other_cpu_online(void)
+{
+	return num_online_cpus() > 1;
 }

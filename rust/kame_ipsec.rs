@@ -49,7 +49,6 @@ mod stats_hist;
 mod stats_proc;
 mod sysctl;
 mod use_events;
-mod xform_spares;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host
 /// crate in `rust/core/` that `cargo test` covers.

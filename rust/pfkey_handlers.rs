@@ -173,9 +173,7 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     // set up first: a missing algorithm or a refused key fails the message
     // and leaves the SAD as it was. An UPDATE of a mature SA keeps the
     // SA's own (af_key changes only its lifetimes and NAT-T ports).
-    let keys = &req.me.pernet().dp().keys;
-    let xform =
-        Arc::new(SaTransform::new(sa.rec(), keys)?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    let xform = Arc::new(SaTransform::new(sa.rec())?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
     let existing = st.sad.get(&sa.rec().id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {

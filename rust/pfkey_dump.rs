@@ -7,8 +7,9 @@
 //! last can carry `sadb_msg_seq` 0 (the others count 1, 2, ...); messages
 //! are built only while the receive buffer is below [`FILL_LIMIT`], and
 //! once `recvmsg` has drained it to half that, the socket's deferred work
-//! resumes the dump: on an unbound worker, so on the other CPU if one is
-//! free while the reader reads what is queued. The position is the dump
+//! resumes the dump: on an unbound worker, so on another CPU while the
+//! reader reads what is queued (with one CPU online, `recvmsg` resumes it
+//! itself, as af_key). The position is the dump
 //! order of the last entry sent, so entries added or removed meanwhile
 //! never repeat one. Messages are built under the key mutex straight into
 //! socket buffers, dozens to a buffer (a batch, read one message per
@@ -139,8 +140,8 @@ pub(crate) fn start(
     r
 }
 
-/// Continues the dump of `me`, if it has one (the socket's deferred work,
-/// asked for by a `recvmsg`).
+/// Continues the dump of `me`, if it has one (the socket's deferred work
+/// asked for by a `recvmsg`, or that `recvmsg` with one CPU online).
 pub(crate) fn resume(st: &mut KeyState, me: &Sock<'_, PfKey>) {
     let Some(i) = st.socks.iter().position(|k| k.sk.is(me)) else {
         return;

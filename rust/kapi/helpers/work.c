@@ -57,8 +57,8 @@ bool kame_queue_rcu_work(struct rcu_work *rw, work_func_t fn)
 
 /*
  * Work handed to the unbound queue to run beside its asker (a dump's next
- * messages, spare transforms) pays off only with another CPU to run on;
- * on one it adds a context switch to the same work.
+ * messages) pays off only with another CPU to run on; on one it adds a
+ * context switch to the same work.
  */
 bool kame_other_cpu_online(void)
 {

@@ -161,6 +161,9 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
 void kame_crypto_free_aead(struct crypto_aead *tfm);
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
 void kame_crypto_free_ahash(struct crypto_ahash *tfm);
+int kame_crypto_watch_algs(void);
+void kame_crypto_unwatch_algs(void);
+unsigned int kame_crypto_algs_loaded_count(void);
 void *kame_aead_op_alloc(struct crypto_aead *tfm, size_t head,
 			 struct aead_request **req, gfp_t gfp);
 void kame_aead_op_free(void *mem);

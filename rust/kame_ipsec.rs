@@ -49,6 +49,7 @@ mod stats_hist;
 mod stats_proc;
 mod sysctl;
 mod use_events;
+mod xform_spares;
 
 /// The pure core (PF_KEY codec, sysctl semantics), shared with the host
 /// crate in `rust/core/` that `cargo test` covers.
@@ -87,11 +88,15 @@ struct KameIpsec {
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
     _reclaim: kapi::rcu_work::ReclaimQueue,
+    /// Spare transforms ([`xform_spares`]) are checked against it; it goes
+    /// after the namespaces, which hold them.
+    _algs: kapi::crypto::AlgWatch,
     _returned: inflight::CompletionsReturned,
 }
 
 impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let algs = kapi::crypto::AlgWatch::register()?;
         let reclaim = kapi::rcu_work::ReclaimQueue::create()?;
         let netns = kapi::pernet::PernetRegistration::register()?;
         let pfkey = kapi::sock::FamilyRegistration::register(module, &netns).inspect_err(|e| {
@@ -117,6 +122,7 @@ impl kernel::Module for KameIpsec {
             _pfkey: pfkey,
             _netns: netns,
             _reclaim: reclaim,
+            _algs: algs,
             _returned: inflight::CompletionsReturned,
         })
     }

@@ -23,6 +23,7 @@ use crate::{
     sad_table::{SadReader, SadTable},
     spd_table::{SpdReader, SpdTable},
     use_events::UseEvents,
+    xform_spares::Spares,
 };
 use kernel::{
     new_mutex, new_spinlock_irq,
@@ -62,6 +63,9 @@ pub(crate) const ACQUIRE_WORK: u64 = 1;
 /// The [`DelayedWork`] id of the lifetime-by-use work item.
 pub(crate) const USE_WORK: u64 = 2;
 
+/// The [`DelayedWork`] id of the spare transforms' worker.
+pub(crate) const SPARE_WORK: u64 = 3;
+
 /// The key state of one namespace.
 #[pin_data]
 pub(crate) struct KeyDb {
@@ -78,8 +82,15 @@ pub(crate) struct KeyDb {
     /// for) before the state goes.
     #[pin]
     pub(crate) timer: DelayedWork<KeyDb>,
+    /// Allocates spare ESP transforms; before them.
+    #[pin]
+    pub(crate) spare_work: DelayedWork<KeyDb, SPARE_WORK>,
     #[pin]
     state: Mutex<KeyState>,
+    /// Spare ESP transforms ([`crate::xform_spares`]); taken inside the
+    /// key mutex.
+    #[pin]
+    pub(crate) spares: Mutex<Spares>,
     /// ACQUIRE requests from the packet path, for `acquire_work`.
     #[pin]
     pub(crate) acquires: SpinLockIrq<AcqQueue>,
@@ -122,6 +133,16 @@ unsafe impl HasDelayedWork<USE_WORK> for KeyDb {
     }
 }
 
+// SAFETY: `OFFSET` is that of the `spare_work` field, declared before
+// `spares`, the field `run` uses.
+unsafe impl HasDelayedWork<SPARE_WORK> for KeyDb {
+    const OFFSET: usize = core::mem::offset_of!(KeyDb, spare_work);
+
+    fn run(&self) {
+        crate::xform_spares::run(self);
+    }
+}
+
 impl KeyDb {
     /// Runs the lifetime-by-use work item if the packet path queued
     /// events since the last call. Any context: the packet hooks call it
@@ -143,6 +164,7 @@ impl KeyDb {
                 acquire_work <- DelayedWork::new(),
                 use_work <- DelayedWork::new(),
                 timer <- DelayedWork::new(),
+                spare_work <- DelayedWork::new(),
                 state <- new_mutex!(KeyState {
                     socks: KVec::new(),
                     sad,
@@ -150,6 +172,7 @@ impl KeyDb {
                     timer_at: None,
                     acq: Acquires::default(),
                 }),
+                spares <- new_mutex!(Spares::new()),
                 acquires <- new_spinlock_irq!(AcqQueue::new()),
                 use_events,
                 sad: sad_reader,

@@ -173,7 +173,9 @@ fn add(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     // set up first: a missing algorithm or a refused key fails the message
     // and leaves the SAD as it was. An UPDATE of a mature SA keeps the
     // SA's own (af_key changes only its lifetimes and NAT-T ports).
-    let xform = Arc::new(SaTransform::new(sa.rec())?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    let keys = &req.me.pernet().dp().keys;
+    let xform =
+        Arc::new(SaTransform::new(sa.rec(), keys)?, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
     let existing = st.sad.get(&sa.rec().id).map(|r| r.state);
     if req.ty == MsgType::Add {
         if existing.is_some() {
@@ -357,6 +359,10 @@ fn flush(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     // XFRM's flush takes the ACQUIREs' larval states too.
     let acqs = st.acq.flush((proto != PROTO_ANY).then_some(proto));
     let n = st.sad.flush(proto) + acqs;
+    if proto == PROTO_ANY || proto == sad::IPPROTO_ESP {
+        // Spares of a bulk load end with it: they hold the crypto instances.
+        req.me.pernet().dp().keys.spares.lock().clear();
+    }
     unicast_header(st, req)?;
     if n > 0 {
         let hdr = reply_header(&req.hdr, MsgType::Flush as u8, sad::proto_to_satype(proto));

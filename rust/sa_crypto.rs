@@ -20,14 +20,16 @@ use crate::{
         esp::Geometry,
         replay::Window,
         sad::{SaRecord, IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL, SAFLAGS_ESN},
-        xform::{self, Esn},
+        xform::{self, Esn, EspXform},
     },
     kapi::{
         crypto::{Aead, Ahash, Completion},
         route_cache::RouteCache,
     },
+    keydb::KeyDb,
     sa_use::SaUse,
     stats_hist::AlgRow,
+    xform_spares::AeadKind,
 };
 use kernel::{
     new_spinlock,
@@ -135,10 +137,11 @@ impl SaTransform {
     /// lookup asks the crypto API whether it has it, which is also much
     /// quicker to fail than building the whole transform's templates), EINVAL
     /// for a key or ICV length the crypto API refuses.
-    pub(crate) fn new(rec: &SaRecord) -> Result<SaTransform, Errno> {
+    /// ESP's AEAD comes from `keys`' spares when one is ready.
+    pub(crate) fn new(rec: &SaRecord, keys: &KeyDb) -> Result<SaTransform, Errno> {
         let nomem = |_| Errno::ENOMEM;
         let crypto = match rec.id.proto {
-            IPPROTO_ESP => Crypto::Esp(Arc::new(esp(rec)?, GFP_KERNEL).map_err(nomem)?),
+            IPPROTO_ESP => Crypto::Esp(Arc::new(esp(rec, keys)?, GFP_KERNEL).map_err(nomem)?),
             IPPROTO_AH => Crypto::Ah(Arc::new(ah(rec)?, GFP_KERNEL).map_err(nomem)?),
             // Not run: needs no route either.
             _ => {
@@ -168,25 +171,33 @@ fn alloc_errno(e: Error) -> Errno {
     }
 }
 
-fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
+fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
     // Linux's PF_KEY has no ESN flag; FreeBSD's asks for it.
     let esn = rec.flags & SAFLAGS_ESN != 0;
-    // Borrowed where it was returned: moving its 320 bytes out showed.
-    let built = xform::esp(rec, if esn { Esn::On } else { Esn::Off });
-    let x = built.as_ref().map_err(|e| *e)?;
-    // `xform::esp` found the algorithm: this cannot fail.
+    let kind = AeadKind {
+        encrypt: rec.encrypt,
+        auth: rec.auth,
+        esn,
+    };
+    // Keyed from where it was built (borrowed: moving the key showed).
+    let keying;
+    let built;
+    let (mut aead, key, icv_len) = match keys.spare_aead(kind) {
+        Some(t) => {
+            keying = xform::esp_keying(rec)?;
+            (t, keying.key.as_bytes(), keying.icv_len)
+        }
+        None => {
+            built = xform::esp(rec, if esn { Esn::On } else { Esn::Off });
+            let x = built.as_ref().map_err(|e| *e)?;
+            (new_aead(x, kind, keys)?, x.key.as_bytes(), x.icv_len)
+        }
+    };
+    // The algorithm was found above: this cannot fail.
     let hist = AlgRow::esp(rec.encrypt).ok_or(Errno::ENOSYS)?;
-    if x.parts
-        .iter()
-        .flatten()
-        .any(|p| !crate::crypto_probe::has(p))
-    {
-        return Err(Errno::ENOSYS);
-    }
-    let mut aead = Aead::new(x.name.as_cstr(), Completion::MayBeAsync).map_err(alloc_errno)?;
-    aead.set_key(x.key.as_bytes()).map_err(from_kernel)?;
+    aead.set_key(key).map_err(from_kernel)?;
     // authenc's default ICV is the whole digest; AEADs' their longest.
-    let icvlen = u32::from(x.icv_len);
+    let icvlen = u32::from(icv_len);
     aead.set_authsize(icvlen).map_err(from_kernel)?;
     if aead.authsize() != icvlen {
         return Err(Errno::EINVAL);
@@ -207,6 +218,19 @@ fn esp(rec: &SaRecord) -> Result<EspTransform, Errno> {
         esn,
         hist,
     })
+}
+
+/// The AEAD `x` of an ESP SA that found no spare of `kind`, allocated
+/// here: ENOSYS if the kernel lacks a part of it.
+fn new_aead(x: &EspXform, kind: AeadKind, keys: &KeyDb) -> Result<Aead, Errno> {
+    if x.parts
+        .iter()
+        .flatten()
+        .any(|p| !crate::crypto_probe::has(p))
+    {
+        return Err(Errno::ENOSYS);
+    }
+    keys.new_aead(kind, &x.name).map_err(alloc_errno)
 }
 
 fn ah(rec: &SaRecord) -> Result<AhTransform, Errno> {

@@ -267,17 +267,55 @@ fn key_of(k: &Option<KeyBytes>) -> &[u8] {
     k.as_ref().map_or(&[], |k| k.as_key().key)
 }
 
+/// An ESP SA's cipher (or AEAD) and authenticator: ENOSYS for an unknown
+/// algorithm, EINVAL for an AEAD beside an authenticator.
+fn esp_algs(rec: &SaRecord) -> Result<(&'static AlgDesc, Option<&'static AlgDesc>), Errno> {
+    let enc = algs::enc_by_id(rec.encrypt).ok_or(Errno::ENOSYS)?;
+    let auth = match rec.auth {
+        0 | AALG_NULL => None,
+        id => Some(algs::auth_by_id(id).ok_or(Errno::ENOSYS)?),
+    };
+    if enc.kind == EncKind::Aead && auth.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    Ok((enc, auth))
+}
+
+/// What keying an ESP SA's AEAD takes, whatever its name: the key for
+/// `crypto_aead_setkey()` and the ICV length.
+#[derive(Debug)]
+pub struct EspKeying {
+    /// As [`EspXform::key`].
+    pub key: XformKey,
+    /// As [`EspXform::icv_len`].
+    pub icv_len: u8,
+}
+
+/// [`esp`]'s key and ICV length without its name, for a transform
+/// allocated ahead (`xform_spares.rs`); the same errnos.
+pub fn esp_keying(rec: &SaRecord) -> Result<EspKeying, Errno> {
+    let (enc, auth) = esp_algs(rec)?;
+    let mut k = EspKeying {
+        key: XformKey::new(),
+        icv_len: 0,
+    };
+    if enc.kind == EncKind::Aead {
+        k.key.push(key_of(&rec.enc_key))?;
+        k.icv_len = icv_bytes(enc.icv_bits)?;
+    } else {
+        push_authenc_key(&mut k.key, key_of(&rec.auth_key), key_of(&rec.enc_key))?;
+        k.icv_len = auth.map_or(Ok(0), |a| icv_bytes(a.icv_bits))?;
+    }
+    Ok(k)
+}
+
 /// The AEAD an ESP SA needs (`rec.id.proto` is `IPPROTO_ESP`). `rec` has
 /// passed [`SaRecord::from_msg`]'s checks, so its algorithms exist and its
 /// keys fit them; an inconsistent record still gets an errno, not a panic:
 /// ENOSYS for an unknown algorithm, EINVAL for an AEAD beside an
 /// authenticator.
 pub fn esp(rec: &SaRecord, esn: Esn) -> Result<EspXform, Errno> {
-    let enc = algs::enc_by_id(rec.encrypt).ok_or(Errno::ENOSYS)?;
-    let auth = match rec.auth {
-        0 | AALG_NULL => None,
-        id => Some(algs::auth_by_id(id).ok_or(Errno::ENOSYS)?),
-    };
+    let (enc, auth) = esp_algs(rec)?;
     let ivgen = IvGen::of(enc);
     // Built where it is returned, field by field: the name and key are
     // 136 and 144 bytes, and building them apart moved each through the
@@ -295,9 +333,6 @@ pub fn esp(rec: &SaRecord, esn: Esn) -> Result<EspXform, Errno> {
         x.name.push(b"(")?;
     }
     if x.aead {
-        if auth.is_some() {
-            return Err(Errno::EINVAL);
-        }
         x.name.push(enc.crypto_name.to_bytes())?;
         x.key.push(key_of(&rec.enc_key))?;
         x.icv_len = icv_bytes(enc.icv_bits)?;

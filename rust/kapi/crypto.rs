@@ -199,3 +199,35 @@ impl Drop for Ahash {
         unsafe { bindings::kame_crypto_free_ahash(self.tfm.as_ptr()) }
     }
 }
+
+/// Counts the algorithms the crypto API makes usable while it lives (a
+/// crypto notifier): see [`algs_loaded`]. One per module.
+pub(crate) struct AlgWatch(());
+
+impl AlgWatch {
+    /// Starts counting.
+    pub(crate) fn register() -> Result<AlgWatch> {
+        // SAFETY: registers the helper's static notifier block; `drop`
+        // unregisters it, and there is one `AlgWatch` (the module's).
+        kernel::error::to_result(unsafe { bindings::kame_crypto_watch_algs() })?;
+        Ok(AlgWatch(()))
+    }
+}
+
+impl Drop for AlgWatch {
+    fn drop(&mut self) {
+        // SAFETY: `register` registered the block; unregistering waits for
+        // a notification in progress.
+        unsafe { bindings::kame_crypto_unwatch_algs() }
+    }
+}
+
+/// How many algorithms the crypto API has made usable since the module
+/// loaded. A transform allocated when this was lower may have a driver
+/// that an allocation now would not pick: a higher-priority one (a
+/// `cryptd` or `pcrypt` instance, a hardware engine) arrived since. Read it
+/// before allocating.
+pub(crate) fn algs_loaded() -> u32 {
+    // SAFETY: an atomic read; no precondition.
+    unsafe { bindings::kame_crypto_algs_loaded_count() }
+}

@@ -288,3 +288,23 @@ fn names_too_long_are_enametoolong() {
     assert_eq!(n.push(b"b"), Err(Errno::ENAMETOOLONG));
     assert_eq!(AlgName::empty().push(b"a\0b"), Err(Errno::EINVAL));
 }
+
+#[test]
+fn keying_without_the_name_is_the_same() {
+    // What an add keys a spare transform with is what `esp` gives, for
+    // every pairing, and the errors are the same.
+    for e in ENC.iter() {
+        for a in AUTH.iter().map(|a| a.id).chain([0]) {
+            let bits = algs::auth_by_id(a).map_or(0, |d| d.max_bits);
+            let rec = sa(IPPROTO_ESP, (a, bits), (e.id, e.max_bits));
+            match (esp(&rec, Esn::Off), esp_keying(&rec)) {
+                (Ok(x), Ok(k)) => {
+                    assert_eq!(x.key.as_bytes(), k.key.as_bytes());
+                    assert_eq!(x.icv_len, k.icv_len);
+                }
+                (Err(x), Err(k)) => assert_eq!(x, k),
+                (x, k) => panic!("{x:?} against {k:?}"),
+            }
+        }
+    }
+}

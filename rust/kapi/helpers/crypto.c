@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Wrappers for static inline crypto API accessors (kame_helpers.h). */
 #include <crypto/aead.h>
+#include <crypto/algapi.h>
 #include <crypto/hash.h>
 #include <linux/slab.h>
 
@@ -87,4 +88,40 @@ void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
 {
 	ahash_request_set_callback(req, 0, done, data);
 	ahash_request_set_crypt(req, sg, result, nbytes);
+}
+
+/*
+ * Counts the algorithms the crypto API has made usable since the module
+ * loaded: a transform allocated under an older count may have a driver
+ * that lookups no longer pick (a higher-priority one arrived since).  The
+ * notifier runs with crypto_alg_sem held for writing: it only counts.
+ */
+static atomic_t kame_crypto_algs_loaded = ATOMIC_INIT(0);
+
+static int kame_crypto_alg_event(struct notifier_block *nb, unsigned long msg,
+				 void *data)
+{
+	if (msg == CRYPTO_MSG_ALG_LOADED)
+		atomic_inc(&kame_crypto_algs_loaded);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block kame_crypto_alg_nb = {
+	.notifier_call = kame_crypto_alg_event,
+};
+
+int kame_crypto_watch_algs(void)
+{
+	return crypto_register_notifier(&kame_crypto_alg_nb);
+}
+
+void kame_crypto_unwatch_algs(void)
+{
+	crypto_unregister_notifier(&kame_crypto_alg_nb);
+}
+
+unsigned int kame_crypto_algs_loaded_count(void)
+{
+	/* Read before an allocation's lookup, which takes crypto_alg_sem. */
+	return atomic_read_acquire(&kame_crypto_algs_loaded);
 }

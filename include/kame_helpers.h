@@ -161,6 +161,8 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm);
 void kame_crypto_free_aead(struct crypto_aead *tfm);
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm);
 void kame_crypto_free_ahash(struct crypto_ahash *tfm);
+int kame_tfm_free_wq_create(void);
+void kame_tfm_free_wq_destroy(void);
 int kame_crypto_watch_algs(void);
 void kame_crypto_unwatch_algs(void);
 unsigned int kame_crypto_algs_loaded_count(void);

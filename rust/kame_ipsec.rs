@@ -79,9 +79,9 @@ struct KameIpsec {
     // (set, then get) read the namespaces' state and go first; the ESP/AH receive handlers read
     // the namespaces' state, so they go before it. Each namespace's
     // teardown waits for its packets in crypto. What the namespaces'
-    // tables retired is then freed (the reclaim queue drains); the last
-    // field waits for the crypto completions to return from this module's
-    // code.
+    // tables retired is then freed (the reclaim queue drains); then the
+    // crypto completions return from this module's code, and last the
+    // transforms they dropped are freed (the free queue drains).
     _sockopt: kapi::xfrm_km::KmRegistration<sockopt::SockPolicyKm>,
     _sockopt_get: kapi::nf_sockopt::PolicyOptionRegistration<sockopt::SockPolicyOption>,
     _input: kapi::ipproto::InputRegistration<input::Input>,
@@ -92,10 +92,13 @@ struct KameIpsec {
     /// after the namespaces, which hold them.
     _algs: kapi::crypto::AlgWatch,
     _returned: inflight::CompletionsReturned,
+    /// Frees the transforms dropped where sleeping is not allowed.
+    _frees: kapi::crypto::FreeQueue,
 }
 
 impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let frees = kapi::crypto::FreeQueue::create()?;
         let algs = kapi::crypto::AlgWatch::register()?;
         let reclaim = kapi::rcu_work::ReclaimQueue::create()?;
         let netns = kapi::pernet::PernetRegistration::register()?;
@@ -124,6 +127,7 @@ impl kernel::Module for KameIpsec {
             _reclaim: reclaim,
             _algs: algs,
             _returned: inflight::CompletionsReturned,
+            _frees: frees,
         })
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! Allocation and keying may sleep (the crypto manager may instantiate a
 //! template or load a module): process context only, as the PF_KEY handlers
-//! run. The geometry getters may be called from any context.
+//! run. The geometry getters may be called from any context, and so may a
+//! transform's drop: where it may not sleep (a packet's completion, a
+//! softirq, a lock held) the free is handed to [`FreeQueue`]'s work item,
+//! since a driver's exit may sleep.
 
 use super::bindings;
 use core::{ffi::CStr, ptr::NonNull};
@@ -230,4 +233,28 @@ impl Drop for AlgWatch {
 pub(crate) fn algs_loaded() -> u32 {
     // SAFETY: an atomic read; no precondition.
     unsafe { bindings::kame_crypto_algs_loaded_count() }
+}
+
+/// The work queue that frees transforms dropped where sleeping is not
+/// allowed. One per module, destroyed (drained) last, once no packet's
+/// completion can run; until it exists and after it is gone, such a
+/// transform is freed on the spot.
+pub(crate) struct FreeQueue(());
+
+impl FreeQueue {
+    /// Creates the queue.
+    pub(crate) fn create() -> Result<FreeQueue> {
+        // SAFETY: no precondition; one module instance, one `FreeQueue`.
+        kernel::error::to_result(unsafe { bindings::kame_tfm_free_wq_create() })?;
+        Ok(FreeQueue(()))
+    }
+}
+
+impl Drop for FreeQueue {
+    fn drop(&mut self) {
+        // SAFETY: `create` made the queue; frees asked for from now on are
+        // made on the spot, and the module's teardown has waited for every
+        // completion that could ask.
+        unsafe { bindings::kame_tfm_free_wq_destroy() }
+    }
 }

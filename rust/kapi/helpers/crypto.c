@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Wrappers for static inline crypto API accessors (kame_helpers.h). */
+/*
+ * Wrappers for static inline crypto API accessors (kame_helpers.h), the
+ * freeing of transforms, and the count of algorithms registered.
+ */
 #include <crypto/aead.h>
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
+#include <linux/preempt.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "kame_helpers.h"
 
@@ -22,9 +27,76 @@ unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm)
 	return crypto_aead_blocksize(tfm);
 }
 
+/*
+ * A driver's exit may sleep, but an SA's transform can lose its last
+ * reference where nothing may: in a packet's crypto completion or in
+ * softirq, when the SA was deleted while the packet was in flight.  A
+ * transform freed there goes to this queue, as XFRM frees its states from
+ * a work item.  The module destroys the queue last, once no completion
+ * can run (kame_tfm_free_wq_destroy()); without it, or without memory,
+ * the transform is freed on the spot, as before.
+ */
+static struct workqueue_struct *kame_tfm_free_wq;
+
+struct kame_tfm_free {
+	struct work_struct work;
+	void *tfm;
+	bool aead;
+};
+
+static void kame_tfm_free_now(void *tfm, bool aead)
+{
+	might_sleep();
+	if (aead)
+		crypto_free_aead(tfm);
+	else
+		crypto_free_ahash(tfm);
+}
+
+static void kame_tfm_free_work(struct work_struct *work)
+{
+	struct kame_tfm_free *f = container_of(work, struct kame_tfm_free, work);
+
+	kame_tfm_free_now(f->tfm, f->aead);
+	kfree(f);
+}
+
+static void kame_tfm_free(void *tfm, bool aead)
+{
+	struct workqueue_struct *wq = READ_ONCE(kame_tfm_free_wq);
+	struct kame_tfm_free *f;
+
+	if (preemptible() || !wq)
+		goto now;
+	f = kmalloc(sizeof(*f), GFP_ATOMIC);
+	if (!f)
+		goto now;
+	f->tfm = tfm;
+	f->aead = aead;
+	INIT_WORK(&f->work, kame_tfm_free_work);
+	queue_work(wq, &f->work);
+	return;
+now:
+	kame_tfm_free_now(tfm, aead);
+}
+
+int kame_tfm_free_wq_create(void)
+{
+	kame_tfm_free_wq = alloc_workqueue("kame_tfm_free", WQ_UNBOUND, 0);
+	return kame_tfm_free_wq ? 0 : -ENOMEM;
+}
+
+void kame_tfm_free_wq_destroy(void)
+{
+	struct workqueue_struct *wq = kame_tfm_free_wq;
+
+	WRITE_ONCE(kame_tfm_free_wq, NULL);
+	destroy_workqueue(wq);
+}
+
 void kame_crypto_free_aead(struct crypto_aead *tfm)
 {
-	crypto_free_aead(tfm);
+	kame_tfm_free(tfm, true);
 }
 
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm)
@@ -34,7 +106,7 @@ unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm)
 
 void kame_crypto_free_ahash(struct crypto_ahash *tfm)
 {
-	crypto_free_ahash(tfm);
+	kame_tfm_free(tfm, false);
 }
 
 /*

@@ -19,7 +19,7 @@ use crate::{
         flow::Flow,
         hash::Hasher,
         pfkey::wire::IpAddr,
-        spd::{PolicyRecord, Selector, MANUAL_REQID_MAX},
+        spd::{PolicyRecord, Selector, MANUAL_REQID_MAX, MAX_DEPTH},
     },
     kapi::rcu_hash::{RcuHash, RcuHashWriter, Reclaim},
 };
@@ -109,6 +109,19 @@ pub(crate) struct SpdTable {
     id_wrapped: bool,
     /// The last reqid generated for a `unique` request.
     last_reqid: u32,
+    /// How many requests use each generated reqid (above
+    /// [`MANUAL_REQID_MAX`]): a fresh one is found without walking every
+    /// policy, as af_key's `gen_reqid()` does for each candidate.
+    reqids: RBTree<u32, u32>,
+}
+
+/// Counting nodes for the generated reqids a new policy brings, taken
+/// before the tables change.
+type ReqidNodes = [Option<RBTreeNode<u32, u32>>; MAX_DEPTH];
+
+/// Whether `reqid` was generated (and so is counted in `reqids`).
+fn generated(reqid: u32) -> bool {
+    reqid > MANUAL_REQID_MAX
 }
 
 /// The allocation of a policy not yet in the SPD, taken before its record
@@ -169,6 +182,7 @@ impl SpdTable {
             id_generator: 0,
             id_wrapped: false,
             last_reqid: MANUAL_REQID_MAX,
+            reqids: RBTree::new(),
         };
         let reader = SpdReader {
             hosts: hosts_r,
@@ -243,12 +257,7 @@ impl SpdTable {
                 r => r,
             };
             let r = self.last_reqid;
-            // TODO[A]: an index of reqids; this scan makes many `unique`
-            // policies quadratic to add.
-            let used = self
-                .by_order
-                .values()
-                .any(|p| p.rec.bundle().any(|q| q.reqid == r));
+            let used = self.reqids.get(&r).is_some();
             if !used {
                 return Some(r);
             }
@@ -293,7 +302,9 @@ impl SpdTable {
         let (host, h) = self.chain_key(entry.rec.dir, &entry.rec.sel);
         let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
         let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
+        let reqid_nodes = self.reqid_nodes(&entry.rec)?;
         self.next -= 1;
+        self.count_reqids(&entry.rec, reqid_nodes);
         if let Some(n) = by_sel {
             self.by_sel.insert(n);
         }
@@ -302,6 +313,48 @@ impl SpdTable {
         let rank = entry.rank();
         self.chain(host).link(pending, |e| e.rank() > rank);
         Ok(entry)
+    }
+
+    /// Nodes for `rec`'s generated reqids that no policy uses yet.
+    fn reqid_nodes(&self, rec: &PolicyRecord) -> Result<ReqidNodes, Errno> {
+        let mut nodes: ReqidNodes = Default::default();
+        for (q, n) in rec.bundle().zip(nodes.iter_mut()) {
+            if generated(q.reqid) && self.reqids.get(&q.reqid).is_none() {
+                *n = Some(RBTreeNode::new(q.reqid, 0, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?);
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// Counts `rec`'s generated reqids, in `nodes` where they are new.
+    fn count_reqids(&mut self, rec: &PolicyRecord, nodes: ReqidNodes) {
+        for (q, n) in rec.bundle().zip(nodes) {
+            if !generated(q.reqid) {
+                continue;
+            }
+            if let Some(n) = n.filter(|_| self.reqids.get(&q.reqid).is_none()) {
+                self.reqids.insert(n);
+            }
+            if let Some(c) = self.reqids.get_mut(&q.reqid) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Uncounts the generated reqids of `rec`, a policy removed.
+    fn uncount_reqids(&mut self, rec: &PolicyRecord) {
+        for q in rec.bundle().filter(|q| generated(q.reqid)) {
+            let last = match self.reqids.get_mut(&q.reqid) {
+                Some(c) => {
+                    *c -= 1;
+                    *c == 0
+                }
+                None => false,
+            };
+            if last {
+                self.reqids.remove(&q.reqid);
+            }
+        }
     }
 
     /// Removes and returns the policy for `dir` with selector `sel`.
@@ -314,6 +367,7 @@ impl SpdTable {
         };
         let entry = self.by_order.remove(&order)?;
         self.by_id.remove(&entry.rec.id);
+        self.uncount_reqids(&entry.rec);
         self.chain(host).remove(h, |e| e.order == order);
         Some(entry.rec.clone())
     }

@@ -21,6 +21,10 @@
 #   add-spd   N SADB_X_SPDADDs (distinct /32 sources, out ipsec esp/transport)
 #   dump-sa   SADB_DUMP of the N SAs, default SO_RCVBUF, checked whole
 #   dump-spd  SADB_X_SPDDUMP of the N policies, likewise
+#   add-spd-unique  the SPD flushed, then KAME_BENCH_UNIQUE_N (default
+#             10000) SPDADDs whose request is `unique` without a reqid:
+#             the kernel generates each reqid (af_key walks every policy
+#             for it, we look it up in a tree)
 #
 # Each implementation runs KAME_BENCH_REPS times (default 3), the two
 # alternating (af_key, kame_ipsec, af_key, ...) so that a slow patch of the
@@ -36,7 +40,9 @@ N=${KAME_BENCH_N:-100000}
 WINDOW=${KAME_BENCH_WINDOW:-1}
 LIMIT=${KAME_BENCH_TIMEOUT:-900}
 REPS=${KAME_BENCH_REPS:-3}
-STEPS=(round-trip recv-floor add-sa add-spd dump-sa dump-spd)
+# add-spd-unique: fewer, as af_key's reqid generator makes them quadratic.
+N_UNIQUE=${KAME_BENCH_UNIQUE_N:-10000}
+STEPS=(round-trip recv-floor add-sa add-spd dump-sa dump-spd add-spd-unique)
 out=$(mktemp -d)
 cleanup() {
 	ns_cleanup
@@ -56,6 +62,7 @@ bench() {
 	for step in "${STEPS[@]}"; do
 		args=(-n "$N")
 		case $step in
+		add-spd-unique) args=(-n "$N_UNIQUE") ;;
 		recv-floor) args+=(--window 64) ;;
 		dump-*) ;;
 		*) args+=(--window "$WINDOW") ;;

@@ -31,6 +31,9 @@ const AUTH: (u8, usize) = (5, 32);
 /// The policy every entry carries (libipsec's grammar).
 pub const POLICY: &str = "out ipsec esp/transport//require";
 
+/// The same with a `unique` request and no reqid: the kernel generates one.
+pub const POLICY_UNIQUE: &str = "out ipsec esp/transport//unique";
+
 fn v4(a: u32) -> SockAddr {
     SockAddr {
         addr: IpAddr::V4(a.to_be_bytes()),

@@ -6,6 +6,8 @@
 //! ```text
 //! pfkey-bench add-sa     [-n N] [--window W]  N SADB_ADDs (crate::bulk)
 //! pfkey-bench add-spd    [-n N] [--window W]  N SADB_X_SPDADDs
+//! pfkey-bench add-spd-unique [-n N]           the SPD flushed, then N SPDADDs
+//!                                              of `unique` requests (reqids generated)
 //! pfkey-bench dump-sa    [-n N] [--rcvbuf B]  SADB_DUMP, checked (crate::bulk_dump)
 //! pfkey-bench dump-spd   [-n N] [--rcvbuf B]  SADB_X_SPDDUMP, checked
 //! pfkey-bench round-trip [-n N] [--window W]  N SADB_GETs of absent SAs (ESRCH)
@@ -35,7 +37,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kame_core::pfkey::{MsgHeader, MsgType};
-use kame_tools::bulk::{sa_add, sa_get, spd_add, MAX_N, POLICY};
+use kame_tools::bulk::{sa_add, sa_get, spd_add, MAX_N, POLICY, POLICY_UNIQUE};
 use kame_tools::bulk_dump::{DumpCheck, Kind};
 use kame_tools::client::Client;
 use kame_tools::pfkey_socket::PfkeySocket;
@@ -52,7 +54,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: pfkey-bench add-sa|add-spd|dump-sa|dump-spd|round-trip|recv-floor|flush \
+    "usage: pfkey-bench add-sa|add-spd|add-spd-unique|dump-sa|dump-spd|round-trip|recv-floor|flush \
                      [-n N] [--window W] [--rcvbuf BYTES]";
 
 fn parse_args() -> Result<Args, String> {
@@ -115,6 +117,20 @@ fn add(a: &Args, kind: Kind) -> Result<(), String> {
         Kind::Spd => ("add-spd", MsgType::XSpdAdd),
     };
     exchange_all(a, op, &built.map_err(|e| e.to_string())?, want, 0)
+}
+
+/// The SPD flushed (untimed), then `n` SPDADDs whose request is `unique`
+/// with no reqid, so the kernel generates one for each: af_key's
+/// generator walks every policy for each candidate.
+fn add_unique(a: &Args) -> Result<(), String> {
+    let pid = std::process::id();
+    open(None)?
+        .exchange(&short(MsgType::XSpdFlush, 0, pid), &mut |_| {}, &mut |_| {})
+        .map_err(|e| e.to_string())?;
+    let policy = kame_tools::policy::parse(POLICY_UNIQUE)?;
+    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| spd_add(i, &policy, pid)).collect();
+    let built = built.map_err(|e| e.to_string())?;
+    exchange_all(a, "add-spd-unique", &built, MsgType::XSpdAdd, 0)
 }
 
 /// SADB_GETs of the `n` SAs `add-sa` would add (none is there yet).
@@ -251,6 +267,7 @@ fn main() -> ExitCode {
     let r = parse_args().and_then(|a| match a.op.as_str() {
         "add-sa" => add(&a, Kind::Sa),
         "add-spd" => add(&a, Kind::Spd),
+        "add-spd-unique" => add_unique(&a),
         "dump-sa" => dump(&a, Kind::Sa),
         "dump-spd" => dump(&a, Kind::Spd),
         "round-trip" => round_trip(&a),

@@ -88,18 +88,16 @@ struct KameIpsec {
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
     _reclaim: kapi::rcu_work::ReclaimQueue,
-    /// Spare transforms ([`xform_spares`]) are checked against it; it goes
-    /// after the namespaces, which hold them.
-    _algs: kapi::crypto::AlgWatch,
     _returned: inflight::CompletionsReturned,
-    /// Frees the transforms dropped where sleeping is not allowed.
-    _frees: kapi::crypto::FreeQueue,
+    /// Frees the transforms dropped where sleeping is not allowed, and
+    /// counts the algorithms registered ([`xform_spares`] checks against
+    /// it).
+    _crypto: kapi::crypto::ModuleCrypto,
 }
 
 impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let frees = kapi::crypto::FreeQueue::create()?;
-        let algs = kapi::crypto::AlgWatch::register()?;
+        let crypto = kapi::crypto::ModuleCrypto::register()?;
         let reclaim = kapi::rcu_work::ReclaimQueue::create()?;
         let netns = kapi::pernet::PernetRegistration::register()?;
         let pfkey = kapi::sock::FamilyRegistration::register(module, &netns).inspect_err(|e| {
@@ -125,9 +123,8 @@ impl kernel::Module for KameIpsec {
             _pfkey: pfkey,
             _netns: netns,
             _reclaim: reclaim,
-            _algs: algs,
             _returned: inflight::CompletionsReturned,
-            _frees: frees,
+            _crypto: crypto,
         })
     }
 }

@@ -9,7 +9,7 @@
 //! template or load a module): process context only, as the PF_KEY handlers
 //! run. The geometry getters may be called from any context, and so may a
 //! transform's drop: where it may not sleep (a packet's completion, a
-//! softirq, a lock held) the free is handed to [`FreeQueue`]'s work item,
+//! softirq, a lock held) the free is handed to [`ModuleCrypto`]'s work item,
 //! since a driver's exit may sleep.
 
 use super::bindings;
@@ -203,25 +203,38 @@ impl Drop for Ahash {
     }
 }
 
-/// Counts the algorithms the crypto API makes usable while it lives (a
-/// crypto notifier): see [`algs_loaded`]. One per module.
-pub(crate) struct AlgWatch(());
+/// The module's side of the crypto API: a notifier that counts the
+/// algorithms made usable ([`algs_loaded`]), and the work queue that frees
+/// transforms dropped where sleeping is not allowed. One per module,
+/// dropped last, once no packet's completion can run: from then on, and
+/// before it exists, such a transform is freed on the spot.
+pub(crate) struct ModuleCrypto(());
 
-impl AlgWatch {
-    /// Starts counting.
-    pub(crate) fn register() -> Result<AlgWatch> {
-        // SAFETY: registers the helper's static notifier block; `drop`
-        // unregisters it, and there is one `AlgWatch` (the module's).
-        kernel::error::to_result(unsafe { bindings::kame_crypto_watch_algs() })?;
-        Ok(AlgWatch(()))
+impl ModuleCrypto {
+    /// Creates the queue and registers the notifier.
+    pub(crate) fn register() -> Result<ModuleCrypto> {
+        // SAFETY: no precondition; one module instance, one `ModuleCrypto`.
+        kernel::error::to_result(unsafe { bindings::kame_tfm_free_wq_create() })?;
+        // SAFETY: registers the helper's static notifier block, once.
+        if let Err(e) = kernel::error::to_result(unsafe { bindings::kame_crypto_watch_algs() }) {
+            // SAFETY: created above; nothing has freed through it yet.
+            unsafe { bindings::kame_tfm_free_wq_destroy() };
+            return Err(e);
+        }
+        Ok(ModuleCrypto(()))
     }
 }
 
-impl Drop for AlgWatch {
+impl Drop for ModuleCrypto {
     fn drop(&mut self) {
-        // SAFETY: `register` registered the block; unregistering waits for
-        // a notification in progress.
-        unsafe { bindings::kame_crypto_unwatch_algs() }
+        // SAFETY: `register` registered the block and made the queue.
+        // Unregistering waits for a notification in progress; frees asked
+        // for once the queue is gone are made on the spot, and the module's
+        // teardown has waited for every completion that could ask.
+        unsafe {
+            bindings::kame_crypto_unwatch_algs();
+            bindings::kame_tfm_free_wq_destroy();
+        }
     }
 }
 
@@ -233,28 +246,4 @@ impl Drop for AlgWatch {
 pub(crate) fn algs_loaded() -> u32 {
     // SAFETY: an atomic read; no precondition.
     unsafe { bindings::kame_crypto_algs_loaded_count() }
-}
-
-/// The work queue that frees transforms dropped where sleeping is not
-/// allowed. One per module, destroyed (drained) last, once no packet's
-/// completion can run; until it exists and after it is gone, such a
-/// transform is freed on the spot.
-pub(crate) struct FreeQueue(());
-
-impl FreeQueue {
-    /// Creates the queue.
-    pub(crate) fn create() -> Result<FreeQueue> {
-        // SAFETY: no precondition; one module instance, one `FreeQueue`.
-        kernel::error::to_result(unsafe { bindings::kame_tfm_free_wq_create() })?;
-        Ok(FreeQueue(()))
-    }
-}
-
-impl Drop for FreeQueue {
-    fn drop(&mut self) {
-        // SAFETY: `create` made the queue; frees asked for from now on are
-        // made on the spot, and the module's teardown has waited for every
-        // completion that could ask.
-        unsafe { bindings::kame_tfm_free_wq_destroy() }
-    }
 }

@@ -227,14 +227,13 @@ impl ModuleCrypto {
 
 impl Drop for ModuleCrypto {
     fn drop(&mut self) {
-        // SAFETY: `register` registered the block and made the queue.
-        // Unregistering waits for a notification in progress; frees asked
-        // for once the queue is gone are made on the spot, and the module's
-        // teardown has waited for every completion that could ask.
-        unsafe {
-            bindings::kame_crypto_unwatch_algs();
-            bindings::kame_tfm_free_wq_destroy();
-        }
+        // SAFETY: `register` registered the block; unregistering waits for
+        // a notification in progress.
+        unsafe { bindings::kame_crypto_unwatch_algs() };
+        // SAFETY: `register` made the queue; frees asked for once it is gone
+        // are made on the spot, and the module's teardown has waited for
+        // every completion that could ask.
+        unsafe { bindings::kame_tfm_free_wq_destroy() };
     }
 }
 

@@ -16,7 +16,9 @@ stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 
 KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
 __pi_memcpy) whose callers are printed too, as call chains;
-KAME_PROFILE_CALLEES parts of symbol names whose callees are.
+KAME_PROFILE_CALLEES parts of symbol names whose callees are;
+KAME_PROFILE_SELF_LIMIT the least share (percent, default 0.5) of the
+symbols listed by their own samples.
 
 kame_ipsec is loaded for kame and unloaded for xfrm (bench.native()).
 Run it with one vCPU to keep spinlock contention between vCPUs (a TCG
@@ -39,6 +41,7 @@ SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
 ESP = {"gcm": case.GCM, "cbc": case.CBC}[os.environ.get("KAME_PROFILE_ESP", "gcm")]
 CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
+SELF_LIMIT = os.environ.get("KAME_PROFILE_SELF_LIMIT", "0.5")
 CALLEES = [s for s in os.environ.get("KAME_PROFILE_CALLEES", "").split(",") if s]
 
 
@@ -87,8 +90,9 @@ def profile(impl):
             moved = {k: after[k] - before[n].get(k, 0) for k in sorted(after)
                      if after[k] != before[n].get(k, 0) and k.startswith(("Tcp", "Ip"))}
             print("-- %s: ss -tin\n%s\n-- %s: counters moved %s" % (n, flows[n], n, moved))
+        print("-- by object\n" + report(data, "--no-children", "--sort", "dso", "-g", "none"))
         print("-- self\n" + report(data, "--no-children", "--sort", "sym", "-g", "none",
-                                   "--percent-limit", "0.5"))
+                                   "--percent-limit", SELF_LIMIT))
         print("-- with children\n" + report(data, "--children", "--sort", "sym", "-g", "none",
                                             "--percent-limit", "2"), flush=True)
         for sym in CALLERS:

@@ -16,6 +16,7 @@ use crate::{
         ah::{header_len, massage_ipv4, massage_ipv6, AhHeader, Align, Ipv4Massage, AH_HDR_LEN},
         flow::Flow,
         spd::DIR_IN,
+        sysctl::Ipsec4,
     },
     kapi::{
         ahash_op::{self, AhashJob, MAX_DIGEST},
@@ -27,6 +28,7 @@ use crate::{
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
+    sysctl::Setting,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -63,36 +65,37 @@ impl AhIn {
         ctx: Ctx,
         hist: History,
     ) {
-        let site = SaSite {
-            debug: ctx.debug[usize::from(v6)],
+        // `debug` is read only for a drop.
+        let site = || SaSite {
+            debug: ctx.ns.sysctls.debug(v6),
             dir: DIR_IN,
             rec: &sa.rec,
         };
         let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site());
         };
         ctx.ns.stats.inc_alg(Hist::AhIn, ah.hist);
         // XFRM's order: the SA's lifetimes before anything else.
         if !ah.usage.admit(&sa, &ctx.ns.events) {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site());
         }
         let off = flow.transport_offset;
         let icv = ah.icvlen as usize;
         if off > SAVED_HDR || icv > MAX_DIGEST || skb.make_room(0, 0).is_err() {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site());
         }
         let b = skb.bytes();
         let Some(Ok(hdr)) = b.get(off..).map(AhHeader::parse) else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site());
         };
         let total = hdr.total_len();
         // Either padding: RFC 4302's (4 bytes over IPv4) or XFRM's (8).
         let fits = total == header_len(icv, Align::Four) || total == header_len(icv, Align::Eight);
         if !fits || off + total > b.len() {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhShort, site());
         }
         let Ok(seq) = ah.replay.lock().check(hdr.seq) else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhReplay, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhReplay, site());
         };
         let mut job = AhIn {
             v6,
@@ -118,12 +121,16 @@ impl AhIn {
         let massaged = if v6 {
             massage_ipv6(b, false).map(|_| ())
         } else {
-            let m = Ipv4Massage::from_sysctls(job.ctx.ah_cleartos, job.ctx.ah_offsetmask);
+            let s = &job.ctx.ns.sysctls;
+            let m = Ipv4Massage::from_sysctls(
+                s.get(Setting::V4(Ipsec4::AhCleartos)),
+                s.get(Setting::V4(Ipsec4::AhOffsetmask)),
+            );
             massage_ipv4(&mut b[..off], m, false).map(|_| ())
         };
         if massaged.is_err() {
             let site = SaSite {
-                debug: job.ctx.debug[usize::from(v6)],
+                debug: job.ctx.ns.sysctls.debug(v6),
                 dir: DIR_IN,
                 rec: &job.sa.rec,
             };
@@ -178,7 +185,7 @@ impl AhashJob for AhIn {
 
     fn complete(mut self, res: Result<&[u8]>) {
         let stats = self.ctx.ns.stats.clone();
-        let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
+        let (sa, debug) = (self.sa.clone(), self.ctx.ns.sysctls.debug(self.v6));
         let outcome = match res {
             Ok(d) => self.verify(d),
             Err(_) => {

@@ -22,7 +22,6 @@ use crate::{
         crypto::Ahash,
     },
     out_chain::{OutChain, Tail},
-    output::read_flow,
     sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
@@ -64,7 +63,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
-    let Some(inner) = read_flow(&chain.skb) else {
+    let Some(inner) = chain.selectors() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Ok(l) = chain.layout(&sa, &inner, IPPROTO_AH, len, Tail::Linear(0)) else {

@@ -25,7 +25,7 @@ use crate::{
     sock_policy::SockPolicies,
     spd_table::SpdReader,
     stats::{Stat, Stats},
-    sysctl::{Setting, Sysctls},
+    sysctl::{Setting, SysctlValues, Sysctls},
     use_events::UseEvents,
 };
 use kernel::{prelude::*, sync::Arc};
@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     /// Where the SAs' lifetime events go.
     pub(crate) events: Arc<UseEvents>,
+    /// The settings, read when needed (after asynchronous crypto too).
+    pub(crate) sysctls: Arc<SysctlValues>,
 }
 
 /// A packet's hold on its namespace: teardown waits for it, and it
@@ -72,29 +74,36 @@ pub(crate) enum Need {
     Require,
 }
 
-/// The settings the policy checks read, taken once per packet.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Levels {
-    /// `esp_trans_deflev`, `esp_net_deflev`, `ah_trans_deflev`,
-    /// `ah_net_deflev` of the packet's family.
-    deflev: [i32; 4],
-    /// `def_policy` is 1 (none).
-    default_passes: bool,
+/// The policy settings of one family, read when a check needs one: most
+/// policies name their levels, so most packets read none (reading all
+/// five for each packet showed in profiles).
+#[derive(Clone, Copy)]
+pub(crate) struct Levels<'a> {
+    values: &'a SysctlValues,
+    v6: bool,
 }
 
-impl Levels {
+impl Levels<'_> {
+    fn get(&self, k4: Ipsec4, k6: Ipsec6) -> i32 {
+        self.values.get(if self.v6 {
+            Setting::V6(k6)
+        } else {
+            Setting::V4(k4)
+        })
+    }
+
     /// What a request's level means now: `default` takes the family's
     /// `*_deflev` setting for its protocol and mode, as KAME.
     pub(crate) fn need(&self, r: &Request) -> Need {
         let level = match r.level {
             LEVEL_DEFAULT => {
-                let i = match (r.proto, r.mode == MODE_TUNNEL) {
-                    (IPPROTO_AH, false) => 2,
-                    (IPPROTO_AH, true) => 3,
-                    (_, false) => 0,
-                    (_, true) => 1,
+                let (k4, k6) = match (r.proto, r.mode == MODE_TUNNEL) {
+                    (IPPROTO_AH, false) => (Ipsec4::AhTransDeflev, Ipsec6::AhTransDeflev),
+                    (IPPROTO_AH, true) => (Ipsec4::AhNetDeflev, Ipsec6::AhNetDeflev),
+                    (_, false) => (Ipsec4::EspTransDeflev, Ipsec6::EspTransDeflev),
+                    (_, true) => (Ipsec4::EspNetDeflev, Ipsec6::EspNetDeflev),
                 };
-                if self.deflev[i] == LEVEL_USE {
+                if self.get(k4, k6) == LEVEL_USE {
                     return Need::Use;
                 }
                 LEVEL_REQUIRE
@@ -109,7 +118,24 @@ impl Levels {
 
     /// Whether traffic no policy matches passes (`def_policy` 1).
     pub(crate) fn default_passes(&self) -> bool {
-        self.default_passes
+        self.get(Ipsec4::DefPolicy, Ipsec6::DefPolicy) == POLICY_NONE
+    }
+}
+
+impl SysctlValues {
+    /// The policy settings of family `v6`.
+    pub(crate) fn levels(&self, v6: bool) -> Levels<'_> {
+        Levels { values: self, v6 }
+    }
+
+    /// Whether policy failures are logged (`debug` of the family).
+    pub(crate) fn debug(&self, v6: bool) -> bool {
+        let s = if v6 {
+            Setting::V6(Ipsec6::Debug)
+        } else {
+            Setting::V4(Ipsec4::Debug)
+        };
+        self.get(s) != 0
     }
 }
 
@@ -134,6 +160,7 @@ impl Datapath {
             spd: keys.spd.clone(),
             stats: stats.clone(),
             events: keys.use_events.clone(),
+            sysctls: sysctls.values().clone(),
         })?;
         let sock_policies = Arc::new(SockPolicies::new()?, GFP_KERNEL)?;
         Ok(KBox::new(
@@ -160,31 +187,14 @@ impl Datapath {
         st.came_in_on(&self.decap) || self.enc.came_in_on(st)
     }
 
-    /// The policy settings of family `v6` now.
-    pub(crate) fn levels(&self, v6: bool) -> Levels {
-        let get = |k4, k6| {
-            self.sysctls
-                .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
-        };
-        Levels {
-            deflev: [
-                get(Ipsec4::EspTransDeflev, Ipsec6::EspTransDeflev),
-                get(Ipsec4::EspNetDeflev, Ipsec6::EspNetDeflev),
-                get(Ipsec4::AhTransDeflev, Ipsec6::AhTransDeflev),
-                get(Ipsec4::AhNetDeflev, Ipsec6::AhNetDeflev),
-            ],
-            default_passes: get(Ipsec4::DefPolicy, Ipsec6::DefPolicy) == POLICY_NONE,
-        }
+    /// The policy settings of family `v6`.
+    pub(crate) fn levels(&self, v6: bool) -> Levels<'_> {
+        self.sysctls.values().levels(v6)
     }
 
     /// Whether policy failures are logged (`debug` of the family).
     pub(crate) fn debug(&self, v6: bool) -> bool {
-        let s = if v6 {
-            Setting::V6(Ipsec6::Debug)
-        } else {
-            Setting::V4(Ipsec4::Debug)
-        };
-        self.sysctls.get(s) != 0
+        self.sysctls.values().debug(v6)
     }
 
     /// Whether `net.inet.esp.enable`/`net.inet.ah.enable` (OpenBSD) stops
@@ -195,7 +205,7 @@ impl Datapath {
             IPPROTO_AH => (Setting::AhEnable, Stat::AhDisabled),
             _ => return false,
         };
-        let off = self.sysctls.get(setting) == 0;
+        let off = self.sysctls.values().get(setting) == 0;
         if off {
             self.stats.inc(stat);
         }

@@ -61,45 +61,46 @@ impl EspIn {
         ctx: Ctx,
         hist: History,
     ) {
-        let site = SaSite {
-            debug: ctx.debug[usize::from(v6)],
+        // `debug` is read only for a drop.
+        let site = || SaSite {
+            debug: ctx.ns.sysctls.debug(v6),
             dir: DIR_IN,
             rec: &sa.rec,
         };
         let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site());
         };
         ctx.ns.stats.inc_alg(Hist::EspIn, esp.hist);
         // XFRM's order: the SA's lifetimes before anything else.
         if !esp.usage.admit(&sa, &ctx.ns.events) {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site());
         }
         let off = flow.transport_offset;
         let g = &esp.geom;
         // The AEAD reads its IV from a MAX_IV-byte buffer (as output).
         if g.iv_len > MAX_IV {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site());
         }
         // The encrypted part must be whole blocks, the trailer at least.
         let Some(crypt) = skb
             .len()
             .checked_sub(off + ESP_HDR_LEN + g.iv_len + g.icv_len)
         else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site());
         };
         if crypt < ESP_TRAILER_LEN || crypt % g.block.max(1) != 0 {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site());
         }
         // Decrypted in place: private, with the ESP header and IV linear;
         // fragments are kept (a trailer in one of its own is not copied).
         let hdr = off + ESP_HDR_LEN + g.iv_len;
         if skb.make_private(aead_op::MAX_FRAGS, hdr).is_err() {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspCryptoError, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspCryptoError, site());
         }
         let b = skb.bytes();
         let seq_lo = u32::from_be_bytes([b[off + 4], b[off + 5], b[off + 6], b[off + 7]]);
         let Ok(seq) = esp.replay.lock().check(seq_lo) else {
-            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspReplay, site);
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspReplay, site());
         };
         let cryptlen = skb.len() - off - ESP_HDR_LEN;
         // With ESN the AAD carries the inferred high half (RFC 4303
@@ -107,7 +108,7 @@ impl EspIn {
         let esn = if esp.esn {
             match esn_aad_open(skb.bytes(), off, (seq >> 32) as u32) {
                 Some(saved) => Some(saved),
-                None => return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site),
+                None => return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspShort, site()),
             }
         } else {
             None
@@ -200,7 +201,7 @@ impl AeadJob for EspIn {
             esn_aad_close(self.skb.bytes(), self.esp_off, saved);
         }
         let stats = self.ctx.ns.stats.clone();
-        let (sa, debug) = (self.sa.clone(), self.ctx.debug[usize::from(self.v6)]);
+        let (sa, debug) = (self.sa.clone(), self.ctx.ns.sysctls.debug(self.v6));
         let outcome = match res {
             Ok(()) => {
                 // An SA without an authenticator has no ICV to verify.

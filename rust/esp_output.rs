@@ -23,7 +23,6 @@ use crate::{
         skb::Skb,
     },
     out_chain::{OutChain, Tail},
-    output::read_flow,
     sa_crypto::EspTransform,
     sad_table::SaEntry,
     stats::Stat,
@@ -74,7 +73,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
     // The padding depends on the payload, which is what follows the IP
     // header in transport mode, the whole packet in tunnel mode.
-    let Some(inner) = read_flow(&chain.skb) else {
+    let Some(inner) = chain.selectors() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let hl = if sa.rec.mode == MODE_TUNNEL {

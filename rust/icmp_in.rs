@@ -80,7 +80,7 @@ pub(crate) fn clear_error_accepted(
 /// error about a flow whose policy the SAs in `hist` meet.
 pub(crate) fn protected_error_accepted(
     spd: &SpdReader,
-    levels: &Levels,
+    levels: &Levels<'_>,
     dir: u8,
     skb: &Skb,
     err: &Flow,

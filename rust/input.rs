@@ -12,7 +12,7 @@
 
 use crate::{
     ah_input::AhIn,
-    datapath::{Levels, Token},
+    datapath::Token,
     drops::{self, SaSite},
     esp_input::EspIn,
     icmp_in,
@@ -86,18 +86,7 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
         drops::count(&dp.stats, Stat::ExitDrops, dp.debug(v6), DIR_IN);
         return;
     };
-    let get = |k4, k6| {
-        dp.sysctls
-            .get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
-    };
     let ctx = Ctx {
-        // The inner packet is judged by its own family's settings,
-        // whatever the tunnel's family (KAME).
-        levels: [dp.levels(false), dp.levels(true)],
-        ecn: get(Ipsec4::Ecn, Ipsec6::Ecn),
-        ah_cleartos: dp.sysctls.get(Setting::V4(Ipsec4::AhCleartos)),
-        ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
-        debug: [dp.debug(false), dp.debug(true)],
         wire_len: skb.len() + if udp { UDP_HDR_LEN } else { 0 },
         dev_mtu: skb.dev_mtu(),
         dev: dp.reentry(),
@@ -118,13 +107,7 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
         };
         drops::mark(&mut skb, stat);
         let why = "protocol disabled";
-        policy_log::sa_drop(
-            ctx.debug[usize::from(v6)],
-            DIR_IN,
-            &sa.rec,
-            stat.name(),
-            why,
-        );
+        policy_log::sa_drop(ctx.ns.sysctls.debug(v6), DIR_IN, &sa.rec, stat.name(), why);
         return;
     }
     start_layer(skb, v6, flow, sa, ctx, History::default());
@@ -168,16 +151,9 @@ pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
     }
 }
 
-/// What a packet needs after its crypto, whatever the context then.
+/// What a packet needs after its crypto, whatever the context then. The
+/// settings are read through `ns` when needed, not copied in here.
 pub(crate) struct Ctx {
-    /// The policy settings of IPv4 and IPv6.
-    levels: [Levels; 2],
-    /// `ecn` of the outer family.
-    ecn: i32,
-    pub(crate) ah_cleartos: i32,
-    pub(crate) ah_offsetmask: i32,
-    /// Policy failures and drops are logged (IPv4, IPv6).
-    pub(crate) debug: [bool; 2],
     /// The packet's length as received (from its IP header) and the MTU
     /// of the device it came in on: the reverse path, for the SYN clamp.
     wire_len: usize,
@@ -203,7 +179,7 @@ fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ct
     let udp = core::mem::take(&mut ctx.udp);
     if sa.rec.natt.is_some() != udp {
         let site = SaSite {
-            debug: ctx.debug[usize::from(v6)],
+            debug: ctx.ns.sysctls.debug(v6),
             dir: DIR_IN,
             rec: &sa.rec,
         };
@@ -269,7 +245,14 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
             IPPROTO_IPV6 => true,
             _ => return Err(bad),
         };
-        let mode = EcnMode::from_sysctl(ctx.ecn);
+        // `ecn` of the family of the header that goes (KAME reads
+        // ip4_ipsec_ecn or ip6_ipsec_ecn by the outer header).
+        let ecn = ctx.ns.sysctls.get(if u.v6 {
+            Setting::V6(Ipsec6::Ecn)
+        } else {
+            Setting::V4(Ipsec4::Ecn)
+        });
+        let mode = EcnMode::from_sysctl(ecn);
         let copy_dscp = flags & SADB_SAFLAGS_DECAP_DSCP != 0;
         set_dsfield(skb.bytes(), inner_v6, |inner| {
             decap_dsfield(u.outer_ds, inner, mode, copy_dscp)
@@ -307,22 +290,24 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
     } else {
         DIR_FWD
     };
-    let fam = usize::from(inner_v6);
+    // The inner packet is judged by its own family's settings, whatever
+    // the tunnel's family (KAME).
+    let levels = ctx.ns.sysctls.levels(inner_v6);
     // A local socket's own policy first, then the SPD.
     let by_socket = match (&ctx.sock_policies, dir) {
         (Some(sp), DIR_IN) => sock_policy::receiver(&inner).and_then(|r| {
             let rule = sp.rule(sk_policy::of_receiver_on(&ctx.dev, &r));
-            policy_in::check_socket(rule, &ctx.levels[fam], &hist)
+            policy_in::check_socket(rule, &levels, &hist)
         }),
         _ => None,
     };
-    let levels = &ctx.levels[fam];
     let verdict =
-        by_socket.unwrap_or_else(|| policy_in::check(&ctx.ns.spd, levels, dir, &inner, &hist));
+        by_socket.unwrap_or_else(|| policy_in::check(&ctx.ns.spd, &levels, dir, &inner, &hist));
     if let Err(r) = verdict {
-        if !icmp_in::protected_error_accepted(&ctx.ns.spd, levels, dir, &skb, &inner, &hist) {
+        if !icmp_in::protected_error_accepted(&ctx.ns.spd, &levels, dir, &skb, &inner, &hist) {
             let spi = Some(spi);
-            policy_log::violation(ctx.debug[fam], dir, &inner, spi, r.reason());
+            let debug = ctx.ns.sysctls.debug(inner_v6);
+            policy_log::violation(debug, dir, &inner, spi, r.reason());
             drops::mark(&mut skb, Stat::InPolicyViolation);
             return Err(Stat::InPolicyViolation);
         }

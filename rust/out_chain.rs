@@ -21,7 +21,7 @@ use crate::{
         tunnel::{encap_dsfield, DfBit, EcnMode, Outer4, Outer6, DEFAULT_TTL},
     },
     kapi::skb::Skb,
-    output::{Bundle, OutSettings},
+    output::{read_flow, Bundle, OutSettings},
     sad_table::SaEntry,
     stats::Stat,
 };
@@ -37,6 +37,10 @@ pub(crate) struct OutChain {
     /// The SA to apply next.
     next: usize,
     pub(crate) settings: OutSettings,
+    /// The selectors of the packet as it is now, when the caller had them
+    /// (a GSO packet's, which its segments share): the first step takes
+    /// them instead of parsing each segment again; later steps parse.
+    known: Option<Flow>,
     /// Holds the namespace's teardown back while the packet is in crypto;
     /// its counters and the SAs' lifetime events.
     pub(crate) ns: Token,
@@ -62,8 +66,16 @@ pub(crate) struct Layout {
 }
 
 impl OutChain {
-    /// Sends `skb` through `bundle`; consumes it whatever happens.
-    pub(crate) fn start(mut skb: Skb, v6: bool, bundle: Bundle, settings: OutSettings, ns: Token) {
+    /// Sends `skb` through `bundle`; consumes it whatever happens. `known`
+    /// are its selectors, if the caller has them.
+    pub(crate) fn start(
+        mut skb: Skb,
+        v6: bool,
+        bundle: Bundle,
+        settings: OutSettings,
+        known: Option<Flow>,
+        ns: Token,
+    ) {
         // The route is used after the crypto, which may complete later.
         if skb.keep_dst().is_err() {
             drops::mark(&mut skb, Stat::OutInvalid);
@@ -75,6 +87,7 @@ impl OutChain {
             bundle,
             next: 0,
             settings,
+            known,
             ns,
         }
         .advance();
@@ -102,6 +115,12 @@ impl OutChain {
         } else {
             crate::esp_output::step(self, sa);
         }
+    }
+
+    /// The selectors of the packet as it is now: given by the caller for
+    /// the first step, else parsed.
+    pub(crate) fn selectors(&mut self) -> Option<Flow> {
+        self.known.take().or_else(|| read_flow(&self.skb))
     }
 
     /// Drops the packet for `s`, counted and logged, no SA named.

@@ -14,7 +14,7 @@ use crate::{
     datapath::{Datapath, Levels, Need},
     drops,
     kame_core::{
-        flow::{self, Flow},
+        flow::{self, Flow, IPPROTO_TCP},
         sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
         spd::{Request, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
         sysctl::{Ipsec4, Ipsec6},
@@ -179,14 +179,14 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
         debug: dp.debug(v6),
     };
-    let start = |mut s: Skb, b: Bundle| {
+    let start = |mut s: Skb, b: Bundle, known: Option<Flow>| {
         // Each packet holds the namespace's teardown back until it is
         // sent or dropped.
         let Some(inflight) = dp.pending.enter() else {
             drops::mark(&mut s, Stat::ExitDrops);
             return drops::count(&dp.stats, Stat::ExitDrops, settings.debug, DIR_OUT);
         };
-        OutChain::start(s, v6, b, settings, inflight);
+        OutChain::start(s, v6, b, settings, known, inflight);
     };
     // A GSO packet is cut to its segments' size, a local IPv6 packet too
     // big for a tunnel into fragments (as the stack would after us); each
@@ -194,17 +194,25 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     // Bottom halves stay off until the last piece is sent, so the far
     // end (a veth peer in this namespace's softirq) takes them as one
     // batch, as it does a GSO packet's segments from the device.
-    let start_each = |pieces: kernel::error::Result<Segments>| match pieces {
+    // A TCP GSO packet's segments share its selectors (segmentation
+    // changes lengths, sequence numbers and flags, none of them a
+    // selector): read once, after enc0, whose filter may have rewritten
+    // the packet. Fragments differ (ports only in the first; UDP
+    // fragmentation offload makes them too): each is read.
+    let start_each = |pieces: kernel::error::Result<Segments>, known: Option<Flow>| match pieces {
         Ok(pieces) => {
             let _batch = BhOff::new();
-            pieces.for_each(|s| start(s, clone_bundle(&bundle)));
+            pieces.for_each(|s| start(s, clone_bundle(&bundle), known));
         }
         Err(_) => dp.stats.inc(Stat::OutInvalid),
     };
     match fragment_to {
-        Some(mtu) => start_each(skb.fragment_v6(mtu)),
-        None if skb.is_gso() => start_each(skb.segment()),
-        None => start(skb, bundle),
+        Some(mtu) => start_each(skb.fragment_v6(mtu), None),
+        None if skb.is_gso() => {
+            let known = read_flow(&skb).filter(|f| f.proto == IPPROTO_TCP);
+            start_each(skb.segment(), known)
+        }
+        None => start(skb, bundle, None),
     }
     // The SAs' lifetime events the packets raised, if any.
     dp.keys.kick_use_events();
@@ -227,7 +235,7 @@ enum Origin {
 /// Finds the SA of each request; `None` when a required one is missing.
 fn resolve(
     dp: &Datapath,
-    levels: &Levels,
+    levels: &Levels<'_>,
     g: &rcu::Guard,
     requests: &[Option<Request>; MAX_DEPTH],
     origin: Origin,

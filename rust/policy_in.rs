@@ -89,7 +89,7 @@ fn satisfies(r: &Request, l: &SaRecord) -> bool {
 /// Checks a packet going `dir` (in or fwd) that came through `hist`.
 pub(crate) fn check(
     spd: &SpdReader,
-    levels: &Levels,
+    levels: &Levels<'_>,
     dir: u8,
     flow: &Flow,
     hist: &History,
@@ -112,7 +112,7 @@ pub(crate) fn check(
 /// Whether `hist` meets every required request of a bundle.
 fn check_requests(
     requests: &[Option<Request>; MAX_DEPTH],
-    levels: &Levels,
+    levels: &Levels<'_>,
     hist: &History,
 ) -> Result<(), Refusal> {
     for r in requests.iter().flatten() {
@@ -127,7 +127,7 @@ fn check_requests(
 /// over the SPD; `None` when the SPD decides.
 pub(crate) fn check_socket(
     rule: SockRule<'_>,
-    levels: &Levels,
+    levels: &Levels<'_>,
     hist: &History,
 ) -> Option<Result<(), Refusal>> {
     match rule {

@@ -9,11 +9,11 @@ use crate::{
     kame_core::sysctl::{Enable, Ipsec4, Ipsec6, Knob, TREES},
     kapi::{
         net::Net,
-        sysctl::{IntSetting, IntTable},
+        sysctl::{IntSetting, IntTable, IntValues},
     },
 };
 use core::ffi::CStr;
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 impl IntSetting for Knob {
     fn name(&self) -> &'static CStr {
@@ -31,7 +31,15 @@ impl IntSetting for Knob {
 
 /// The registered trees of one namespace, in [`TREES`] order.
 pub(crate) struct Sysctls {
-    tables: KVec<IntTable>,
+    _tables: KVec<IntTable>,
+    values: Arc<SysctlValues>,
+}
+
+/// The current values of one namespace's trees, for the packet path: a
+/// packet in asynchronous crypto reads them through its token, after
+/// the hook that took it returned.
+pub(crate) struct SysctlValues {
+    tables: KVec<IntValues>,
 }
 
 /// A knob of one of the trees, as the packet path names it.
@@ -51,6 +59,7 @@ impl Sysctls {
     /// Registers every tree in `net`, each knob at its default.
     pub(crate) fn register(net: &Net) -> Result<Self> {
         let mut tables = KVec::with_capacity(TREES.len(), GFP_KERNEL)?;
+        let mut values = KVec::with_capacity(TREES.len(), GFP_KERNEL)?;
         for tree in TREES {
             let mut settings: KVec<&'static dyn IntSetting> =
                 KVec::with_capacity(tree.knobs.len(), GFP_KERNEL)?;
@@ -58,11 +67,27 @@ impl Sysctls {
                 settings.push(knob, GFP_KERNEL)?;
             }
             let table = IntTable::register(net, tree.path, &settings)?;
+            values.push(table.values(), GFP_KERNEL)?;
             tables.push(table, GFP_KERNEL)?;
         }
-        Ok(Sysctls { tables })
+        Ok(Sysctls {
+            _tables: tables,
+            values: Arc::new(SysctlValues { tables: values }, GFP_KERNEL)?,
+        })
     }
 
+    /// The values, for the packet path.
+    pub(crate) fn values(&self) -> &Arc<SysctlValues> {
+        &self.values
+    }
+
+    /// The current value of `s`.
+    pub(crate) fn get(&self, s: Setting) -> i32 {
+        self.values.get(s)
+    }
+}
+
+impl SysctlValues {
     /// The current value of `s` (indices follow [`TREES`]' order).
     pub(crate) fn get(&self, s: Setting) -> i32 {
         let (tree, knob) = match s {

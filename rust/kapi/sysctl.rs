@@ -12,7 +12,10 @@ use super::{bindings, net::Net};
 use core::ffi::{c_int, c_void, CStr};
 use kernel::{
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
 };
 
 /// What the kernel-API layer needs to know of one integer setting.
@@ -32,26 +35,52 @@ struct Entry {
     net: *mut bindings::net,
 }
 
+/// The values of one table's settings, shared between the table (whose
+/// handler writes them) and the packet path's readers ([`IntValues`]).
+struct Entries(KVec<Entry>);
+
+// SAFETY: an entry's `net` is only read by the handler, which runs while
+// the table is registered; the values are atomics, read and written from
+// any thread.
+unsafe impl Send for Entries {}
+// SAFETY: as for `Send`: through `&Entries` only the atomics are used
+// concurrently.
+unsafe impl Sync for Entries {}
+
 /// A directory of integer sysctls registered in one namespace.
 ///
 /// # Invariants
 ///
 /// `header` is the registration of `_table`, whose entries point at the
-/// elements of `_entries`; both vectors are never resized, so those pointers
-/// stay valid until `drop` unregisters the table. The kernel reads both
-/// through those pointers only.
+/// elements of `entries`; neither is ever resized, and `entries` is kept
+/// alive by the reference held here, so those pointers stay valid until
+/// `drop` unregisters the table. The kernel reads both through those
+/// pointers only.
 pub(crate) struct IntTable {
     header: *mut bindings::ctl_table_header,
     _table: KVec<bindings::ctl_table>,
-    entries: KVec<Entry>,
+    entries: Arc<Entries>,
 }
 
 // SAFETY: the raw pointers are only used to unregister (from any thread) and
 // by the kernel's handler calls, which `Entry`'s atomics make safe to run
 // concurrently.
 unsafe impl Send for IntTable {}
-// SAFETY: there are no `&self` methods.
+// SAFETY: through `&self` only the shared values are reached.
 unsafe impl Sync for IntTable {}
+
+/// A reader of one table's current values, usable after the table is
+/// gone (the values then no longer change).
+#[derive(Clone)]
+pub(crate) struct IntValues(Arc<Entries>);
+
+impl IntValues {
+    /// The current value of setting `i` (in registration order); 0 past
+    /// the end. Any context: one relaxed load.
+    pub(crate) fn get(&self, i: usize) -> i32 {
+        self.0 .0.get(i).map_or(0, |e| e.value.load(Relaxed))
+    }
+}
 
 impl IntTable {
     /// Registers `settings` under `path` (`net/inet/ipsec`) in `net`, each at
@@ -71,8 +100,9 @@ impl IntTable {
                 })
                 .map_err(|_| ENOMEM)?;
         }
+        let entries = Arc::new(Entries(entries), GFP_KERNEL)?;
         let mut table = KVec::with_capacity(settings.len(), GFP_KERNEL)?;
-        for entry in entries.iter() {
+        for entry in entries.0.iter() {
             table
                 .push_within_capacity(bindings::ctl_table {
                     procname: entry.setting.name().as_char_ptr(),
@@ -110,10 +140,9 @@ impl IntTable {
 }
 
 impl IntTable {
-    /// The current value of setting `i` (in registration order); 0 past
-    /// the end. Any context: one relaxed load.
-    pub(crate) fn get(&self, i: usize) -> i32 {
-        self.entries.get(i).map_or(0, |e| e.value.load(Relaxed))
+    /// A reader of the table's values.
+    pub(crate) fn values(&self) -> IntValues {
+        IntValues(self.entries.clone())
     }
 }
 

@@ -17,7 +17,7 @@ use crate::{
     esp_input::EspIn,
     icmp_in,
     kame_core::{
-        esp::{ESP_HDR_LEN, UDP_HDR_LEN},
+        esp::ESP_HDR_LEN,
         flow::{
             Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
             IPV6_HDR_LEN,
@@ -87,7 +87,6 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
         return;
     };
     let ctx = Ctx {
-        wire_len: skb.len() + if udp { UDP_HDR_LEN } else { 0 },
         dev_mtu: skb.dev_mtu(),
         dev: dp.reentry(),
         ns: inflight,
@@ -154,9 +153,8 @@ pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
 /// What a packet needs after its crypto, whatever the context then. The
 /// settings are read through `ns` when needed, not copied in here.
 pub(crate) struct Ctx {
-    /// The packet's length as received (from its IP header) and the MTU
-    /// of the device it came in on: the reverse path, for the SYN clamp.
-    wire_len: usize,
+    /// The MTU of the device the packet came in on: the reverse path,
+    /// for the SYN clamp.
     dev_mtu: usize,
     dev: DevRef,
     /// Holds the namespace's teardown back while the packet is in crypto;
@@ -318,29 +316,18 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
             .ok_or(bad)?;
     }
     if inner.proto == IPPROTO_TCP && pmtu::syn_at(&skb, inner.transport_offset) {
-        // Our answers go back through the same kind of SAs: as much
-        // overhead as this packet carried, and a block of padding more.
-        let overhead = ctx.wire_len.saturating_sub(skb.len()) + pad_slack(&hist);
-        let fits = ctx.dev_mtu.saturating_sub(overhead);
-        pmtu::clamp(
-            &mut skb,
-            inner.transport_offset,
-            fits.saturating_sub(inner.transport_offset + 20),
-        );
+        // Our answers go back through the same kind of SAs: the largest
+        // packet that fits the device's MTU once through them, worked out
+        // as for output (XFRM's esp4_get_mtu()); the overhead this packet
+        // carried counted its own padding on top of the worst case.
+        let hl = inner.transport_offset;
+        if let Some(fits) = pmtu::bundle_mtu(&hist.reversed(), hl, ctx.dev_mtu) {
+            pmtu::clamp(&mut skb, hl, fits.saturating_sub(hl + 20));
+        }
     }
     ctx.ns.stats.inc(Stat::InSuccess);
     skb.reinject(&ctx.dev, inner_v6);
     Ok(())
-}
-
-/// The most padding the ESP layers of `hist` can add to a packet beyond
-/// what an arriving one showed: one alignment unit less a byte for each
-/// (3 for AES-GCM, 15 for AES-CBC), as XFRM's `esp4_get_mtu()` counts.
-fn pad_slack(hist: &History) -> usize {
-    hist.sas()
-        .filter_map(|sa| sa.xform.as_ref()?.esp())
-        .map(|esp| esp.geom.align.saturating_sub(1))
-        .sum()
 }
 
 /// Whether the inner packet for `dst` will be delivered here rather than

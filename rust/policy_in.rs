@@ -16,6 +16,7 @@ use crate::{
         sad::{SaRecord, MODE_TUNNEL},
         spd::{Request, LEVEL_UNIQUE, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
     },
+    output::Bundle,
     sad_table::SaEntry,
     sock_policy::SockRule,
     spd_table::SpdReader,
@@ -51,6 +52,17 @@ impl History {
     /// The SAs, outermost first.
     pub(crate) fn sas(&self) -> impl Iterator<Item = &Arc<SaEntry>> {
         self.layers.iter().flatten()
+    }
+
+    /// The SAs as an output bundle would apply them: innermost first.
+    pub(crate) fn reversed(&self) -> Bundle {
+        let mut b = Bundle {
+            sas: Default::default(),
+        };
+        for (slot, sa) in b.sas.iter_mut().zip(self.layers.iter().rev().flatten()) {
+            *slot = Some(sa.clone());
+        }
+        b
     }
 }
 

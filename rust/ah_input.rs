@@ -170,7 +170,9 @@ impl AhIn {
             next: self.hdr.next_header,
             outer_ds: self.outer_ds,
         };
-        input::finish(self.skb, u, self.ctx, self.hist)
+        // It counts its own refusals.
+        input::finish(self.skb, u, self.ctx, self.hist);
+        Ok(())
     }
 }
 

@@ -27,7 +27,6 @@ use crate::{
         skb::Skb,
     },
     policy_in::History,
-    sa_crypto::EspTransform,
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -46,7 +45,6 @@ pub(crate) struct EspIn {
     /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
     esn: Option<[u8; 4]>,
     sa: Arc<SaEntry>,
-    esp: Arc<EspTransform>,
     ctx: Ctx,
     hist: History,
 }
@@ -67,7 +65,7 @@ impl EspIn {
             dir: DIR_IN,
             rec: &sa.rec,
         };
-        let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
+        let Some(esp) = sa.esp() else {
             return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site());
         };
         ctx.ns.stats.inc_alg(Hist::EspIn, esp.hist);
@@ -122,7 +120,6 @@ impl EspIn {
             seq,
             esn,
             sa,
-            esp,
             ctx,
             hist,
         };
@@ -134,13 +131,16 @@ impl EspIn {
     /// job moved in by value, the 200-byte job was copied per packet
     /// (0.6% of a transport profile's samples).
     fn check_and_trim(&mut self) -> Result<(usize, u8), Stat> {
-        if self.esp.replay.lock().update(self.seq).is_err() {
+        let Some(esp) = self.sa.esp() else {
+            return Err(Stat::EspInvalidSa);
+        };
+        if esp.replay.lock().update(self.seq).is_err() {
             drops::mark(&mut self.skb, Stat::EspReplay);
             return Err(Stat::EspReplay);
         }
         // What fails from here on is the trailer (`finish` marks its own).
         drops::mark(&mut self.skb, Stat::EspBadEncoding);
-        let g = self.esp.geom;
+        let g = esp.geom;
         let end = self.skb.len() - g.icv_len;
         let payload = self.esp_off + ESP_HDR_LEN + g.iv_len;
         let check = PadCheck::from_sa_flags(self.sa.rec.flags);
@@ -149,7 +149,7 @@ impl EspIn {
             .ns
             .stats
             .add(Stat::EspInBytes, (end - payload) as u64);
-        self.esp.usage.count(t.payload_len);
+        esp.usage.count(t.payload_len);
         self.skb
             .trim(payload + t.payload_len)
             .map_err(|_| Stat::EspBadEncoding)?;
@@ -186,8 +186,8 @@ fn read_trailer(skb: &Skb, payload: usize, end: usize, check: PadCheck) -> Optio
 }
 
 impl AeadJob for EspIn {
-    fn aead(&self) -> &Aead {
-        &self.esp.aead
+    fn aead(&self) -> Option<&Aead> {
+        Some(&self.sa.esp()?.aead)
     }
 
     fn packet(&mut self) -> (&mut Skb, usize) {
@@ -200,27 +200,29 @@ impl AeadJob for EspIn {
         if let Some(saved) = self.esn {
             esn_aad_close(self.skb.bytes(), self.esp_off, saved);
         }
-        let stats = self.ctx.ns.stats.clone();
-        let (sa, debug) = (self.sa.clone(), self.ctx.ns.sysctls.debug(self.v6));
-        let outcome = match res {
+        let s = match res {
             Ok(()) => {
                 // An SA without an authenticator has no ICV to verify.
-                if self.esp.geom.icv_len != 0 {
-                    stats.inc(Stat::EspAuthOk);
+                if self.sa.esp().is_some_and(|e| e.geom.icv_len != 0) {
+                    self.ctx.ns.stats.inc(Stat::EspAuthOk);
                 }
                 // The layer goes: on with the inner packet (its fields
-                // moved where they are, not the job with them).
-                self.check_and_trim().and_then(|(payload_off, next)| {
-                    let u = Undone {
-                        sa: self.sa,
-                        v6: self.v6,
-                        hdr_off: self.esp_off,
-                        payload_off,
-                        next,
-                        outer_ds: self.outer_ds,
-                    };
-                    input::finish(self.skb, u, self.ctx, self.hist)
-                })
+                // moved where they are, not the job with them), which
+                // counts its own refusals.
+                match self.check_and_trim() {
+                    Ok((payload_off, next)) => {
+                        let u = Undone {
+                            sa: self.sa,
+                            v6: self.v6,
+                            hdr_off: self.esp_off,
+                            payload_off,
+                            next,
+                            outer_ds: self.outer_ds,
+                        };
+                        return input::finish(self.skb, u, self.ctx, self.hist);
+                    }
+                    Err(s) => s,
+                }
             }
             Err(e) => {
                 let s = if e == EBADMSG {
@@ -229,17 +231,15 @@ impl AeadJob for EspIn {
                     Stat::EspCryptoError
                 };
                 drops::mark(&mut self.skb, s);
-                Err(s)
+                s
             }
         };
         // A refused packet is freed with the job, marked where refused.
-        if let Err(s) = outcome {
-            let site = SaSite {
-                debug,
-                dir: DIR_IN,
-                rec: &sa.rec,
-            };
-            drops::count_sa(&stats, s, site);
-        }
+        let site = SaSite {
+            debug: self.ctx.ns.sysctls.debug(self.v6),
+            dir: DIR_IN,
+            rec: &self.sa.rec,
+        };
+        drops::count_sa(&self.ctx.ns.stats, s, site);
     }
 }

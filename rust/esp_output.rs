@@ -23,7 +23,6 @@ use crate::{
         skb::Skb,
     },
     out_chain::{OutChain, Tail},
-    sa_crypto::EspTransform,
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -37,7 +36,6 @@ use kernel::{
 struct EspStep {
     chain: OutChain,
     sa: Arc<SaEntry>,
-    esp: Arc<EspTransform>,
     esp_off: usize,
     /// NAT-T: the offset of the UDP header in front of ESP.
     udp_off: Option<usize>,
@@ -47,7 +45,7 @@ struct EspStep {
 
 /// Protects the chain's packet with ESP SA `sa`; consumes the chain.
 pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
-    let Some(esp) = sa.xform.as_ref().and_then(|x| x.esp()).cloned() else {
+    let Some(esp) = sa.esp() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let g = esp.geom;
@@ -152,7 +150,6 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
         EspStep {
             chain,
             sa,
-            esp,
             esp_off,
             udp_off: (udp != 0).then_some(l.hdr_off),
             esn,
@@ -164,8 +161,8 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
 }
 
 impl AeadJob for EspStep {
-    fn aead(&self) -> &Aead {
-        &self.esp.aead
+    fn aead(&self) -> Option<&Aead> {
+        Some(&self.sa.esp()?.aead)
     }
 
     fn packet(&mut self) -> (&mut Skb, usize) {
@@ -195,7 +192,9 @@ impl AeadJob for EspStep {
             udp[6..8].copy_from_slice(&sum.to_be_bytes());
         }
         chain.ns.stats.inc(Stat::EspOutput);
-        chain.ns.stats.inc_alg(Hist::EspOut, self.esp.hist);
+        if let Some(esp) = self.sa.esp() {
+            chain.ns.stats.inc_alg(Hist::EspOut, esp.hist);
+        }
         chain.step_done();
     }
 }

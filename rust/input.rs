@@ -215,37 +215,108 @@ const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 /// Removes layer `u` (its trailer already cut) and goes on with the inner
 /// packet: the next layer of ours, or the policy check and the stack.
 /// Returns the counter of what stopped the packet.
-pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -> Result<(), Stat> {
+///
+/// A refusal is counted and logged here, at the layer's SA: the
+/// completions that call this keep no reference of their own for it.
+pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) {
+    let rec = &u.sa.rec;
+    let l = Layer {
+        v6: u.v6,
+        hdr_off: u.hdr_off,
+        payload_off: u.payload_off,
+        next: u.next,
+        outer_ds: u.outer_ds,
+        mode: rec.mode,
+        flags: rec.flags,
+        natt: rec.natt.is_some(),
+        spi: rec.id.spi,
+        bad: if rec.id.proto == IPPROTO_AH {
+            Stat::AhBadEncoding
+        } else {
+            Stat::EspBadEncoding
+        },
+    };
+    // The layer joins the history, where a refusal below finds its SA.
+    let res = match hist.push(u.sa) {
+        Ok(()) => undo(&mut skb, &l, &mut ctx, &hist),
+        Err(sa) => {
+            drops::mark(&mut skb, l.bad);
+            let site = SaSite {
+                debug: ctx.ns.sysctls.debug(l.v6),
+                dir: DIR_IN,
+                rec: &sa.rec,
+            };
+            return drops::count_sa(&ctx.ns.stats, l.bad, site);
+        }
+    };
+    match res {
+        Ok(Next::Layer(f, sa, inner_v6)) => start_layer(skb, inner_v6, f, sa, ctx, hist),
+        Ok(Next::Deliver(inner_v6)) => {
+            ctx.ns.stats.inc(Stat::InSuccess);
+            skb.reinject(&ctx.dev, inner_v6);
+        }
+        Err(s) => {
+            // The packet is freed with `skb`, marked where refused.
+            if let Some(sa) = hist.innermost() {
+                let site = SaSite {
+                    debug: ctx.ns.sysctls.debug(l.v6),
+                    dir: DIR_IN,
+                    rec: &sa.rec,
+                };
+                drops::count_sa(&ctx.ns.stats, s, site);
+            }
+        }
+    }
+}
+
+/// What [`finish`] needs of the layer it removes, its SA gone into the
+/// history.
+struct Layer {
+    v6: bool,
+    hdr_off: usize,
+    payload_off: usize,
+    next: u8,
+    outer_ds: u8,
+    mode: u8,
+    flags: u32,
+    natt: bool,
+    spi: u32,
+    /// What a malformed inner packet counts as.
+    bad: Stat,
+}
+
+/// Where the inner packet goes once a layer is removed.
+enum Next {
+    /// Through another layer of ours: its selectors, its SA, its family.
+    Layer(Flow, Arc<SaEntry>, bool),
+    /// Into the stack, of this family.
+    Deliver(bool),
+}
+
+/// Removes layer `l` from `skb` and checks what is left: the counter of
+/// what stopped the packet, which is marked with it.
+fn undo(skb: &mut Skb, l: &Layer, ctx: &mut Ctx, hist: &History) -> Result<Next, Stat> {
     // After asynchronous crypto: the namespace may be going.
     if ctx.ns.closing() {
-        drops::mark(&mut skb, Stat::ExitDrops);
+        drops::mark(skb, Stat::ExitDrops);
         return Err(Stat::ExitDrops);
     }
-    let rec = &u.sa.rec;
-    let (mode, flags, natt, spi) = (rec.mode, rec.flags, rec.natt.is_some(), rec.id.spi);
-    let bad = if rec.id.proto == IPPROTO_AH {
-        Stat::AhBadEncoding
-    } else {
-        Stat::EspBadEncoding
-    };
-    drops::mark(&mut skb, bad);
+    let (mode, flags, natt, spi, bad) = (l.mode, l.flags, l.natt, l.spi, l.bad);
+    drops::mark(skb, bad);
     // What follows reads and rewrites the inner packet as one slice: what
     // is left in fragments (rare: a trailer in one of its own went with
     // the trim) is made linear.
     skb.make_room(0, 0).map_err(|_| bad)?;
-    if !hist.push(u.sa) {
-        return Err(bad);
-    }
     let inner_v6 = if mode == MODE_TUNNEL {
-        skb.pull(u.payload_off).map_err(|_| bad)?;
-        let inner_v6 = match u.next {
+        skb.pull(l.payload_off).map_err(|_| bad)?;
+        let inner_v6 = match l.next {
             IPPROTO_IPIP => false,
             IPPROTO_IPV6 => true,
             _ => return Err(bad),
         };
         // `ecn` of the family of the header that goes (KAME reads
         // ip4_ipsec_ecn or ip6_ipsec_ecn by the outer header).
-        let ecn = ctx.ns.sysctls.get(if u.v6 {
+        let ecn = ctx.ns.sysctls.get(if l.v6 {
             Setting::V6(Ipsec6::Ecn)
         } else {
             Setting::V4(Ipsec4::Ecn)
@@ -253,28 +324,27 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
         let mode = EcnMode::from_sysctl(ecn);
         let copy_dscp = flags & SADB_SAFLAGS_DECAP_DSCP != 0;
         set_dsfield(skb.bytes(), inner_v6, |inner| {
-            decap_dsfield(u.outer_ds, inner, mode, copy_dscp)
+            decap_dsfield(l.outer_ds, inner, mode, copy_dscp)
         })
         .ok_or(bad)?;
         inner_v6
     } else {
-        let hl = u.hdr_off;
+        let hl = l.hdr_off;
         let b = skb.bytes();
-        b.copy_within(0..hl, u.payload_off - hl);
-        skb.pull(u.payload_off - hl).map_err(|_| bad)?;
-        set_transport_next(skb.bytes(), u.v6, hl, u.next).ok_or(bad)?;
-        u.v6
+        b.copy_within(0..hl, l.payload_off - hl);
+        skb.pull(l.payload_off - hl).map_err(|_| bad)?;
+        set_transport_next(skb.bytes(), l.v6, hl, l.next).ok_or(bad)?;
+        l.v6
     };
     // RFC 3948 3.1.2: a NAT-T transport layer leaves a segment whose
     // checksum the NAT could not see; a tunnel layer's inner packet has
     // its own addresses, untouched.
     ctx.natt_transport = mode != MODE_TUNNEL && natt;
-    let inner = read_flow(&skb).ok_or(bad)?;
+    let inner = read_flow(skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
     if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
         if let Some((f, sa)) = our_sa(&ctx.ns.sad, inner, inner.proto) {
-            start_layer(skb, inner_v6, f, sa, ctx, hist);
-            return Ok(());
+            return Ok(Next::Layer(f, sa, inner_v6));
         }
     }
     // As XFRM: the `in` policy for what this host receives, `fwd` for
@@ -295,18 +365,18 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
     let by_socket = match (&ctx.sock_policies, dir) {
         (Some(sp), DIR_IN) => sock_policy::receiver(&inner).and_then(|r| {
             let rule = sp.rule(sk_policy::of_receiver_on(&ctx.dev, &r));
-            policy_in::check_socket(rule, &levels, &hist)
+            policy_in::check_socket(rule, &levels, hist)
         }),
         _ => None,
     };
     let verdict =
-        by_socket.unwrap_or_else(|| policy_in::check(&ctx.ns.spd, &levels, dir, &inner, &hist));
+        by_socket.unwrap_or_else(|| policy_in::check(&ctx.ns.spd, &levels, dir, &inner, hist));
     if let Err(r) = verdict {
-        if !icmp_in::protected_error_accepted(&ctx.ns.spd, &levels, dir, &skb, &inner, &hist) {
+        if !icmp_in::protected_error_accepted(&ctx.ns.spd, &levels, dir, skb, &inner, hist) {
             let spi = Some(spi);
             let debug = ctx.ns.sysctls.debug(inner_v6);
             policy_log::violation(debug, dir, &inner, spi, r.reason());
-            drops::mark(&mut skb, Stat::InPolicyViolation);
+            drops::mark(skb, Stat::InPolicyViolation);
             return Err(Stat::InPolicyViolation);
         }
     }
@@ -315,19 +385,17 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) -
         natt::fix_transport_checksum(b, inner_v6, inner.transport_offset, inner.proto)
             .ok_or(bad)?;
     }
-    if inner.proto == IPPROTO_TCP && pmtu::syn_at(&skb, inner.transport_offset) {
+    if inner.proto == IPPROTO_TCP && pmtu::syn_at(skb, inner.transport_offset) {
         // Our answers go back through the same kind of SAs: the largest
         // packet that fits the device's MTU once through them, worked out
         // as for output (XFRM's esp4_get_mtu()); the overhead this packet
         // carried counted its own padding on top of the worst case.
         let hl = inner.transport_offset;
         if let Some(fits) = pmtu::bundle_mtu(&hist.reversed(), hl, ctx.dev_mtu) {
-            pmtu::clamp(&mut skb, hl, fits.saturating_sub(hl + 20));
+            pmtu::clamp(skb, hl, fits.saturating_sub(hl + 20));
         }
     }
-    ctx.ns.stats.inc(Stat::InSuccess);
-    skb.reinject(&ctx.dev, inner_v6);
-    Ok(())
+    Ok(Next::Deliver(inner_v6))
 }
 
 /// Whether the inner packet for `dst` will be delivered here rather than

@@ -33,16 +33,21 @@ pub(crate) struct History {
 }
 
 impl History {
-    /// Records one more layer; false when the bundle is deeper than any
-    /// policy can ask for.
-    pub(crate) fn push(&mut self, sa: Arc<SaEntry>) -> bool {
+    /// Records one more layer; gives the SA back when the bundle is
+    /// deeper than any policy can ask for.
+    pub(crate) fn push(&mut self, sa: Arc<SaEntry>) -> Result<(), Arc<SaEntry>> {
         match self.layers.iter_mut().find(|x| x.is_none()) {
             Some(slot) => {
                 *slot = Some(sa);
-                true
+                Ok(())
             }
-            None => false,
+            None => Err(sa),
         }
+    }
+
+    /// The layer recorded last.
+    pub(crate) fn innermost(&self) -> Option<&Arc<SaEntry>> {
+        self.sas().last()
     }
 
     fn iter(&self) -> impl Iterator<Item = &SaRecord> {

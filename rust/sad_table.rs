@@ -27,7 +27,7 @@ use crate::{
         rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
         route_cache::RouteCache,
     },
-    sa_crypto::SaTransform,
+    sa_crypto::{EspTransform, SaTransform},
     sa_use::SaUse,
 };
 use kernel::{
@@ -54,6 +54,12 @@ impl SaEntry {
     /// The route cache of a tunnel-mode SA with a transform.
     pub(crate) fn route_cache(&self) -> Option<&RouteCache> {
         self.xform.as_ref().and_then(|x| x.route.as_ref())
+    }
+
+    /// The ESP transform, for an ESP SA with one: packets reach it through
+    /// the SA they hold rather than with a reference of their own.
+    pub(crate) fn esp(&self) -> Option<&EspTransform> {
+        self.xform.as_ref().and_then(|x| x.esp()).map(|e| &**e)
     }
 
     /// What the data path counted on this SA, if it has a transform.

@@ -14,8 +14,9 @@ use kernel::prelude::*;
 
 /// What an AEAD operation works on and continues with.
 pub(crate) trait AeadJob: Send + Sized + 'static {
-    /// The keyed transform; the job keeps it alive until `complete`.
-    fn aead(&self) -> &Aead;
+    /// The keyed transform, which the job keeps alive until `complete`;
+    /// `None` fails the operation (`EINVAL`).
+    fn aead(&self) -> Option<&Aead>;
     /// The packet to work on, and the offset in it of the bytes to work
     /// on: associated data, then the text (and on decryption the ICV after
     /// it). The packet must be private ([`Skb::make_private`]) in at most
@@ -73,12 +74,15 @@ pub(crate) fn submit<J: AeadJob>(
     let (Ok(alen), Ok(clen)) = (u32::try_from(assoclen), u32::try_from(cryptlen)) else {
         return job.complete(Err(EINVAL));
     };
+    let Some(aead) = job.aead() else {
+        return job.complete(Err(EINVAL));
+    };
     let icv = if dir == Direction::Encrypt {
-        job.aead().authsize() as usize
+        aead.authsize() as usize
     } else {
         0
     };
-    let tfm = job.aead().as_ptr();
+    let tfm = aead.as_ptr();
     let mut req = core::ptr::null_mut();
     // SAFETY: `tfm` is a live transform (the job owns it); GFP_ATOMIC as
     // packets run in softirq; `req` is a place for the request's address.

@@ -163,7 +163,6 @@ impl AhIn {
         self.ctx.ns.stats.add(Stat::AhInBytes, payload as u64);
         self.ah.usage.count(payload);
         let u = Undone {
-            sa: self.sa,
             v6: self.v6,
             hdr_off: off,
             payload_off: off + total,
@@ -171,7 +170,7 @@ impl AhIn {
             outer_ds: self.outer_ds,
         };
         // It counts its own refusals.
-        input::finish(self.skb, u, self.ctx, self.hist);
+        input::finish(self.skb, self.sa, u, self.ctx, self.hist);
         Ok(())
     }
 }

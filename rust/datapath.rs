@@ -85,11 +85,7 @@ pub(crate) struct Levels<'a> {
 
 impl Levels<'_> {
     fn get(&self, k4: Ipsec4, k6: Ipsec6) -> i32 {
-        self.values.get(if self.v6 {
-            Setting::V6(k6)
-        } else {
-            Setting::V4(k4)
-        })
+        self.values.of_family(self.v6, k4, k6)
     }
 
     /// What a request's level means now: `default` takes the family's
@@ -130,12 +126,7 @@ impl SysctlValues {
 
     /// Whether policy failures are logged (`debug` of the family).
     pub(crate) fn debug(&self, v6: bool) -> bool {
-        let s = if v6 {
-            Setting::V6(Ipsec6::Debug)
-        } else {
-            Setting::V4(Ipsec4::Debug)
-        };
-        self.get(s) != 0
+        self.of_family(v6, Ipsec4::Debug, Ipsec6::Debug) != 0
     }
 }
 
@@ -205,7 +196,7 @@ impl Datapath {
             IPPROTO_AH => (Setting::AhEnable, Stat::AhDisabled),
             _ => return false,
         };
-        let off = self.sysctls.values().get(setting) == 0;
+        let off = self.sysctls.get(setting) == 0;
         if off {
             self.stats.inc(stat);
         }

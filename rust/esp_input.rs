@@ -212,14 +212,13 @@ impl AeadJob for EspIn {
                 match self.check_and_trim() {
                     Ok((payload_off, next)) => {
                         let u = Undone {
-                            sa: self.sa,
                             v6: self.v6,
                             hdr_off: self.esp_off,
                             payload_off,
                             next,
                             outer_ds: self.outer_ds,
                         };
-                        return input::finish(self.skb, u, self.ctx, self.hist);
+                        return input::finish(self.skb, self.sa, u, self.ctx, self.hist);
                     }
                     Err(s) => s,
                 }

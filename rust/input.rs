@@ -24,7 +24,7 @@ use crate::{
         },
         natt,
         pfkey::wire::IpAddr,
-        sad::{SaId, SaState, MODE_TUNNEL},
+        sad::{SaId, SaRecord, SaState, MODE_TUNNEL},
         spd::{DIR_FWD, DIR_IN},
         sysctl::{Ipsec4, Ipsec6},
         tunnel::{decap_dsfield, ipv4_checksum, set_next_and_length, Decap, EcnMode},
@@ -39,7 +39,6 @@ use crate::{
     sad_table::{SaEntry, SadReader},
     sock_policy::{self, SockPolicies},
     stats::{Stat, Stats},
-    sysctl::Setting,
 };
 use kernel::sync::{rcu, Arc};
 
@@ -99,11 +98,7 @@ pub(crate) fn take(ns: &Netns, mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEnt
     };
     let proto = sa.rec.id.proto;
     if dp.proto_disabled(proto) {
-        let stat = if proto == IPPROTO_AH {
-            Stat::AhDisabled
-        } else {
-            Stat::EspDisabled
-        };
+        let stat = Stat::of_proto(proto, Stat::AhDisabled, Stat::EspDisabled);
         drops::mark(&mut skb, stat);
         let why = "protocol disabled";
         policy_log::sa_drop(ctx.ns.sysctls.debug(v6), DIR_IN, &sa.rec, stat.name(), why);
@@ -142,11 +137,7 @@ pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
         return;
     }
     if !xfrm_state::has_state(skb, flow.dst.octets(), spi, proto) {
-        stats.inc(if proto == IPPROTO_AH {
-            Stat::AhNoSa
-        } else {
-            Stat::EspNoSa
-        });
+        stats.inc(Stat::of_proto(proto, Stat::AhNoSa, Stat::EspNoSa));
     }
 }
 
@@ -194,8 +185,6 @@ fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ct
 
 /// A layer whose protection checked out: where its header is, what follows.
 pub(crate) struct Undone {
-    /// The SA (it joins the packet's history).
-    pub(crate) sa: Arc<SaEntry>,
     /// The packet's family (outer, for tunnel mode).
     pub(crate) v6: bool,
     /// Offset of the ESP/AH header (the IP header's length).
@@ -212,41 +201,25 @@ pub(crate) struct Undone {
 /// (`SADB_SAFLAGS_DECAP_DSCP`, XFRM's `XFRM_STATE_DECAP_DSCP`).
 const SADB_SAFLAGS_DECAP_DSCP: u32 = 0x4000_0000;
 
-/// Removes layer `u` (its trailer already cut) and goes on with the inner
-/// packet: the next layer of ours, or the policy check and the stack.
-/// Returns the counter of what stopped the packet.
+/// Removes layer `u` of SA `sa` (its trailer already cut) and goes on
+/// with the inner packet: the next layer of ours, or the policy check and
+/// the stack.
 ///
 /// A refusal is counted and logged here, at the layer's SA: the
 /// completions that call this keep no reference of their own for it.
-pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) {
-    let rec = &u.sa.rec;
-    let l = Layer {
-        v6: u.v6,
-        hdr_off: u.hdr_off,
-        payload_off: u.payload_off,
-        next: u.next,
-        outer_ds: u.outer_ds,
-        mode: rec.mode,
-        flags: rec.flags,
-        natt: rec.natt.is_some(),
-        spi: rec.id.spi,
-        bad: if rec.id.proto == IPPROTO_AH {
-            Stat::AhBadEncoding
-        } else {
-            Stat::EspBadEncoding
-        },
-    };
-    // The layer joins the history, where a refusal below finds its SA.
-    let res = match hist.push(u.sa) {
-        Ok(()) => undo(&mut skb, &l, &mut ctx, &hist),
+pub(crate) fn finish(mut skb: Skb, sa: Arc<SaEntry>, u: Undone, mut ctx: Ctx, mut hist: History) {
+    // The layer joins the history, where `undo` and a refusal find its SA.
+    let res = match hist.push(sa) {
+        Ok(()) => undo(&mut skb, &u, &mut ctx, &hist),
         Err(sa) => {
-            drops::mark(&mut skb, l.bad);
+            let bad = bad_encoding(&sa.rec);
+            drops::mark(&mut skb, bad);
             let site = SaSite {
-                debug: ctx.ns.sysctls.debug(l.v6),
+                debug: ctx.ns.sysctls.debug(u.v6),
                 dir: DIR_IN,
                 rec: &sa.rec,
             };
-            return drops::count_sa(&ctx.ns.stats, l.bad, site);
+            return drops::count_sa(&ctx.ns.stats, bad, site);
         }
     };
     match res {
@@ -259,7 +232,7 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) {
             // The packet is freed with `skb`, marked where refused.
             if let Some(sa) = hist.innermost() {
                 let site = SaSite {
-                    debug: ctx.ns.sysctls.debug(l.v6),
+                    debug: ctx.ns.sysctls.debug(u.v6),
                     dir: DIR_IN,
                     rec: &sa.rec,
                 };
@@ -269,20 +242,9 @@ pub(crate) fn finish(mut skb: Skb, u: Undone, mut ctx: Ctx, mut hist: History) {
     }
 }
 
-/// What [`finish`] needs of the layer it removes, its SA gone into the
-/// history.
-struct Layer {
-    v6: bool,
-    hdr_off: usize,
-    payload_off: usize,
-    next: u8,
-    outer_ds: u8,
-    mode: u8,
-    flags: u32,
-    natt: bool,
-    spi: u32,
-    /// What a malformed inner packet counts as.
-    bad: Stat,
+/// What a malformed inner packet counts as, by the layer's protocol.
+fn bad_encoding(rec: &SaRecord) -> Stat {
+    Stat::of_proto(rec.id.proto, Stat::AhBadEncoding, Stat::EspBadEncoding)
 }
 
 /// Where the inner packet goes once a layer is removed.
@@ -293,15 +255,20 @@ enum Next {
     Deliver(bool),
 }
 
-/// Removes layer `l` from `skb` and checks what is left: the counter of
-/// what stopped the packet, which is marked with it.
-fn undo(skb: &mut Skb, l: &Layer, ctx: &mut Ctx, hist: &History) -> Result<Next, Stat> {
+/// Removes layer `l`, the innermost of `hist`, from `skb` and checks what
+/// is left: the counter of what stopped the packet, which is marked with
+/// it.
+fn undo(skb: &mut Skb, l: &Undone, ctx: &mut Ctx, hist: &History) -> Result<Next, Stat> {
     // After asynchronous crypto: the namespace may be going.
     if ctx.ns.closing() {
         drops::mark(skb, Stat::ExitDrops);
         return Err(Stat::ExitDrops);
     }
-    let (mode, flags, natt, spi, bad) = (l.mode, l.flags, l.natt, l.spi, l.bad);
+    let Some(rec) = hist.innermost().map(|sa| &sa.rec) else {
+        return Err(Stat::EspBadEncoding);
+    };
+    let (mode, flags, natt, spi) = (rec.mode, rec.flags, rec.natt.is_some(), rec.id.spi);
+    let bad = bad_encoding(rec);
     drops::mark(skb, bad);
     // What follows reads and rewrites the inner packet as one slice: what
     // is left in fragments (rare: a trailer in one of its own went with
@@ -316,11 +283,7 @@ fn undo(skb: &mut Skb, l: &Layer, ctx: &mut Ctx, hist: &History) -> Result<Next,
         };
         // `ecn` of the family of the header that goes (KAME reads
         // ip4_ipsec_ecn or ip6_ipsec_ecn by the outer header).
-        let ecn = ctx.ns.sysctls.get(if l.v6 {
-            Setting::V6(Ipsec6::Ecn)
-        } else {
-            Setting::V4(Ipsec4::Ecn)
-        });
+        let ecn = ctx.ns.sysctls.of_family(l.v6, Ipsec4::Ecn, Ipsec6::Ecn);
         let mode = EcnMode::from_sysctl(ecn);
         let copy_dscp = flags & SADB_SAFLAGS_DECAP_DSCP != 0;
         set_dsfield(skb.bytes(), inner_v6, |inner| {

@@ -146,11 +146,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         .flatten()
         .find(|sa| dp.proto_disabled(sa.rec.id.proto))
     {
-        let stat = if sa.rec.id.proto == IPPROTO_AH {
-            Stat::AhDisabled
-        } else {
-            Stat::EspDisabled
-        };
+        let stat = Stat::of_proto(sa.rec.id.proto, Stat::AhDisabled, Stat::EspDisabled);
         drops::mark(&mut skb, stat);
         let why = "protocol disabled";
         policy_log::sa_drop(dp.debug(v6), DIR_OUT, &sa.rec, stat.name(), why);

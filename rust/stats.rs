@@ -174,6 +174,18 @@ pub(crate) struct Stats {
     reset: Mutex<()>,
 }
 
+impl Stat {
+    /// `ah` for an AH SA's packet (`proto`), else `esp`: the counters
+    /// both protocols have.
+    pub(crate) fn of_proto(proto: u8, ah: Stat, esp: Stat) -> Stat {
+        if proto == crate::kame_core::sad::IPPROTO_AH {
+            ah
+        } else {
+            esp
+        }
+    }
+}
+
 impl Stats {
     /// All counters at zero.
     pub(crate) fn new() -> Result<Arc<Stats>> {

@@ -98,4 +98,10 @@ impl SysctlValues {
         };
         self.tables.get(tree).map_or(0, |t| t.get(knob))
     }
+
+    /// A setting both families have: `k6` of `net.inet6.ipsec6` for IPv6,
+    /// else `k4` of `net.inet.ipsec`.
+    pub(crate) fn of_family(&self, v6: bool, k4: Ipsec4, k6: Ipsec6) -> i32 {
+        self.get(if v6 { Setting::V6(k6) } else { Setting::V4(k4) })
+    }
 }

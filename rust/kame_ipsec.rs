@@ -43,6 +43,7 @@ mod sa_use;
 mod sad_table;
 mod sock_policy;
 mod sockopt;
+mod sorted_log;
 mod spd_table;
 mod stats;
 mod stats_hist;

@@ -22,7 +22,9 @@ use crate::{
         spd::{PolicyRecord, Selector, MANUAL_REQID_MAX, MAX_DEPTH},
     },
     kapi::rcu_hash::{RcuHash, RcuHashWriter, Reclaim},
+    sorted_log::SortedLog,
 };
+use core::cmp::Reverse;
 use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
@@ -90,7 +92,8 @@ impl SpdReader {
 
 /// One namespace's policies, for the control plane (under the key mutex).
 pub(crate) struct SpdTable {
-    by_order: RBTree<Order, Arc<PolicyEntry>>,
+    /// Newest last: each policy added goes at the end.
+    by_order: SortedLog<Reverse<Order>, Arc<PolicyEntry>>,
     hosts: RcuHashWriter<PolicyEntry>,
     rest: RcuHashWriter<PolicyEntry>,
     seed: u32,
@@ -100,7 +103,9 @@ pub(crate) struct SpdTable {
     /// and an allocation less per SPDADD (the selector's comparisons
     /// showed in profiles).
     by_sel: RBTree<(u8, Selector), Arc<PolicyEntry>>,
-    by_id: RBTree<u32, Arc<PolicyEntry>>,
+    /// Generated ids grow until the generator goes round, so each new
+    /// policy's goes at the end too.
+    by_id: SortedLog<u32, Arc<PolicyEntry>>,
     next: Order,
     /// Policy ids are `generator | direction`, as Linux's
     /// `xfrm_gen_index()`, so `id & 7` names the direction.
@@ -171,12 +176,12 @@ impl SpdTable {
         let (hosts_r, hosts) = RcuHash::new()?;
         let (rest_r, rest) = RcuHash::new_fixed()?;
         let table = SpdTable {
-            by_order: RBTree::new(),
+            by_order: SortedLog::new(),
             hosts,
             rest,
             seed,
             by_sel: RBTree::new(),
-            by_id: RBTree::new(),
+            by_id: SortedLog::new(),
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
             id_generator: 0,
@@ -298,18 +303,24 @@ impl SpdTable {
             let key = (entry.rec.dir, entry.rec.sel);
             Some(RBTreeNode::new(key, entry.clone(), GFP_KERNEL).map_err(nomem)?)
         };
-        let by_id = RBTreeNode::new(entry.rec.id, entry.clone(), GFP_KERNEL).map_err(nomem)?;
+        self.by_id.reserve().map_err(nomem)?;
+        self.by_order.reserve().map_err(nomem)?;
         let (host, h) = self.chain_key(entry.rec.dir, &entry.rec.sel);
         let pending = RcuHashWriter::prepare(h, entry.clone()).map_err(nomem)?;
-        let node = RBTreeNode::new(order, entry.clone(), GFP_KERNEL).map_err(nomem)?;
         let reqid_nodes = self.reqid_nodes(&entry.rec)?;
+        // Room was made in both logs: neither insertion fails.
+        self.by_id
+            .insert(entry.rec.id, entry.clone())
+            .map_err(nomem)?;
+        if let Err(e) = self.by_order.insert(Reverse(order), entry.clone()) {
+            self.by_id.remove(&entry.rec.id);
+            return Err(nomem(e));
+        }
         self.next -= 1;
         self.count_reqids(&entry.rec, reqid_nodes);
         if let Some(n) = by_sel {
             self.by_sel.insert(n);
         }
-        self.by_id.insert(by_id);
-        self.by_order.insert(node);
         let rank = entry.rank();
         self.chain(host).link(pending, |e| e.rank() > rank);
         Ok(entry)
@@ -365,7 +376,7 @@ impl SpdTable {
         } else {
             self.by_sel.remove(&(dir, *sel))?.order
         };
-        let entry = self.by_order.remove(&order)?;
+        let entry = self.by_order.remove(&Reverse(order))?;
         self.by_id.remove(&entry.rec.id);
         self.uncount_reqids(&entry.rec);
         self.chain(host).remove(h, |e| e.order == order);
@@ -384,12 +395,20 @@ impl SpdTable {
     /// Removes every policy; returns how many went.
     pub(crate) fn flush(&mut self) -> usize {
         let mut n = 0;
-        while let Some((dir, sel)) = self
+        self.by_id.take_all();
+        for e in self
             .by_order
-            .cursor_front()
-            .map(|c| (c.current().1.rec.dir, c.current().1.rec.sel))
+            .take_all()
+            .iter()
+            .filter_map(|(_, e)| e.as_ref())
         {
-            self.remove_by_sel(dir, &sel);
+            let (dir, sel, order) = (e.rec.dir, &e.rec.sel, e.order);
+            let (host, h) = self.chain_key(dir, sel);
+            if !host {
+                self.by_sel.remove(&(dir, *sel));
+            }
+            self.uncount_reqids(&e.rec);
+            self.chain(host).remove(h, |x| x.order == order);
             n += 1;
         }
         n
@@ -404,13 +423,10 @@ impl SpdTable {
         from: Order,
         mut f: impl FnMut(Order, &PolicyRecord) -> bool,
     ) {
-        let mut cur = self.by_order.cursor_lower_bound_mut(&from);
-        while let Some(c) = cur {
-            let (&order, e) = c.current();
+        for (Reverse(order), e) in self.by_order.down_from(&Reverse(from)) {
             if !f(order, &e.rec) {
                 return;
             }
-            cur = c.move_next();
         }
     }
 

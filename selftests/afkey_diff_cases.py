@@ -595,6 +595,43 @@ def spd_basic(r):
     r.send(m(X_SPDDUMP), "SPDDUMP of nothing -> ENOENT")
 
 
+@scenario("SPD churn: 200 policies, then twice: the 100 oldest deleted (by selector and "
+          "by id), each survivor replaced by SPDUPDATE, 100 added; ids, GETs and dump order")
+def spd_churn(r):
+    # Enough deletions that our indexes sweep their empty slots, during
+    # the deletions and during an SPDUPDATE (its id then inserted in the
+    # middle, not refilled in place): spd_table.rs, sorted_log.rs.
+    esp_t = ipsecrequest(ESP, TRANSPORT, REQUIRE)
+    live = []  # (selector, direction, id), oldest first
+    made = [0]
+
+    def add():
+        i = made[0]
+        made[0] += 1
+        s, d = sel("10.30.%d.%d" % (i // 250, i % 250 + 1), "10.31.0.1"), (OUT, IN, FWD)[i % 3]
+        live.append((s, d, pol_id(r.send(spd(X_SPDADD, s, d, reqs=[esp_t]), "SPDADD %d" % i))))
+
+    for _ in range(200):
+        add()
+    for rnd in range(2):
+        for k, (s, d, i) in enumerate(live[:100]):
+            if k % 2:
+                r.send(m(X_SPDDELETE2, [policy(d, policy_id=i)]), "SPDDELETE2 id %d" % i)
+            else:
+                r.send(spd(X_SPDDELETE, s, d), "SPDDELETE id %d" % i)
+        del live[:100]
+        for s, d, i in list(live):
+            got = pol_id(r.send(spd(X_SPDUPDATE, s, d, NONE), "SPDUPDATE id %d" % i))
+            r.note("round %d: SPDUPDATE kept id %d" % (rnd, i), got == i, want=True)
+        for _ in range(100):
+            add()
+    for s, d, i in live:
+        r.send(m(X_SPDGET, [policy(d, policy_id=i)]), "SPDGET id %d" % i)
+    r.send(m(X_SPDDUMP), "SPDDUMP: newest first")
+    r.send(m(X_SPDFLUSH), "SPDFLUSH")
+    r.send(m(X_SPDDUMP), "SPDDUMP of nothing -> ENOENT")
+
+
 @scenario("SA bundles and tunnels in policies, IPv4 and IPv6, up to six requests")
 def spd_bundles(r):
     esp_t = ipsecrequest(ESP, TRANSPORT, REQUIRE)

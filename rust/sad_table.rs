@@ -29,7 +29,9 @@ use crate::{
     },
     sa_crypto::{EspTransform, SaTransform},
     sa_use::SaUse,
+    sorted_log::SortedLog,
 };
+use core::cmp::Reverse;
 use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
@@ -159,7 +161,8 @@ impl SadReader {
 
 /// One namespace's SAs, for the control plane (under the key mutex).
 pub(crate) struct SadTable {
-    by_order: RBTree<Order, Arc<SaEntry>>,
+    /// Newest last: each SA added goes at the end.
+    by_order: SortedLog<Reverse<Order>, Arc<SaEntry>>,
     ids: RcuHashWriter<SaEntry>,
     pairs: RcuHashWriter<SaEntry>,
     larval: RBTree<(u32, Order), SaId>,
@@ -239,7 +242,7 @@ impl SadTable {
         let (ids_r, ids) = RcuHash::new()?;
         let (pairs_r, pairs) = RcuHash::new()?;
         let table = SadTable {
-            by_order: RBTree::new(),
+            by_order: SortedLog::new(),
             ids,
             pairs,
             larval: RBTree::new(),
@@ -304,7 +307,7 @@ impl SadTable {
         order: Order,
         f: impl FnOnce(&mut SaRecord) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        let old = self.by_order.get(&order).ok_or(Errno::ESRCH)?;
+        let old = self.by_order.get(&Reverse(order)).ok_or(Errno::ESRCH)?;
         let mut sa = NewSa::new(old.rec.clone())?;
         sa.set_xform(old.xform.clone());
         let out = f(sa.rec_mut())?;
@@ -319,7 +322,7 @@ impl SadTable {
     /// and the original had none.
     fn publish_copy(&mut self, p: Prepared, spare: RBTreeNode<(u64, Order), ()>) {
         let order = p.entry.order;
-        let Some(slot) = self.by_order.get_mut(&order) else {
+        let Some(slot) = self.by_order.get_mut(&Reverse(order)) else {
             return;
         };
         let before = timeline_key(order, &slot.rec);
@@ -365,8 +368,12 @@ impl SadTable {
             Some(k) => Some(RBTreeNode::new(k, (), GFP_KERNEL).map_err(nomem)?),
             None => None,
         };
+        self.by_order.reserve().map_err(nomem)?;
         let p = self.prepare(order, sa)?;
-        let node = RBTreeNode::new(order, p.entry.clone(), GFP_KERNEL).map_err(nomem)?;
+        // Room was made: this does not fail.
+        self.by_order
+            .insert(Reverse(order), p.entry.clone())
+            .map_err(nomem)?;
         self.next -= 1;
         if let Some(n) = larval_node {
             self.larval.insert(n);
@@ -374,7 +381,6 @@ impl SadTable {
         if let Some(n) = timed {
             self.timeline.insert(n);
         }
-        self.by_order.insert(node);
         // Newest first: before every older entry.
         self.ids.link(p.id, |e| e.order > order);
         self.pairs.link(p.pair, |e| e.order > order);
@@ -383,7 +389,7 @@ impl SadTable {
 
     /// The SA at `order`, if it is still in the SAD.
     pub(crate) fn entry_at(&self, order: Order) -> Option<&Arc<SaEntry>> {
-        self.by_order.get(&order)
+        self.by_order.get(&Reverse(order))
     }
 
     /// The SA with identity `id`, with what the data path counted.
@@ -404,7 +410,7 @@ impl SadTable {
     /// Removes the SA at `order` from every table and returns its record,
     /// as PF_KEY reports it.
     pub(crate) fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
-        let entry = self.by_order.remove(&order)?;
+        let entry = self.by_order.remove(&Reverse(order))?;
         let rec = &entry.rec;
         self.ids
             .remove(id_hash(self.seed, &rec.id), |e| e.order == order);
@@ -433,7 +439,7 @@ impl SadTable {
         if when > now {
             return None;
         }
-        let entry = self.by_order.get(&order)?.clone();
+        let entry = self.by_order.get(&Reverse(order))?.clone();
         match entry.rec.expiry_due(now)? {
             Expiry::Hard => {
                 let mut rec = self.remove_at(order)?;
@@ -447,7 +453,7 @@ impl SadTable {
                 let spare = RBTreeNode::new((0, 0), (), GFP_KERNEL).ok()?;
                 let p = self.prepare(order, sa).ok()?;
                 self.publish_copy(p, spare);
-                Some((Expiry::Soft, self.by_order.get(&order)?.report()))
+                Some((Expiry::Soft, self.by_order.get(&Reverse(order))?.report()))
             }
         }
     }
@@ -503,34 +509,25 @@ impl SadTable {
 
     /// The first SA of protocol `proto` (or any) at or after `from` in dump
     /// order.
-    pub(crate) fn next_from(&self, mut from: Order, proto: u8) -> Option<(Order, &SaRecord)> {
-        loop {
-            let order = *self.by_order.cursor_lower_bound(&from)?.current().0;
-            let e = self.by_order.get(&order)?;
-            if proto == PROTO_ANY || e.rec.id.proto == proto {
-                return Some((order, &e.rec));
-            }
-            from = order.checked_add(1)?;
-        }
+    pub(crate) fn next_from(&self, from: Order, proto: u8) -> Option<(Order, &SaRecord)> {
+        self.by_order
+            .down_from(&Reverse(from))
+            .find(|(_, e)| proto == PROTO_ANY || e.rec.id.proto == proto)
+            .map(|(Reverse(order), e)| (order, &e.rec))
     }
 
     /// Calls `f` on each SA of protocol `proto` (or any) from `from` on,
-    /// in dump order, until it returns `false`: one descent, then a step
-    /// to the next node per SA. `&mut self` only because the kernel
-    /// crate's immutable cursor cannot move; nothing changes.
+    /// in dump order, until it returns `false`.
     pub(crate) fn walk_from(
-        &mut self,
+        &self,
         from: Order,
         proto: u8,
         mut f: impl FnMut(Order, &SaEntry) -> bool,
     ) {
-        let mut cur = self.by_order.cursor_lower_bound_mut(&from);
-        while let Some(c) = cur {
-            let (&order, e) = c.current();
+        for (Reverse(order), e) in self.by_order.down_from(&Reverse(from)) {
             if (proto == PROTO_ANY || e.rec.id.proto == proto) && !f(order, e) {
                 return;
             }
-            cur = c.move_next();
         }
     }
 

@@ -74,6 +74,20 @@ impl<K: Ord + Copy, V> SortedLog<K, V> {
         }
     }
 
+    /// The entry under `k`, to change in place.
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let at = self.lower(k);
+        match self.slots.get_mut(at) {
+            Some((s, v)) if s == k => v.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// The live entries, by key.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().filter_map(|e| e.1.as_ref())
+    }
+
     /// Removes and returns the entry under `k`.
     pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
         let at = self.lower(k);
@@ -82,6 +96,10 @@ impl<K: Ord + Copy, V> SortedLog<K, V> {
             _ => return None,
         };
         self.live -= 1;
+        // The newest go first (SAD flushes): no empty slot stays at the end.
+        while self.slots.last().is_some_and(|e| e.1.is_none()) {
+            self.slots.pop();
+        }
         let empty = self.slots.len() - self.live;
         if empty >= SWEEP_MIN && empty > self.live {
             self.slots.retain(|e| e.1.is_some());

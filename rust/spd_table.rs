@@ -418,11 +418,7 @@ impl SpdTable {
     /// returns `false` (as [`SadTable::walk_from`]).
     ///
     /// [`SadTable::walk_from`]: crate::sad_table::SadTable::walk_from
-    pub(crate) fn walk_from(
-        &mut self,
-        from: Order,
-        mut f: impl FnMut(Order, &PolicyRecord) -> bool,
-    ) {
+    pub(crate) fn walk_from(&self, from: Order, mut f: impl FnMut(Order, &PolicyRecord) -> bool) {
         for (Reverse(order), e) in self.by_order.down_from(&Reverse(from)) {
             if !f(order, &e.rec) {
                 return;

@@ -75,6 +75,13 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
     if dp.decapsulated(st) {
         return Verdict::Accept(skb); // Checked when decapsulated.
     }
+    // With no policy to match, `def_policy` alone decides (as output).
+    if dp.keys.spd.is_empty()
+        && !dp.sock_policies.inbound_in_use()
+        && dp.levels(st.v6).default_passes()
+    {
+        return Verdict::Accept(skb);
+    }
     let Some(flow) = output::read_flow(&skb) else {
         return Verdict::Accept(skb);
     };

@@ -82,15 +82,20 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     if skb.transformed(v6) {
         return Verdict::Accept(skb);
     }
-    let Some(flow) = read_flow(&skb) else {
-        // Not an IP packet we can read: not ours to judge.
-        return Verdict::Accept(skb);
-    };
     let levels = dp.levels(v6);
     // The sending socket's own policy wins over the SPD.
     let by_socket = dp
         .sock_policies
         .rule(sk_policy::of_skb(&skb, PolicyDir::Out));
+    // With no policy to match, `def_policy` alone decides: a namespace
+    // where kame_ipsec holds nothing (XFRM's, say) passes unread.
+    if matches!(by_socket, SockRule::Spd) && dp.keys.spd.is_empty() && levels.default_passes() {
+        return Verdict::Accept(skb);
+    }
+    let Some(flow) = read_flow(&skb) else {
+        // Not an IP packet we can read: not ours to judge.
+        return Verdict::Accept(skb);
+    };
     let bundle = {
         let g = rcu::read_lock();
         let (requests, origin) = match by_socket {

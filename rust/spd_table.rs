@@ -68,6 +68,11 @@ pub(crate) struct SpdReader {
 }
 
 impl SpdReader {
+    /// Whether the SPD has no policy.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.rest.is_empty()
+    }
+
     /// The policy for a packet going direction `dir` (`IPSEC_DIR_*`): the
     /// first by priority, then age, whose selector matches.
     pub(crate) fn lookup<'a>(

@@ -87,6 +87,8 @@ enum Retired<V> {
 /// one for a grace period.
 pub(crate) struct RcuHash<V> {
     table: Atomic<*mut Table<V>>,
+    /// How many nodes are linked; written by the writer only.
+    len: Atomic<usize>,
 }
 
 // SAFETY: readers only share `&V` and `Arc<V>` across threads.
@@ -119,6 +121,7 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         let hash = Arc::new(
             RcuHash {
                 table: Atomic::new(table),
+                len: Atomic::new(0),
             },
             GFP_KERNEL,
         )
@@ -129,7 +132,6 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         let writer = RcuHashWriter {
             hash: hash.clone(),
             grows,
-            len: 0,
             retired: KVec::new(),
         };
         Ok((hash, writer))
@@ -158,6 +160,11 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         }
         None
     }
+
+    /// Whether no node is linked.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Relaxed) == 0
+    }
 }
 
 /// The one writer of an [`RcuHash`]: keep it where writers are serialised
@@ -165,11 +172,20 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
 pub(crate) struct RcuHashWriter<V: Send + Sync + 'static> {
     hash: Arc<RcuHash<V>>,
     grows: bool,
-    len: usize,
     retired: KVec<Retired<V>>,
 }
 
 impl<V: Send + Sync + 'static> RcuHashWriter<V> {
+    fn len(&self) -> usize {
+        self.hash.len.load(Relaxed)
+    }
+
+    /// Readers see the count without ordering: a packet racing a change
+    /// may be judged either way, as with the chains themselves.
+    fn set_len(&self, n: usize) {
+        self.hash.len.store(n, Relaxed);
+    }
+
     fn table(&self) -> &Table<V> {
         // SAFETY: only this writer replaces the table, and `&self` is held.
         unsafe { &*self.hash.table.load(Relaxed) }
@@ -209,7 +225,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     /// `before` accepts (at the end if none). Readers see it from the
     /// release store on.
     pub(crate) fn link(&mut self, p: Pending<V>, mut before: impl FnMut(&V) -> bool) {
-        if self.grows && self.len >= 2 * self.table().buckets.len() {
+        if self.grows && self.len() >= 2 * self.table().buckets.len() {
             // A failed grow only leaves chains longer.
             let _ = self.grow();
         }
@@ -225,7 +241,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
                 // SAFETY: `node` is ours, not yet published.
                 unsafe { (*node).next.store(cur, Relaxed) };
                 slot.store(node, Release);
-                self.len += 1;
+                self.set_len(self.len() + 1);
                 return;
             }
             // SAFETY: as above.
@@ -279,7 +295,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             let node = unsafe { &*p };
             if node.hash == hash && want(&node.val) {
                 slot.store(node.next.load(Relaxed), Release);
-                self.len -= 1;
+                self.set_len(self.len() - 1);
                 let val = node.val.clone();
                 // SAFETY: `p` came from `KBox::into_raw` and is unlinked now;
                 // readers may still see it until a grace period passes,

@@ -24,7 +24,6 @@ use crate::{
         skb::Skb,
     },
     policy_in::History,
-    sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -49,7 +48,6 @@ pub(crate) struct AhIn {
     icv: [u8; MAX_DIGEST],
     saved: [u8; SAVED_HDR],
     sa: Arc<SaEntry>,
-    ah: Arc<AhTransform>,
     ctx: Ctx,
     hist: History,
 }
@@ -71,7 +69,7 @@ impl AhIn {
             dir: DIR_IN,
             rec: &sa.rec,
         };
-        let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
+        let Some(ah) = sa.ah() else {
             return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::AhInvalidSa, site());
         };
         ctx.ns.stats.inc_alg(Hist::AhIn, ah.hist);
@@ -106,7 +104,6 @@ impl AhIn {
             icv: [0; MAX_DIGEST],
             saved: [0; SAVED_HDR],
             sa,
-            ah,
             ctx,
             hist,
             skb,
@@ -139,9 +136,14 @@ impl AhIn {
         ahash_op::submit(job);
     }
 
-    /// After the digest: compare, enter the window, remove the layer.
-    fn verify(mut self, digest: &[u8]) -> Result<(), Stat> {
-        let icv = self.ah.icvlen as usize;
+    /// After the digest: compare, enter the window; where the layer is.
+    /// By reference: the completion keeps the job to count a refusal at
+    /// its SA, without clones of the SA and the counters for it.
+    fn verify(&mut self, digest: &[u8]) -> Result<Undone, Stat> {
+        let Some(ah) = self.sa.ah() else {
+            return Err(Stat::AhInvalidSa);
+        };
+        let icv = ah.icvlen as usize;
         let off = self.ah_off;
         self.skb.bytes()[..off].copy_from_slice(&self.saved[..off]);
         // Every byte compared, whatever differs first.
@@ -154,30 +156,27 @@ impl AhIn {
             return Err(Stat::AhAuthFail);
         }
         self.ctx.ns.stats.inc(Stat::AhAuthOk);
-        if self.ah.replay.lock().update(self.seq).is_err() {
+        if ah.replay.lock().update(self.seq).is_err() {
             drops::mark(&mut self.skb, Stat::AhReplay);
             return Err(Stat::AhReplay);
         }
         let total = self.hdr.total_len();
         let payload = self.skb.len() - off - total;
         self.ctx.ns.stats.add(Stat::AhInBytes, payload as u64);
-        self.ah.usage.count(payload);
-        let u = Undone {
+        ah.usage.count(payload);
+        Ok(Undone {
             v6: self.v6,
             hdr_off: off,
             payload_off: off + total,
             next: self.hdr.next_header,
             outer_ds: self.outer_ds,
-        };
-        // It counts its own refusals.
-        input::finish(self.skb, self.sa, u, self.ctx, self.hist);
-        Ok(())
+        })
     }
 }
 
 impl AhashJob for AhIn {
-    fn hash(&self) -> &Ahash {
-        &self.ah.hash
+    fn hash(&self) -> Option<&Ahash> {
+        Some(&self.sa.ah()?.hash)
     }
 
     fn region(&mut self) -> &mut [u8] {
@@ -185,23 +184,24 @@ impl AhashJob for AhIn {
     }
 
     fn complete(mut self, res: Result<&[u8]>) {
-        let stats = self.ctx.ns.stats.clone();
-        let (sa, debug) = (self.sa.clone(), self.ctx.ns.sysctls.debug(self.v6));
-        let outcome = match res {
-            Ok(d) => self.verify(d),
+        let s = match res {
+            // The layer goes: on with the inner packet, which counts its
+            // own refusals.
+            Ok(d) => match self.verify(d) {
+                Ok(u) => return input::finish(self.skb, self.sa, u, self.ctx, self.hist),
+                Err(s) => s,
+            },
             Err(_) => {
                 drops::mark(&mut self.skb, Stat::AhCryptoError);
-                Err(Stat::AhCryptoError)
+                Stat::AhCryptoError
             }
         };
         // A refused packet is freed with the job, marked where refused.
-        if let Err(s) = outcome {
-            let site = SaSite {
-                debug,
-                dir: DIR_IN,
-                rec: &sa.rec,
-            };
-            drops::count_sa(&stats, s, site);
-        }
+        let site = SaSite {
+            debug: self.ctx.ns.sysctls.debug(self.v6),
+            dir: DIR_IN,
+            rec: &self.sa.rec,
+        };
+        drops::count_sa(&self.ctx.ns.stats, s, site);
     }
 }

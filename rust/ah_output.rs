@@ -22,7 +22,6 @@ use crate::{
         crypto::Ahash,
     },
     out_chain::{OutChain, Tail},
-    sa_crypto::AhTransform,
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -36,14 +35,13 @@ use kernel::{
 struct AhStep {
     chain: OutChain,
     sa: Arc<SaEntry>,
-    ah: Arc<AhTransform>,
     ah_off: usize,
     saved: [u8; SAVED_HDR],
 }
 
 /// Protects the chain's packet with AH SA `sa`; consumes the chain.
 pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
-    let Some(ah) = sa.xform.as_ref().and_then(|x| x.ah()).cloned() else {
+    let Some(ah) = sa.ah() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     // As ESP: lifetimes, then a sequence number while there is one.
@@ -98,15 +96,14 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     ahash_op::submit(AhStep {
         chain,
         sa,
-        ah,
         ah_off: off,
         saved,
     });
 }
 
 impl AhashJob for AhStep {
-    fn hash(&self) -> &Ahash {
-        &self.ah.hash
+    fn hash(&self) -> Option<&Ahash> {
+        Some(&self.sa.ah()?.hash)
     }
 
     fn region(&mut self) -> &mut [u8] {
@@ -117,10 +114,12 @@ impl AhashJob for AhStep {
         let AhStep {
             mut chain,
             sa,
-            ah,
             ah_off: off,
             saved,
         } = self;
+        let Some(ah) = sa.ah() else {
+            return chain.drop_at(&sa.rec, Stat::AhCryptoError);
+        };
         let icv = ah.icvlen as usize;
         let b = chain.skb.bytes();
         b[..off].copy_from_slice(&saved[..off]);

@@ -27,7 +27,7 @@ use crate::{
         rcu_hash::{Pending, RcuHash, RcuHashWriter, Reclaim},
         route_cache::RouteCache,
     },
-    sa_crypto::{EspTransform, SaTransform},
+    sa_crypto::{AhTransform, EspTransform, SaTransform},
     sa_use::SaUse,
     sorted_log::SortedLog,
 };
@@ -62,6 +62,11 @@ impl SaEntry {
     /// the SA they hold rather than with a reference of their own.
     pub(crate) fn esp(&self) -> Option<&EspTransform> {
         self.xform.as_ref().and_then(|x| x.esp()).map(|e| &**e)
+    }
+
+    /// The AH transform, for an AH SA with one (as [`SaEntry::esp`]).
+    pub(crate) fn ah(&self) -> Option<&AhTransform> {
+        self.xform.as_ref().and_then(|x| x.ah()).map(|a| &**a)
     }
 
     /// What the data path counted on this SA, if it has a transform.

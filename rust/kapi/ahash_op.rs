@@ -13,8 +13,9 @@ pub(crate) const MAX_DIGEST: usize = 64;
 
 /// What a digest covers and continues with.
 pub(crate) trait AhashJob: Send + Sized + 'static {
-    /// The keyed transform; the job keeps it alive until `complete`.
-    fn hash(&self) -> &Ahash;
+    /// The keyed transform (the job keeps it alive until `complete`);
+    /// `None` fails the job with EINVAL.
+    fn hash(&self) -> Option<&Ahash>;
     /// The bytes to digest; kept in place until `complete`.
     fn region(&mut self) -> &mut [u8];
     /// Runs once with the result and the digest (valid on success), in
@@ -37,15 +38,18 @@ pub(crate) fn submit<J: AhashJob>(mut job: J) {
     let Ok(n) = u32::try_from(len) else {
         return job.complete(Err(EINVAL));
     };
-    if job.hash().digestsize() as usize > MAX_DIGEST {
+    let Some(tfm) = job
+        .hash()
+        .filter(|h| h.digestsize() as usize <= MAX_DIGEST)
+        .map(Ahash::as_ptr)
+    else {
         return job.complete(Err(EINVAL));
-    }
+    };
     // The box first, so that running out of memory still completes the
     // job (and counts the drop) instead of losing it.
     let Ok(slot) = KBox::<Op<J>>::new_uninit(GFP_ATOMIC) else {
         return job.complete(Err(ENOMEM));
     };
-    let tfm = job.hash().as_ptr();
     // SAFETY: `tfm` is live (the job owns it); GFP_ATOMIC as packets run
     // in softirq.
     let Some(req) =
@@ -92,7 +96,10 @@ unsafe fn finish<J: AhashJob>(op: *mut Op<J>, rc: i32) {
     // SAFETY: the request is no longer in use.
     unsafe { bindings::kame_ahash_request_free(op.req.as_ptr()) };
     let Op { job, digest, .. } = KBox::into_inner(op);
-    let len = (job.hash().digestsize() as usize).min(MAX_DIGEST);
+    let len = job
+        .hash()
+        .map_or(0, |h| h.digestsize() as usize)
+        .min(MAX_DIGEST);
     let res = kernel::error::to_result(rc).map(|()| &digest[..len]);
     job.complete(res);
 }

@@ -383,9 +383,16 @@ impl SpdTable {
         };
         let entry = self.by_order.remove(&Reverse(order))?;
         self.by_id.remove(&entry.rec.id);
-        self.uncount_reqids(&entry.rec);
-        self.chain(host).remove(h, |e| e.order == order);
+        self.unlink(&entry, host, h);
         Some(entry.rec.clone())
+    }
+
+    /// Takes `e`, gone from the logs and the selector tree, out of the
+    /// reqid counts and its lookup chain (`host`, hash `h`).
+    fn unlink(&mut self, e: &PolicyEntry, host: bool, h: u32) {
+        self.uncount_reqids(&e.rec);
+        let order = e.order;
+        self.chain(host).remove(h, |x| x.order == order);
     }
 
     /// Removes and returns the policy with id `id`.
@@ -407,13 +414,12 @@ impl SpdTable {
             .iter()
             .filter_map(|(_, e)| e.as_ref())
         {
-            let (dir, sel, order) = (e.rec.dir, &e.rec.sel, e.order);
+            let (dir, sel) = (e.rec.dir, &e.rec.sel);
             let (host, h) = self.chain_key(dir, sel);
             if !host {
                 self.by_sel.remove(&(dir, *sel));
             }
-            self.uncount_reqids(&e.rec);
-            self.chain(host).remove(h, |x| x.order == order);
+            self.unlink(e, host, h);
             n += 1;
         }
         n

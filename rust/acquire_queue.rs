@@ -61,15 +61,14 @@ pub(crate) struct AcqQueue {
 }
 
 impl AcqQueue {
-    /// An empty queue.
-    pub(crate) const fn new() -> Self {
-        AcqQueue {
-            ring: [const { None }; QUEUE_LEN],
-            head: 0,
-            len: 0,
-            dropped: 0,
-        }
-    }
+    /// An empty queue, as a constant: a queue on the heap is copied from
+    /// it, not built on the stack first (it takes kilobytes).
+    pub(crate) const EMPTY: Self = AcqQueue {
+        ring: [const { None }; QUEUE_LEN],
+        head: 0,
+        len: 0,
+        dropped: 0,
+    };
 
     /// Queues `req` unless the same SA is asked for already; `false` if
     /// nothing new was queued.

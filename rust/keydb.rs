@@ -53,8 +53,9 @@ pub(crate) struct KeyState {
     pub(crate) spd: SpdTable,
     /// When the lifetime timer is set to run, if it is.
     pub(crate) timer_at: Option<u64>,
-    /// The ACQUIREs in flight (larval entries by SA template).
-    pub(crate) acq: Acquires,
+    /// The ACQUIREs in flight (larval entries by SA template); 9 KiB, so
+    /// on the heap, not in the frame that builds the key state.
+    pub(crate) acq: KBox<Acquires>,
 }
 
 /// The [`DelayedWork`] id of the ACQUIRE work item (0 is the timer's).
@@ -93,7 +94,7 @@ pub(crate) struct KeyDb {
     pub(crate) spares: Mutex<Spares>,
     /// ACQUIRE requests from the packet path, for `acquire_work`.
     #[pin]
-    pub(crate) acquires: SpinLockIrq<AcqQueue>,
+    pub(crate) acquires: SpinLockIrq<KBox<AcqQueue>>,
     /// Lifetime events from the packet path, for `use_work`; in-flight
     /// packets hold references too.
     pub(crate) use_events: Arc<UseEvents>,
@@ -159,6 +160,11 @@ impl KeyDb {
         let (sad, sad_reader) = SadTable::new(random_u32())?;
         let (spd, spd_reader) = SpdTable::new(random_u32())?;
         let use_events = UseEvents::new()?;
+        // The larval table and the ACQUIRE queue (9 and 4 KiB) are written
+        // where they are allocated: built in the frame of a namespace's
+        // creation they had made it 11 KiB deep, of a 16 KiB stack.
+        let acq = KBox::<Acquires>::new_uninit(GFP_KERNEL)?.write(Acquires::EMPTY);
+        let queue = KBox::<AcqQueue>::new_uninit(GFP_KERNEL)?.write(AcqQueue::EMPTY);
         KBox::pin_init(
             pin_init!(KeyDb {
                 acquire_work <- DelayedWork::new(),
@@ -170,10 +176,10 @@ impl KeyDb {
                     sad,
                     spd,
                     timer_at: None,
-                    acq: Acquires::default(),
+                    acq,
                 }),
                 spares <- new_mutex!(Spares::new()),
-                acquires <- new_spinlock_irq!(AcqQueue::new()),
+                acquires <- new_spinlock_irq!(queue),
                 use_events,
                 sad: sad_reader,
                 spd: spd_reader,

@@ -75,12 +75,18 @@ pub struct AcqTable<const N: usize> {
 
 impl<const N: usize> Default for AcqTable<N> {
     fn default() -> Self {
-        AcqTable {
-            slots: [None; N],
-            live: 0,
-            last_seq: 0,
-        }
+        Self::EMPTY
     }
+}
+
+impl<const N: usize> AcqTable<N> {
+    /// An empty table, as a constant: a table on the heap is copied from
+    /// it, not built on the stack first (it takes kilobytes).
+    pub const EMPTY: Self = AcqTable {
+        slots: [None; N],
+        live: 0,
+        last_seq: 0,
+    };
 }
 
 impl<const N: usize> AcqTable<N> {

@@ -10,8 +10,14 @@
 //! Chains keep the order the writer gives them (newest first, or sorted),
 //! and the table grows fourfold when chains average more than two nodes,
 //! by building a new table aside and publishing it whole.
+//!
+//! A growth moves no node: each node has two successor slots, and tables
+//! alternate between them. The new table's chains are linked through the
+//! slots the current one does not use, so its readers keep walking theirs
+//! undisturbed; the slots are reused two growths later, once a grace
+//! period has passed since the table that used them went out.
 
-use super::rcu_work;
+use super::rcu_work::{self, GraceMark};
 use core::ptr::null_mut;
 use kernel::{
     prelude::*,
@@ -25,50 +31,47 @@ use kernel::{
 /// Buckets of a new table; a power of two.
 const MIN_BUCKETS: usize = 16;
 
-/// How much a growing table grows; a power of two. Each growth copies
-/// every node (readers keep walking the old chains), so growing fourfold
-/// rather than twofold copies a third of the nodes a table ends with, not
-/// all of them; chains then average between half a node and two.
+/// How much a growing table grows; a power of two. Each growth relinks
+/// every node; growing fourfold rather than twofold relinks a third of the
+/// nodes a table ends with, not all of them, and spaces growths so that a
+/// grace period has mostly passed when a node's slot is reused. Chains
+/// then average between half a node and two.
 const GROWTH: usize = 4;
 
 struct Node<V> {
-    next: Atomic<*mut Node<V>>,
+    /// The successor in the chains of tables of each parity
+    /// ([`Table::parity`]).
+    next: [Atomic<*mut Node<V>>; 2],
     hash: u32,
     val: Arc<V>,
 }
 
-/// One generation of buckets; owns the nodes linked from it.
+impl<V> Node<V> {
+    fn next(&self, parity: usize) -> &Atomic<*mut Node<V>> {
+        &self.next[parity & 1]
+    }
+}
+
+/// One generation of buckets. The nodes linked from the live table belong
+/// to the [`RcuHash`]; a retired table frees only its buckets.
 struct Table<V> {
     buckets: KVec<Atomic<*mut Node<V>>>,
+    /// Which of a node's successor slots this table's chains go through.
+    parity: usize,
 }
 
 impl<V> Table<V> {
-    fn new(n: usize) -> Result<KBox<Self>> {
+    fn new(n: usize, parity: usize) -> Result<KBox<Self>> {
         let mut buckets = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             buckets.push(Atomic::new(null_mut()), GFP_KERNEL)?;
         }
-        Ok(KBox::new(Table { buckets }, GFP_KERNEL)?)
+        Ok(KBox::new(Table { buckets, parity }, GFP_KERNEL)?)
     }
 
     fn bucket(&self, hash: u32) -> &Atomic<*mut Node<V>> {
         // The length is a power of two, at least MIN_BUCKETS.
         &self.buckets[hash as usize & (self.buckets.len() - 1)]
-    }
-}
-
-impl<V> Drop for Table<V> {
-    fn drop(&mut self) {
-        for b in self.buckets.iter() {
-            let mut p = b.load(Relaxed);
-            while !p.is_null() {
-                // SAFETY: every linked node came from `KBox::into_raw` and is
-                // linked from this table only; the table is going, so no
-                // reader or writer reaches it any more.
-                let node = unsafe { KBox::from_raw(p) };
-                p = node.next.load(Relaxed);
-            }
-        }
     }
 }
 
@@ -100,7 +103,17 @@ impl<V> Drop for RcuHash<V> {
     fn drop(&mut self) {
         // SAFETY: the last reference is going: no reader holds `&self`, and
         // the writer (which holds one) is gone.
-        drop(unsafe { KBox::from_raw(self.table.load(Relaxed)) });
+        let table = unsafe { KBox::from_raw(self.table.load(Relaxed)) };
+        for b in table.buckets.iter() {
+            let mut p = b.load(Relaxed);
+            while !p.is_null() {
+                // SAFETY: every node linked from the live table came from
+                // `KBox::into_raw` and belongs to the hash, linked once from
+                // this table; nobody reaches it any more.
+                let node = unsafe { KBox::from_raw(p) };
+                p = node.next(table.parity).load(Relaxed);
+            }
+        }
     }
 }
 
@@ -117,7 +130,7 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
     }
 
     fn with_growth(grows: bool) -> Result<(Arc<Self>, RcuHashWriter<V>)> {
-        let table = KBox::into_raw(Table::new(MIN_BUCKETS)?);
+        let table = KBox::into_raw(Table::new(MIN_BUCKETS, 0)?);
         let hash = Arc::new(
             RcuHash {
                 table: Atomic::new(table),
@@ -132,6 +145,7 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         let writer = RcuHashWriter {
             hash: hash.clone(),
             grows,
+            grown: None,
             retired: KVec::new(),
         };
         Ok((hash, writer))
@@ -151,12 +165,14 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         let mut p = table.bucket(hash).load(Acquire);
         while !p.is_null() {
             // SAFETY: a node reached from a live table under RCU stays
-            // allocated until a grace period after it is unlinked.
+            // allocated until a grace period after it is unlinked, and its
+            // slot of this table's parity is not relinked before a grace
+            // period after the table is replaced.
             let node = unsafe { &*p };
             if node.hash == hash && want(&node.val) {
                 return Some(&node.val);
             }
-            p = node.next.load(Acquire);
+            p = node.next(table.parity).load(Acquire);
         }
         None
     }
@@ -172,6 +188,9 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
 pub(crate) struct RcuHashWriter<V: Send + Sync + 'static> {
     hash: Arc<RcuHash<V>>,
     grows: bool,
+    /// When the last growth replaced a table: its readers may walk the
+    /// slots the next growth relinks until a grace period from then.
+    grown: Option<GraceMark>,
     retired: KVec<Retired<V>>,
 }
 
@@ -202,9 +221,14 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             if node.hash == hash && want(&node.val) {
                 return Some(&node.val);
             }
-            p = node.next.load(Relaxed);
+            p = node.next(self.parity()).load(Relaxed);
         }
         None
+    }
+
+    /// The successor slot the live table's chains go through.
+    fn parity(&self) -> usize {
+        self.table().parity
     }
 
     /// Allocates the node for `val` under `hash`, so that linking it
@@ -212,7 +236,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     pub(crate) fn prepare(hash: u32, val: Arc<V>) -> Result<Pending<V>> {
         let node = KBox::new(
             Node {
-                next: Atomic::new(null_mut()),
+                next: [Atomic::new(null_mut()), Atomic::new(null_mut())],
                 hash,
                 val,
             },
@@ -230,6 +254,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             let _ = self.grow();
         }
         let node = KBox::into_raw(p.0);
+        let parity = self.parity();
         // SAFETY: `node` is ours, not yet published.
         let hash = unsafe { (*node).hash };
         let mut slot = self.table().bucket(hash);
@@ -239,13 +264,13 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             // only this writer unlinks them.
             if cur.is_null() || before(unsafe { &(*cur).val }) {
                 // SAFETY: `node` is ours, not yet published.
-                unsafe { (*node).next.store(cur, Relaxed) };
+                unsafe { (*node).next(parity).store(cur, Relaxed) };
                 slot.store(node, Release);
                 self.set_len(self.len() + 1);
                 return;
             }
             // SAFETY: as above.
-            slot = unsafe { &(*cur).next };
+            slot = unsafe { (*cur).next(parity) };
         }
     }
 
@@ -258,6 +283,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
         mut want: impl FnMut(&V) -> bool,
     ) -> core::result::Result<Arc<V>, Pending<V>> {
         let hash = p.0.hash;
+        let parity = self.parity();
         let mut slot = self.table().bucket(hash);
         loop {
             let cur = slot.load(Relaxed);
@@ -268,8 +294,9 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             let node = unsafe { &*cur };
             if node.hash == hash && want(&node.val) {
                 let new = KBox::into_raw(p.0);
+                let next = node.next(parity).load(Relaxed);
                 // SAFETY: `new` is ours, not yet published.
-                unsafe { (*new).next.store(node.next.load(Relaxed), Relaxed) };
+                unsafe { (*new).next(parity).store(next, Relaxed) };
                 slot.store(new, Release);
                 let old = node.val.clone();
                 // SAFETY: `cur` came from `KBox::into_raw` and is unlinked;
@@ -278,13 +305,14 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
                 self.retire(Retired::Node { _node: node });
                 return Ok(old);
             }
-            slot = &node.next;
+            slot = node.next(parity);
         }
     }
 
     /// Unlinks the first value in `hash`'s chain that `want` accepts and
     /// returns it; its node is freed after a grace period.
     pub(crate) fn remove(&mut self, hash: u32, mut want: impl FnMut(&V) -> bool) -> Option<Arc<V>> {
+        let parity = self.parity();
         let mut slot = self.table().bucket(hash);
         loop {
             let p = slot.load(Relaxed);
@@ -294,7 +322,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             // SAFETY: linked nodes are live; only this writer unlinks them.
             let node = unsafe { &*p };
             if node.hash == hash && want(&node.val) {
-                slot.store(node.next.load(Relaxed), Release);
+                slot.store(node.next(parity).load(Relaxed), Release);
                 self.set_len(self.len() - 1);
                 let val = node.val.clone();
                 // SAFETY: `p` came from `KBox::into_raw` and is unlinked now;
@@ -304,15 +332,25 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
                 self.retire(Retired::Node { _node: node });
                 return Some(val);
             }
-            slot = &node.next;
+            slot = node.next(parity);
         }
     }
 
-    /// Multiplies the buckets by [`GROWTH`]: builds the new table aside
-    /// with new nodes (in the same relative order) and publishes it whole.
+    /// Multiplies the buckets by [`GROWTH`]: links every node, in the same
+    /// relative order, into a new table through its other successor slot,
+    /// and publishes the table whole. Readers of the old table keep
+    /// walking the slots it uses, which no writer touches until a grace
+    /// period after this growth (the next growth waits for one if it
+    /// comes sooner).
     fn grow(&mut self) -> Result {
+        // The slots the new table uses were last walked through the table
+        // the previous growth replaced.
+        if let Some(mark) = self.grown.take() {
+            mark.wait();
+        }
         let old = self.table();
-        let new = Table::new(old.buckets.len() * GROWTH)?;
+        let parity = old.parity ^ 1;
+        let new = Table::new(old.buckets.len() * GROWTH, parity)?;
         // The tail slot of each new chain, to append in order.
         let mut tails = KVec::with_capacity(new.buckets.len(), GFP_KERNEL)?;
         for b in new.buckets.iter() {
@@ -323,28 +361,24 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
             while !p.is_null() {
                 // SAFETY: linked nodes of the live table.
                 let node = unsafe { &*p };
-                let copy = KBox::into_raw(KBox::new(
-                    Node {
-                        next: Atomic::new(null_mut()),
-                        hash: node.hash,
-                        val: node.val.clone(),
-                    },
-                    GFP_KERNEL,
-                )?);
+                node.next(parity).store(null_mut(), Relaxed);
                 let i = node.hash as usize & (new.buckets.len() - 1);
-                // SAFETY: `tails[i]` is a slot of `new` or of a node linked
-                // from it, all unpublished and owned here; on an error
-                // return, dropping `new` frees what was linked.
+                // SAFETY: `tails[i]` is a slot of `new` or the `parity` slot
+                // of a node appended to it: unpublished, and no reader walks
+                // `parity` slots any more (waited for above).
                 unsafe {
-                    (*tails[i]).store(copy, Relaxed);
-                    tails[i] = &(*copy).next;
+                    (*tails[i]).store(p, Relaxed);
+                    tails[i] = node.next(parity);
                 }
-                p = node.next.load(Relaxed);
+                p = node.next(old.parity).load(Relaxed);
             }
         }
         let old = self.hash.table.load(Relaxed);
         self.hash.table.store(KBox::into_raw(new), Release);
-        // SAFETY: `old` came from `KBox::into_raw` and is unpublished now.
+        self.grown = Some(GraceMark::now());
+        // SAFETY: `old` came from `KBox::into_raw` and is unpublished now;
+        // its nodes belong to the new table, and dropping it frees only
+        // its buckets.
         let table = unsafe { KBox::from_raw(old) };
         self.retire(Retired::Table { _table: table });
         Ok(())

@@ -84,3 +84,23 @@ unsafe extern "C" fn run<T: Send>(work: *mut bindings::work_struct) {
     // so this is the only owner.
     drop(unsafe { KBox::from_raw(work.cast::<Deferred<T>>()) });
 }
+
+/// A point in RCU's grace-period sequence, to wait later only for what a
+/// grace period since then has not already covered.
+pub(crate) struct GraceMark(kernel::ffi::c_ulong);
+
+impl GraceMark {
+    /// Now: a grace period from here on covers the readers running now.
+    pub(crate) fn now() -> Self {
+        // SAFETY: no precondition; it only reads RCU's sequence.
+        GraceMark(unsafe { bindings::get_state_synchronize_rcu() })
+    }
+
+    /// Waits until a whole grace period has passed since the mark was
+    /// taken; returns at once if one has (the usual case).
+    pub(crate) fn wait(self) {
+        // SAFETY: the state came from `get_state_synchronize_rcu()`; this
+        // may sleep, as the callers (process context) may.
+        unsafe { bindings::cond_synchronize_rcu(self.0) };
+    }
+}

@@ -38,6 +38,10 @@ const MIN_BUCKETS: usize = 16;
 /// then average between half a node and two.
 const GROWTH: usize = 4;
 
+/// How long chains may get on average while a growth waits for a grace
+/// period ([`RcuHashWriter::grow`]).
+const MAX_WAITING_CHAIN: usize = 8;
+
 struct Node<V> {
     /// The successor in the chains of tables of each parity
     /// ([`Table::parity`]).
@@ -250,7 +254,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     /// release store on.
     pub(crate) fn link(&mut self, p: Pending<V>, mut before: impl FnMut(&V) -> bool) {
         if self.grows && self.len() >= 2 * self.table().buckets.len() {
-            // A failed grow only leaves chains longer.
+            // A failed or postponed growth only leaves chains longer.
             let _ = self.grow();
         }
         let node = KBox::into_raw(p.0);
@@ -340,12 +344,20 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     /// relative order, into a new table through its other successor slot,
     /// and publishes the table whole. Readers of the old table keep
     /// walking the slots it uses, which no writer touches until a grace
-    /// period after this growth (the next growth waits for one if it
-    /// comes sooner).
+    /// period after this growth.
+    ///
+    /// A growth that comes sooner (small tables fill within one) is put
+    /// off, the chains growing meanwhile, until a grace period has passed
+    /// or they average [`MAX_WAITING_CHAIN`]; only then does the writer
+    /// wait for it, so that a PF_KEY message seldom sleeps for one.
     fn grow(&mut self) -> Result {
         // The slots the new table uses were last walked through the table
         // the previous growth replaced.
         if let Some(mark) = self.grown.take() {
+            if !mark.passed() && self.len() < MAX_WAITING_CHAIN * self.table().buckets.len() {
+                self.grown = Some(mark);
+                return Err(EAGAIN);
+            }
             mark.wait();
         }
         let old = self.table();

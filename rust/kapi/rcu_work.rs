@@ -96,6 +96,13 @@ impl GraceMark {
         GraceMark(unsafe { bindings::get_state_synchronize_rcu() })
     }
 
+    /// Whether a whole grace period has passed since the mark was taken.
+    pub(crate) fn passed(&self) -> bool {
+        // SAFETY: the state came from `get_state_synchronize_rcu()`; this
+        // only reads RCU's sequence.
+        unsafe { bindings::poll_state_synchronize_rcu(self.0) }
+    }
+
     /// Waits until a whole grace period has passed since the mark was
     /// taken; returns at once if one has (the usual case).
     pub(crate) fn wait(self) {

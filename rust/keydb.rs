@@ -162,7 +162,7 @@ impl KeyDb {
         let use_events = UseEvents::new()?;
         // The larval table and the ACQUIRE queue (9 and 4 KiB) are written
         // where they are allocated: built in the frame of a namespace's
-        // creation they had made it 11 KiB deep, of a 16 KiB stack.
+        // creation they had made it 10 KiB deep, of a 16 KiB stack.
         let acq = KBox::<Acquires>::new_uninit(GFP_KERNEL)?.write(Acquires::EMPTY);
         let queue = KBox::<AcqQueue>::new_uninit(GFP_KERNEL)?.write(AcqQueue::EMPTY);
         KBox::pin_init(

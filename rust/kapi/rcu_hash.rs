@@ -168,10 +168,10 @@ impl<V: Send + Sync + 'static> RcuHash<V> {
         let table = unsafe { &*self.table.load(Acquire) };
         let mut p = table.bucket(hash).load(Acquire);
         while !p.is_null() {
+            // The slot of this table's parity is not relinked before a
+            // grace period after the table is replaced ([`RcuHashWriter::grow`]).
             // SAFETY: a node reached from a live table under RCU stays
-            // allocated until a grace period after it is unlinked, and its
-            // slot of this table's parity is not relinked before a grace
-            // period after the table is replaced.
+            // allocated until a grace period after it is unlinked.
             let node = unsafe { &*p };
             if node.hash == hash && want(&node.val) {
                 return Some(&node.val);

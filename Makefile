@@ -21,9 +21,10 @@ BINDGEN ?= $(KAME_CACHE)/tools/bin/bindgen
 BUILD ?= $(CURDIR)/build/$(KERNEL)
 TOOLS := rust/tools/target/release
 PREFIX ?= /usr/local
-# CC and LD are what LLVM=-19 picks, named again because DKMS appends
-# CC=clang LD=ld.lld (unversioned names Debian's LLVM 19 does not install).
-KMAKE_TOOLS = $(MAKE) -C $(KDIR) LLVM=-19 CC=clang-19 LD=ld.lld-19 \
+# CC and LD are what LLVM=-22 picks, named again because DKMS appends
+# CC=clang LD=ld.lld (unversioned names Debian's LLVM 22 does not install).
+# The kernel must be built with the same LLVM (scripts/lib/common.sh).
+KMAKE_TOOLS = $(MAKE) -C $(KDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 \
 	RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)

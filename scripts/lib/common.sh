@@ -19,7 +19,7 @@ KAME_KSRC_TAR=/usr/src/linux-source-7.3.tar.xz
 
 # Make variables every kernel and module build uses.
 KAME_RUSTC=/usr/bin/rustc
-KAME_LLVM=-19
+KAME_LLVM=-22
 
 step() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -52,6 +52,8 @@ kernel_config_hash() {
 	local f
 	{
 		printf '%s\n' "$KAME_KVER"
+		# A new compiler needs a new build, as a new fragment does.
+		printf 'LLVM=%s\n' "$KAME_LLVM"
 		for f in $(kernel_fragments "$1"); do cat "$f"; done
 	} | sha256sum | cut -c1-16
 }

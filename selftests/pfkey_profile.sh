@@ -14,7 +14,9 @@
 # unrecorded).  KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
 # __pi_memcpy) whose callers are printed too, as call chains; KAME_PROFILE_CALLEES
 # parts of symbol names whose callees are (share of all samples by call path,
-# two frames deep); KAME_PROFILE_LIMIT the smallest share (percent, default 3)
+# two frames deep); KAME_PROFILE_OFFSETS parts of symbol names whose hottest
+# instruction offsets are (read them against `objdump -d` of the module on
+# the host); KAME_PROFILE_LIMIT the smallest share (percent, default 3)
 # listed with children.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -74,6 +76,11 @@ profile() {
 	for sym in ${callees//,/ }; do
 		echo "-- callees of $sym"
 		python3 "$KAME_TOP/selftests/dp/perf_report.py" callees "$data" "$sym"
+	done
+	offsets=${KAME_PROFILE_OFFSETS:-}
+	for sym in ${offsets//,/ }; do
+		echo "-- hottest offsets in $sym"
+		python3 "$KAME_TOP/selftests/dp/perf_report.py" offsets "$data" "$sym"
 	done
 	ip netns del "$(ns "$impl")"
 }

@@ -45,6 +45,9 @@ WARMUP_SECS = int(os.environ.get("KAME_BENCH_WARMUP_SECS", "5"))
 IMPLS = ("xfrm", "kame")
 VARIANTS = [Scenario(esp=case.GCM), Scenario(esp=case.CBC),
             Scenario(esp=case.GCM, mode="tunnel")]
+# KAME_BENCH_CASES: run only the variants whose name contains one of these
+# (comma-separated) words, to compare two builds on one case; all if unset.
+CASES = [c for c in os.environ.get("KAME_BENCH_CASES", "").split(",") if c]
 
 
 def bulk(t, node, impl, n):
@@ -155,6 +158,8 @@ def main():
     print("# bench_dataplane: runs=%d x %d s, extra entries %d, kernel %s (%d vCPUs)" % (
         REPS, SECS, N, os.uname().release, os.cpu_count()), flush=True)
     for i, sc in enumerate(VARIANTS):
+        if CASES and not any(c in sc.name for c in CASES):
+            continue
         base = measure(sc, 0)
         ratio("%s kame/xfrm" % sc.name, base["kame"], base["xfrm"])
         if i == 0 and N:

@@ -21,10 +21,13 @@ BINDGEN ?= $(KAME_CACHE)/tools/bin/bindgen
 BUILD ?= $(CURDIR)/build/$(KERNEL)
 TOOLS := rust/tools/target/release
 PREFIX ?= /usr/local
-# CC and LD are what LLVM=-22 picks, named again because DKMS appends
-# CC=clang LD=ld.lld (unversioned names Debian's LLVM 22 does not install).
-# The kernel must be built with the same LLVM (scripts/lib/common.sh).
-KMAKE_TOOLS = $(MAKE) -C $(KDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 \
+# The LLVM version suffix (-22) is the one the kernel is built with, read
+# from scripts/lib/common.sh. CC and LD are what LLVM=-22 picks, named again
+# because DKMS appends CC=clang LD=ld.lld (unversioned names Debian's LLVM
+# 22 does not install).
+LLVM_SUFFIX := $(shell sed -n 's/^KAME_LLVM=//p' scripts/lib/common.sh)
+KMAKE_TOOLS = $(MAKE) -C $(KDIR) LLVM=$(LLVM_SUFFIX) CC=clang$(LLVM_SUFFIX) \
+	LD=ld.lld$(LLVM_SUFFIX) \
 	RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)

@@ -18,6 +18,8 @@ stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 KAME_PROFILE_CALLERS names symbols (comma-separated, e.g.
 __pi_memcpy) whose callers are printed too, as call chains;
 KAME_PROFILE_CALLEES parts of symbol names whose callees are;
+KAME_PROFILE_OFFSETS parts of symbol names whose hottest instruction
+offsets are (read them against `objdump -d` of the module on the host);
 KAME_PROFILE_SELF_LIMIT the least share (percent, default 0.5) of the
 symbols listed by their own samples.
 
@@ -36,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dp import bench, case  # noqa: E402
 from dp.sa import Scenario  # noqa: E402
-from dp.perf_report import NOSYM, callees, report  # noqa: E402
+from dp.perf_report import NOSYM, callees, offsets, report  # noqa: E402
 
 SECS = int(os.environ.get("KAME_PROFILE_SECS", "30"))
 MODE = os.environ.get("KAME_PROFILE_MODE", "transport")
@@ -44,6 +46,7 @@ ESP = {"gcm": case.GCM, "cbc": case.CBC}[os.environ.get("KAME_PROFILE_ESP", "gcm
 CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s]
 SELF_LIMIT = os.environ.get("KAME_PROFILE_SELF_LIMIT", "0.5")
 CALLEES = [s for s in os.environ.get("KAME_PROFILE_CALLEES", "").split(",") if s]
+OFFSETS = [s for s in os.environ.get("KAME_PROFILE_OFFSETS", "").split(",") if s]
 
 
 def counters(t, node):
@@ -105,6 +108,8 @@ def profile(name):
                   flush=True)
         for sym in CALLEES:
             print("-- callees of %s\n" % sym + callees(data, sym), flush=True)
+        for sym in OFFSETS:
+            print("-- hottest offsets in %s\n" % sym + offsets(data, sym), flush=True)
     finally:
         t.__exit__(None, None, None)
 

@@ -45,6 +45,7 @@ mod sock_policy;
 mod sockopt;
 mod sorted_log;
 mod spd_table;
+mod spi_index;
 mod stats;
 mod stats_hist;
 mod stats_proc;

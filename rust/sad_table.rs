@@ -30,6 +30,7 @@ use crate::{
     sa_crypto::{AhTransform, EspTransform, SaTransform},
     sa_use::SaUse,
     sorted_log::SortedLog,
+    spi_index::SpiIndex,
 };
 use core::cmp::Reverse;
 use kernel::{
@@ -173,6 +174,8 @@ pub(crate) struct SadTable {
     larval: RBTree<(u32, Order), SaId>,
     /// `(when, order)` of each SA's next lifetime event.
     timeline: RBTree<(u64, Order), ()>,
+    /// Which SPIs are taken, for GETSPI.
+    spis: SpiIndex,
     seed: u32,
     next: Order,
 }
@@ -252,6 +255,7 @@ impl SadTable {
             pairs,
             larval: RBTree::new(),
             timeline: RBTree::new(),
+            spis: SpiIndex::new(seed),
             seed,
             // One below the top, so a dump can always resume at `order + 1`.
             next: Order::MAX - 1,
@@ -282,11 +286,9 @@ impl SadTable {
     }
 
     /// Whether an SA of protocol `proto` uses `spi`, for any destination
-    /// (af_key's rule for GETSPI). TODO[A]: an index; this scans the SAD.
+    /// (af_key's rule for GETSPI).
     pub(crate) fn spi_in_use(&self, spi: u32, proto: u8) -> bool {
-        self.by_order
-            .values()
-            .any(|e| e.rec.id.spi == spi && e.rec.id.proto == proto)
+        self.spis.contains(spi, proto)
     }
 
     /// Changes the SA with identity `id` with `f`, which must not change
@@ -374,12 +376,14 @@ impl SadTable {
             None => None,
         };
         self.by_order.reserve().map_err(nomem)?;
+        self.spis.reserve().map_err(nomem)?;
         let p = self.prepare(order, sa)?;
         // Room was made: this does not fail.
         self.by_order
             .insert(Reverse(order), p.entry.clone())
             .map_err(nomem)?;
         self.next -= 1;
+        self.spis.add(id.spi, id.proto);
         if let Some(n) = larval_node {
             self.larval.insert(n);
         }
@@ -417,6 +421,7 @@ impl SadTable {
     pub(crate) fn remove_at(&mut self, order: Order) -> Option<SaRecord> {
         let entry = self.by_order.remove(&Reverse(order))?;
         let rec = &entry.rec;
+        self.spis.remove(rec.id.spi, rec.id.proto);
         self.ids
             .remove(id_hash(self.seed, &rec.id), |e| e.order == order);
         let h = pair_hash(self.seed, &rec.src, &rec.id.dst, rec.id.proto);

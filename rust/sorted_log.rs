@@ -83,11 +83,6 @@ impl<K: Ord + Copy, V> SortedLog<K, V> {
         }
     }
 
-    /// The live entries, by key.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.slots.iter().filter_map(|e| e.1.as_ref())
-    }
-
     /// Removes and returns the entry under `k`.
     pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
         let at = self.lower(k);

@@ -355,6 +355,27 @@ def getspi_errors(r):
     r.send(m(DUMP, satype=0), "DUMP: what the failures left", intended="getspi_leftover")
 
 
+@scenario("GETSPI after the SAs holding an SPI go: held while any SA of the protocol has "
+          "it, whatever its destination, free once the last is deleted or flushed")
+def getspi_freed(r):
+    def gs(spi, dst, satype=SATYPE_ESP):
+        return m(GETSPI, [address(EXT_SRC, "10.0.0.1"), address(EXT_DST, dst),
+                          spirange(spi, spi)], satype=satype)
+    r.send(add(0x6500, enc=(12, 128), auth=(3, 160), dst="10.0.0.2"), "ADD 0x6500 to .2")
+    r.send(add(0x6500, enc=(12, 128), auth=(3, 160), dst="10.0.0.3"), "ADD 0x6500 to .3")
+    r.send(add(0x6600, satype=SATYPE_AH, auth=(3, 160), dst="10.0.0.2"), "ADD AH 0x6600")
+    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500 to .4: taken -> ENOENT")
+    r.send(ref(DELETE, 0x6500, dst="10.0.0.2"), "DELETE 0x6500 to .2")
+    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500: still taken (.3) -> ENOENT")
+    r.send(ref(DELETE, 0x6500, dst="10.0.0.3"), "DELETE 0x6500 to .3")
+    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500: free again")
+    r.send(gs(0x6600, "10.0.0.4"), "GETSPI ESP 0x6600: AH's SPI is AH's only")
+    r.send(gs(0x6600, "10.0.0.4", satype=SATYPE_AH), "GETSPI AH 0x6600: taken -> ENOENT")
+    r.send(m(FLUSH, satype=0), "FLUSH")
+    r.send(gs(0x6500, "10.0.0.5"), "GETSPI 0x6500 after the flush")
+    r.send(gs(0x6600, "10.0.0.5", satype=SATYPE_AH), "GETSPI AH 0x6600 after the flush")
+
+
 @scenario("NAT-T extensions on ESP: type 2 with ports, UPDATE of the ports, refusals")
 def natt(r):
     r.send(add(0x8000, enc=(12, 128), auth=(3, 160), natt=(2, 4500, 4500)),

@@ -21,6 +21,10 @@
 #   add-spd   N SADB_X_SPDADDs (distinct /32 sources, out ipsec esp/transport)
 #   dump-sa   SADB_DUMP of the N SAs, default SO_RCVBUF, checked whole
 #   dump-spd  SADB_X_SPDDUMP of the N policies, likewise
+#   getspi    KAME_BENCH_GETSPI_N (default 1000) SADB_GETSPIs in the
+#             default range, each to a destination of its own, with the N
+#             SAs in the SAD: an SPI is taken if any SA of the protocol has
+#             it, which af_key asks its by-SPI hash and we our SPI index
 #   add-spd-unique  the SPD flushed, then KAME_BENCH_UNIQUE_N (default
 #             10000) SPDADDs whose request is `unique` without a reqid:
 #             the kernel generates each reqid (af_key walks every policy
@@ -42,7 +46,8 @@ LIMIT=${KAME_BENCH_TIMEOUT:-900}
 REPS=${KAME_BENCH_REPS:-3}
 # add-spd-unique: fewer, as af_key's reqid generator makes them quadratic.
 N_UNIQUE=${KAME_BENCH_UNIQUE_N:-10000}
-STEPS=(round-trip recv-floor add-sa add-spd dump-sa dump-spd add-spd-unique)
+N_GETSPI=${KAME_BENCH_GETSPI_N:-1000}
+STEPS=(round-trip recv-floor add-sa add-spd dump-sa dump-spd getspi add-spd-unique)
 out=$(mktemp -d)
 cleanup() {
 	ns_cleanup
@@ -63,6 +68,7 @@ bench() {
 		args=(-n "$N")
 		case $step in
 		add-spd-unique) args=(-n "$N_UNIQUE") ;;
+		getspi) args=(-n "$N_GETSPI" --window "$WINDOW") ;;
 		recv-floor) args+=(--window 64) ;;
 		dump-*) ;;
 		*) args+=(--window "$WINDOW") ;;

@@ -163,6 +163,45 @@ def sad_tests():
     other.close()
 
 
+def getspi_index_tests():
+    """GETSPI refuses an SPI while any SA of the protocol has it and takes it
+    once the last such SA is gone, across enough SAs that the SAD's SPI
+    index grows several times and deletions move entries within it."""
+    s = open_pfkey()
+    n = 3000
+    base = 0x100000
+
+    def dst(i):
+        return "10.2.%d.%d" % (i >> 8, i & 255)
+    added = all(ask(s, esp_add(base + i, dst=dst(i)))[0]["errno"] == 0 for i in range(n))
+    deleted = all(ask(s, sa_ref(DELETE, base + i, dst=dst(i)))[0]["errno"] == 0
+                  for i in range(0, n, 3))
+
+    def getspi(spi):
+        r = ask(s, msg(GETSPI, [address(EXT_SRC, "10.0.0.1"), address(EXT_DST, "10.9.9.9"),
+                                spirange(spi, spi)], satype=SATYPE_ESP, seq=spi))
+        if not r:
+            return None
+        return r[0]["errno"] or sa_fields(r[1][EXT_SA])["spi"]
+    held = [(i, getspi(base + i)) for i in range(1, n, 7) if i % 3]
+    test(added and deleted and all(got == ENOENT for _, got in held),
+         "GETSPI of an SPI an SA to another destination holds -> ENOENT (%d of %d SAs)"
+         % (len(held), n), [h for h in held if h[1] != ENOENT][:5])
+    def all_taken(indexes, desc):
+        got = [(i, getspi(base + i)) for i in indexes]
+        test(all(spi == base + i for i, spi in got), "%s (%d)" % (desc, len(got)),
+             [g for g in got if g[1] != base + g[0]][:5])
+
+    def flush():
+        ask(s, msg(FLUSH, satype=SATYPE_ESP, seq=1, pid=os.getpid()))
+        drain(s)
+    all_taken(range(0, n, 9), "GETSPI of an SPI whose SA was deleted takes it")
+    flush()
+    all_taken(range(1, n, 11), "after FLUSH every SPI is free again")
+    flush()
+    s.close()
+
+
 def spd_tests():
     s = open_pfkey()
     sel = [address(EXT_SRC, "10.0.0.0", 24), address(EXT_DST, "10.0.1.0", 24)]
@@ -298,10 +337,11 @@ def main():
         if not any(l.startswith("kame_ipsec ") for l in f):
             subprocess.run(["insmod", KO], check=True)
             we_loaded = True
-    plan = 29 + 19 + 3 + 3
+    plan = 29 + 3 + 19 + 3 + 3
     print("TAP version 13")
     print("1..%d" % plan)
     sad_tests()
+    getspi_index_tests()
     spd_tests()
     promisc_tests()
     teardown_tests()

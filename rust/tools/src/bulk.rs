@@ -115,6 +115,18 @@ pub fn sa_get(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
     sa_message(SaOp::Get, i, SaParams::default(), pid)
 }
 
+/// The destination of GETSPI `i` (172.16.0.0/12: none of the SAs').
+pub fn getspi_dst(i: u32) -> SockAddr {
+    v4(0xac10_0000 + (i & 0x000f_ffff))
+}
+
+/// SADB_GETSPI `i`: from the SAs' source to [`getspi_dst`], ESP, the
+/// kernel's default range (a random SPI), with `sadb_msg_seq` `i + 1`.
+pub fn sa_getspi(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
+    let m = crate::request::getspi(sa_src(), getspi_dst(i), satype::ESP, None, pid)?;
+    Ok(with_seq(m, i.wrapping_add(1)))
+}
+
 /// SADB_X_SPDADD of policy `i`, with `sadb_msg_seq` `i + 1`.
 pub fn spd_add(i: u32, policy: &PolicySpec, pid: u32) -> Result<Vec<u8>, BuildError> {
     let sel = |addr| Selector {
@@ -162,6 +174,18 @@ mod tests {
         let x = Exts::parse(&m).unwrap();
         assert_eq!(Sa::decode(x.get(ext_type::SA).unwrap()).spi, 0x1007);
         assert!(x.get(ext_type::KEY_AUTH).is_none() && x.get(ext_type::KEY_ENCRYPT).is_none());
+    }
+
+    #[test]
+    fn getspi_messages_name_a_destination_of_their_own_and_no_spi() {
+        let m = sa_getspi(7, 42).unwrap();
+        let h = MsgHeader::decode(&m).unwrap();
+        assert_eq!((h.msg_type, h.satype, h.seq, h.pid), (1, 3, 8, 42));
+        assert_eq!(usize::from(h.len) * 8, m.len());
+        let x = Exts::parse(&m).unwrap();
+        let dst = Address::decode(x.get(ext_type::ADDRESS_DST).unwrap()).unwrap();
+        assert_eq!(dst.sa.addr, IpAddr::V4([172, 16, 0, 7]));
+        assert!(x.get(ext_type::SA).is_none() && x.get(ext_type::SPIRANGE).is_none());
     }
 
     #[test]

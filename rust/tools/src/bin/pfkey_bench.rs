@@ -11,6 +11,8 @@
 //! pfkey-bench dump-sa    [-n N] [--rcvbuf B]  SADB_DUMP, checked (crate::bulk_dump)
 //! pfkey-bench dump-spd   [-n N] [--rcvbuf B]  SADB_X_SPDDUMP, checked
 //! pfkey-bench round-trip [-n N] [--window W]  N SADB_GETs of absent SAs (ESRCH)
+//! pfkey-bench getspi     [-n N] [--window W]  N SADB_GETSPIs, each to a new
+//!                                              destination (a larval SA each)
 //! pfkey-bench recv-floor [-n N] [--window W]  their replies read W at a time
 //! pfkey-bench flush                           SADB_FLUSH and SADB_X_SPDFLUSH
 //! ```
@@ -37,7 +39,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kame_core::pfkey::{MsgHeader, MsgType};
-use kame_tools::bulk::{sa_add, sa_get, spd_add, MAX_N, POLICY, POLICY_UNIQUE};
+use kame_tools::bulk::{sa_add, sa_get, sa_getspi, spd_add, MAX_N, POLICY, POLICY_UNIQUE};
 use kame_tools::bulk_dump::{DumpCheck, Kind};
 use kame_tools::client::Client;
 use kame_tools::pfkey_socket::PfkeySocket;
@@ -54,7 +56,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: pfkey-bench add-sa|add-spd|add-spd-unique|dump-sa|dump-spd|round-trip|recv-floor|flush \
+    "usage: pfkey-bench add-sa|add-spd|add-spd-unique|dump-sa|dump-spd|round-trip|getspi|recv-floor|flush \
                      [-n N] [--window W] [--rcvbuf BYTES]";
 
 fn parse_args() -> Result<Args, String> {
@@ -131,6 +133,20 @@ fn add_unique(a: &Args) -> Result<(), String> {
     let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| spd_add(i, &policy, pid)).collect();
     let built = built.map_err(|e| e.to_string())?;
     exchange_all(a, "add-spd-unique", &built, MsgType::XSpdAdd, 0)
+}
+
+/// `n` SADB_GETSPIs in the default range, each to a destination of its
+/// own: what the kernel does per candidate SPI (is it taken by any SA of
+/// the protocol?) is timed with whatever the SAD holds (`add-sa`'s SAs
+/// in `make bench`).
+fn getspi(a: &Args) -> Result<(), String> {
+    if a.n > 1 << 20 {
+        return Err("getspi: -n must be at most 1048576 (distinct destinations)".into());
+    }
+    let pid = std::process::id();
+    let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_getspi(i, pid)).collect();
+    let built = built.map_err(|e| e.to_string())?;
+    exchange_all(a, "getspi", &built, MsgType::GetSpi, 0)
 }
 
 /// SADB_GETs of the `n` SAs `add-sa` would add (none is there yet).
@@ -271,6 +287,7 @@ fn main() -> ExitCode {
         "dump-sa" => dump(&a, Kind::Sa),
         "dump-spd" => dump(&a, Kind::Spd),
         "round-trip" => round_trip(&a),
+        "getspi" => getspi(&a),
         "recv-floor" => recv_floor(&a),
         "flush" => flush(),
         _ => Err(USAGE.into()),

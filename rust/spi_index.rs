@@ -78,7 +78,7 @@ impl SpiIndex {
             return Ok(());
         }
         let n = (self.slots.len() * 2).max(MIN_SLOTS);
-        let mut grown = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut grown = KVVec::new();
         grown.resize(n, Slot::default(), GFP_KERNEL)?;
         let old = core::mem::replace(&mut self.slots, grown);
         for s in old.iter().filter(|s| s.count != 0) {

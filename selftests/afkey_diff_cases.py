@@ -308,16 +308,19 @@ def flags_replay(r):
     r.send(ref(DELETE, 0x5010), "DELETE it (setkey -D below would differ)")
 
 
+def gs(rng=None, satype=SATYPE_ESP, src="10.0.0.1", dst="10.0.0.2", mode=None, reqid=0,
+       seq=None):
+    """A GETSPI, in range rng (min, max) if given."""
+    e = [address(EXT_SRC, src), address(EXT_DST, dst)]
+    if mode is not None:
+        e.append(sa2(mode, reqid))
+    if rng:
+        e.append(spirange(*rng))
+    return m(GETSPI, e, satype=satype, seq=seq)
+
+
 @scenario("GETSPI: fixed and random ranges, taken SPIs, larval SAs completed by UPDATE")
 def getspi(r):
-    def gs(rng=None, satype=SATYPE_ESP, src="10.0.0.1", dst="10.0.0.2", mode=None, reqid=0,
-           seq=None):
-        e = [address(EXT_SRC, src), address(EXT_DST, dst)]
-        if mode is not None:
-            e.append(sa2(mode, reqid))
-        if rng:
-            e.append(spirange(*rng))
-        return m(GETSPI, e, satype=satype, seq=seq)
     r.send(gs((0x6000, 0x6000)), "GETSPI range 0x6000-0x6000")
     r.send(gs((0x6000, 0x6000)), "the same again: taken -> ENOENT")
     r.send(gs((0x6000, 0x6000), satype=SATYPE_AH), "the same SPI for AH")
@@ -358,22 +361,21 @@ def getspi_errors(r):
 @scenario("GETSPI after the SAs holding an SPI go: held while any SA of the protocol has "
           "it, whatever its destination, free once the last is deleted or flushed")
 def getspi_freed(r):
-    def gs(spi, dst, satype=SATYPE_ESP):
-        return m(GETSPI, [address(EXT_SRC, "10.0.0.1"), address(EXT_DST, dst),
-                          spirange(spi, spi)], satype=satype)
     r.send(add(0x6500, enc=(12, 128), auth=(3, 160), dst="10.0.0.2"), "ADD 0x6500 to .2")
     r.send(add(0x6500, enc=(12, 128), auth=(3, 160), dst="10.0.0.3"), "ADD 0x6500 to .3")
     r.send(add(0x6600, satype=SATYPE_AH, auth=(3, 160), dst="10.0.0.2"), "ADD AH 0x6600")
-    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500 to .4: taken -> ENOENT")
+    r.send(gs((0x6500, 0x6500), dst="10.0.0.4"), "GETSPI 0x6500 to .4: taken -> ENOENT")
     r.send(ref(DELETE, 0x6500, dst="10.0.0.2"), "DELETE 0x6500 to .2")
-    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500: still taken (.3) -> ENOENT")
+    r.send(gs((0x6500, 0x6500), dst="10.0.0.4"), "GETSPI 0x6500: still taken (.3) -> ENOENT")
     r.send(ref(DELETE, 0x6500, dst="10.0.0.3"), "DELETE 0x6500 to .3")
-    r.send(gs(0x6500, "10.0.0.4"), "GETSPI 0x6500: free again")
-    r.send(gs(0x6600, "10.0.0.4"), "GETSPI ESP 0x6600: AH's SPI is AH's only")
-    r.send(gs(0x6600, "10.0.0.4", satype=SATYPE_AH), "GETSPI AH 0x6600: taken -> ENOENT")
+    r.send(gs((0x6500, 0x6500), dst="10.0.0.4"), "GETSPI 0x6500: free again")
+    r.send(gs((0x6600, 0x6600), dst="10.0.0.4"), "GETSPI ESP 0x6600: AH's SPI is AH's only")
+    r.send(gs((0x6600, 0x6600), dst="10.0.0.4", satype=SATYPE_AH),
+           "GETSPI AH 0x6600: taken -> ENOENT")
     r.send(m(FLUSH, satype=0), "FLUSH")
-    r.send(gs(0x6500, "10.0.0.5"), "GETSPI 0x6500 after the flush")
-    r.send(gs(0x6600, "10.0.0.5", satype=SATYPE_AH), "GETSPI AH 0x6600 after the flush")
+    r.send(gs((0x6500, 0x6500), dst="10.0.0.5"), "GETSPI 0x6500 after the flush")
+    r.send(gs((0x6600, 0x6600), dst="10.0.0.5", satype=SATYPE_AH),
+           "GETSPI AH 0x6600 after the flush")
 
 
 @scenario("NAT-T extensions on ESP: type 2 with ports, UPDATE of the ports, refusals")

@@ -115,15 +115,18 @@ pub fn sa_get(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
     sa_message(SaOp::Get, i, SaParams::default(), pid)
 }
 
+/// How many GETSPIs have destinations of their own (172.16.0.0/12).
+pub const GETSPI_MAX_N: u32 = 1 << 20;
+
 /// The destination of GETSPI `i` (172.16.0.0/12: none of the SAs').
 pub fn getspi_dst(i: u32) -> SockAddr {
-    v4(0xac10_0000 + (i & 0x000f_ffff))
+    v4(0xac10_0000 + i % GETSPI_MAX_N)
 }
 
 /// SADB_GETSPI `i`: from the SAs' source to [`getspi_dst`], ESP, the
 /// kernel's default range (a random SPI), with `sadb_msg_seq` `i + 1`.
 pub fn sa_getspi(i: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
-    let m = crate::request::getspi(sa_src(), getspi_dst(i), satype::ESP, None, pid)?;
+    let m = crate::request::getspi(sa_src(), getspi_dst(i), satype::ESP, pid)?;
     Ok(with_seq(m, i.wrapping_add(1)))
 }
 

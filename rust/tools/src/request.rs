@@ -8,7 +8,7 @@
 
 use kame_core::pfkey::wire::{
     ext_type, Address, ByteSink, Encoder, Key, Lifetime, NatTPort, NatTType, NoMemory,
-    PolicyWithRequests, Sa, Sa2, SockAddr, SpiRange,
+    PolicyWithRequests, Sa, Sa2, SockAddr,
 };
 use kame_core::pfkey::{MsgHeader, MsgType, PF_KEY_V2, SADB_MSG_LEN, WORD};
 
@@ -90,23 +90,14 @@ pub fn short(msg_type: MsgType, satype: u8, pid: u32) -> Vec<u8> {
     h.encode().to_vec()
 }
 
-/// `SADB_GETSPI` from `src` to `dst` for `satype`, in `range` if given
-/// (else the kernel's default range), as an IKE daemon sends it.
-pub fn getspi(
-    src: SockAddr,
-    dst: SockAddr,
-    satype: u8,
-    range: Option<(u32, u32)>,
-    pid: u32,
-) -> Result<Vec<u8>, BuildError> {
+/// `SADB_GETSPI` from `src` to `dst` for `satype`, in the kernel's
+/// default range (no `SPIRANGE`).
+pub fn getspi(src: SockAddr, dst: SockAddr, satype: u8, pid: u32) -> Result<Vec<u8>, BuildError> {
     let mut buf = MsgBuf::default();
     let mut e = Encoder::new(&mut buf, &header(MsgType::GetSpi, satype, pid))?;
     let prefix = full_prefix(src.addr.family());
     e.ext(ext_type::ADDRESS_SRC, &address(ULPROTO_ANY, prefix, src))?;
     e.ext(ext_type::ADDRESS_DST, &address(ULPROTO_ANY, prefix, dst))?;
-    if let Some((min, max)) = range {
-        e.ext(ext_type::SPIRANGE, &SpiRange { min, max })?;
-    }
     e.finish()?;
     Ok(buf.0)
 }

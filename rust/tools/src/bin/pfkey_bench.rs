@@ -39,7 +39,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kame_core::pfkey::{MsgHeader, MsgType};
-use kame_tools::bulk::{sa_add, sa_get, sa_getspi, spd_add, MAX_N, POLICY, POLICY_UNIQUE};
+use kame_tools::bulk::{
+    sa_add, sa_get, sa_getspi, spd_add, GETSPI_MAX_N, MAX_N, POLICY, POLICY_UNIQUE,
+};
 use kame_tools::bulk_dump::{DumpCheck, Kind};
 use kame_tools::client::Client;
 use kame_tools::pfkey_socket::PfkeySocket;
@@ -140,8 +142,10 @@ fn add_unique(a: &Args) -> Result<(), String> {
 /// the protocol?) is timed with whatever the SAD holds (`add-sa`'s SAs
 /// in `make bench`).
 fn getspi(a: &Args) -> Result<(), String> {
-    if a.n > 1 << 20 {
-        return Err("getspi: -n must be at most 1048576 (distinct destinations)".into());
+    if a.n > GETSPI_MAX_N {
+        return Err(format!(
+            "getspi: -n must be at most {GETSPI_MAX_N} (distinct destinations)"
+        ));
     }
     let pid = std::process::id();
     let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_getspi(i, pid)).collect();

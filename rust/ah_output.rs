@@ -15,7 +15,7 @@ use crate::{
     ah_input::SAVED_HDR,
     kame_core::{
         ah::{header_len, massage_ipv4, massage_ipv6, AhHeader, Align, Ipv4Massage, AH_HDR_LEN},
-        flow::IPPROTO_AH,
+        flow::{Flow, IPPROTO_AH},
     },
     kapi::{
         ahash_op::{self, AhashJob},
@@ -40,7 +40,8 @@ struct AhStep {
 }
 
 /// Protects the chain's packet with AH SA `sa`; consumes the chain.
-pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
+/// `known`: the packet's selectors, if the caller has them.
+pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) {
     let Some(ah) = sa.ah() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
@@ -61,7 +62,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>) {
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
-    let Some(inner) = chain.selectors() else {
+    let Some(inner) = chain.selectors(known) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Ok(l) = chain.layout(&sa, &inner, IPPROTO_AH, len, Tail::Linear(0)) else {

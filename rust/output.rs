@@ -180,7 +180,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
         debug: dp.debug(v6),
     };
-    let start = |mut s: Skb, b: Bundle, known: Option<Flow>| {
+    let start = |mut s: Skb, b: Bundle, known: Option<&Flow>| {
         // Each packet holds the namespace's teardown back until it is
         // sent or dropped.
         let Some(inflight) = dp.pending.enter() else {
@@ -200,7 +200,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     // selector): read once, after enc0, whose filter may have rewritten
     // the packet. Fragments differ (ports only in the first; UDP
     // fragmentation offload makes them too): each is read.
-    let start_each = |pieces: kernel::error::Result<Segments>, known: Option<Flow>| match pieces {
+    let start_each = |pieces: kernel::error::Result<Segments>, known: Option<&Flow>| match pieces {
         Ok(pieces) => {
             let _batch = BhOff::new();
             pieces.for_each(|s| start(s, clone_bundle(&bundle), known));
@@ -211,7 +211,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         Some(mtu) => start_each(skb.fragment_v6(mtu), None),
         None if skb.is_gso() => {
             let known = read_flow(&skb).filter(|f| f.proto == IPPROTO_TCP);
-            start_each(skb.segment(), known)
+            start_each(skb.segment(), known.as_ref())
         }
         None => start(skb, bundle, None),
     }

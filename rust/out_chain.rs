@@ -67,7 +67,7 @@ impl OutChain {
     /// its segments share): the first step takes them instead of parsing
     /// each segment again; later steps parse. Borrowed, not kept in the
     /// chain: the chain is moved at each step and after the crypto, and
-    /// the selectors made it 40% larger (`memcpy` showed in profiles).
+    /// they were 72 of its 184 bytes (`memcpy` showed in profiles).
     pub(crate) fn start(
         mut skb: Skb,
         v6: bool,

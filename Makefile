@@ -95,9 +95,13 @@ bench: module tools
 		selftests/bench_pfkey.sh
 
 # Figures, not a test: selftests/bench_dataplane.sh in the VM (iperf3
-# through ESP, kame_ipsec against XFRM; KAME_BENCH_N, _REPS, _SECS).
+# through ESP, kame_ipsec against XFRM), with those of its settings that
+# are set here passed in (the VM has none of the host's environment).
+BENCH_DP_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_SECS KAME_BENCH_WARMUP_SECS \
+	KAME_BENCH_CASES
 bench-dp: module tools
-	KERNEL=$(KERNEL) scripts/vm-run selftests/bench_dataplane.sh
+	KERNEL=$(KERNEL) scripts/vm-run env $(foreach v,$(BENCH_DP_VARS),$(if $($(v)),$(v)='$($(v))')) \
+		selftests/bench_dataplane.sh
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra, the modprobe configuration, setkey

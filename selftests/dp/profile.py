@@ -14,6 +14,8 @@ stream a to b for KAME_PROFILE_SECS (default 30) seconds, during which:
 - `ss -tin` at both ends a third into the run (cwnd, srtt, what limits
   the flow);
 - the TcpExt/Ip counters that moved (nstat), each end;
+- the samples by CPU and task, and by CPU and symbol (with two vCPUs:
+  how busy each was; idle time is `swapper` in `default_idle`);
 - kame_ipsec.ko's own samples symbol by symbol (down to 0.1%: XFRM's
   code is among vmlinux's, ours is all in the module).
 
@@ -104,8 +106,8 @@ def profile(name):
         # symbols), and which of them the throughput is bound by.
         print("-- by cpu and task\n" + report(data, "--no-children", "--sort", "cpu,comm",
                                                "-g", "none", "--percent-limit", "0.5"))
-        print("-- by cpu\n" + report(data, "--no-children", "--sort", "cpu,sym", "-g", "none",
-                                      "--percent-limit", "1"))
+        print("-- by cpu and symbol\n" + report(data, "--no-children", "--sort", "cpu,sym",
+                                                 "-g", "none", "--percent-limit", "1"))
         print("-- self\n" + report(data, "--no-children", "--sort", "sym", "-g", "none",
                                    "--percent-limit", SELF_LIMIT))
         # Our module's own code symbol by symbol (XFRM's is in vmlinux,

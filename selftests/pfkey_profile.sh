@@ -17,7 +17,7 @@
 # two frames deep); KAME_PROFILE_OFFSETS parts of symbol names whose hottest
 # instruction offsets are (read them against `objdump -d` of the module on
 # the host); KAME_PROFILE_LIMIT the smallest share (percent, default 3)
-# listed with children.
+# listed with children, KAME_PROFILE_SELF_LIMIT (default 0.7) by itself.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -63,7 +63,7 @@ profile() {
 	perf record -a -g -F 999 -o "$data" -- ip netns exec "$(ns "$impl")" \
 		"$BENCH" "$STEP" -n "$N" 2>/dev/null
 	echo "-- self"
-	report "$data" --no-children --sort sym -g none --percent-limit 0.7
+	report "$data" --no-children --sort sym -g none --percent-limit "${KAME_PROFILE_SELF_LIMIT:-0.7}"
 	echo "-- with children"
 	report "$data" --children --sort sym -g none --percent-limit "${KAME_PROFILE_LIMIT:-3}"
 	local sym

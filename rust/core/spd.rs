@@ -138,8 +138,11 @@ pub struct PolicyRecord {
     pub hard: Lifetime,
     /// Soft limits.
     pub soft: Lifetime,
-    /// Add time and use so far.
-    pub current: Lifetime,
+    /// When it was added (seconds since the epoch): its current lifetime
+    /// has nothing else, as no packet use is counted against a policy.
+    /// Kept alone, not as a [`Lifetime`], so that a policy's allocation
+    /// (record, dump order and reference count) stays within 512 bytes.
+    pub added: u64,
 }
 
 /// The direction an SPD message names; EINVAL outside in/out/fwd.
@@ -172,7 +175,7 @@ impl PolicyRecord {
 
     /// As [`PolicyRecord::from_msg`], handing the record to `place` as it
     /// is built, so that the caller can have it written straight where it
-    /// will stay (a record is 500 bytes).
+    /// will stay (a record is 480 bytes).
     pub fn from_msg_into<T>(
         exts: &Exts<'_>,
         now: u64,
@@ -204,10 +207,7 @@ impl PolicyRecord {
                 .get(et::LIFETIME_SOFT)
                 .map(Lifetime::decode)
                 .unwrap_or_default(),
-            current: Lifetime {
-                addtime: now,
-                ..Lifetime::default()
-            },
+            added: now,
         }))
     }
 
@@ -239,7 +239,11 @@ impl PolicyRecord {
         )?;
         e.ext(et::LIFETIME_HARD, &self.hard)?;
         e.ext(et::LIFETIME_SOFT, &self.soft)?;
-        e.ext(et::LIFETIME_CURRENT, &self.current)?;
+        let current = Lifetime {
+            addtime: self.added,
+            ..Lifetime::default()
+        };
+        e.ext(et::LIFETIME_CURRENT, &current)?;
         let body = StoredPolicy::new(
             Policy {
                 ty: self.ty,

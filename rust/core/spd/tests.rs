@@ -101,7 +101,7 @@ fn a_policy_round_trips() {
     assert_eq!((r.sel.src_len, r.sel.dport), (24, 80));
     assert_eq!(r.bundle().count(), 2);
     assert_eq!(r.requests[1].unwrap().reqid, 0x4000);
-    assert_eq!(r.current.addtime, 50);
+    assert_eq!(r.added, 50);
     let mut b = Vec::new();
     let h = MsgHeader::default();
     let mut e = Encoder::new(&mut b, &h).unwrap();

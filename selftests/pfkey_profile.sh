@@ -17,7 +17,10 @@
 # two frames deep); KAME_PROFILE_OFFSETS parts of symbol names whose hottest
 # instruction offsets are (read them against `objdump -d` of the module on
 # the host); KAME_PROFILE_LIMIT the smallest share (percent, default 3)
-# listed with children, KAME_PROFILE_SELF_LIMIT (default 0.7) by itself.
+# listed with children, KAME_PROFILE_SELF_LIMIT (default 0.7) by itself;
+# KAME_PROFILE_FREQ the samples a second (default 999; under QEMU's
+# -icount, where time counts instructions, more give a finer instruction
+# profile).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -60,7 +63,7 @@ profile() {
 		}
 	fi
 	echo "== $impl: $STEP, $N entries"
-	perf record -a -g -F 999 -o "$data" -- ip netns exec "$(ns "$impl")" \
+	perf record -a -g -F "${KAME_PROFILE_FREQ:-999}" -o "$data" -- ip netns exec "$(ns "$impl")" \
 		"$BENCH" "$STEP" -n "$N" 2>/dev/null
 	echo "-- self"
 	report "$data" --no-children --sort sym -g none --percent-limit "${KAME_PROFILE_SELF_LIMIT:-0.7}"

@@ -170,35 +170,33 @@ impl PolicyRecord {
         now: u64,
         gen_reqid: impl FnMut() -> Option<u32>,
     ) -> Result<PolicyRecord, Errno> {
-        Self::from_msg_into(exts, now, gen_reqid, |rec| rec)
+        Self::from_msg_into(exts, now, gen_reqid, |rec| rec, |rec| rec)
     }
 
-    /// As [`PolicyRecord::from_msg`], handing the record to `place` as it
-    /// is built, so that the caller can have it written straight where it
-    /// will stay (a record is 480 bytes).
+    /// As [`PolicyRecord::from_msg`], handing the record to `place` as soon
+    /// as its fixed part is known and then filling in its bundle where
+    /// `place` put it (`rec` finds the record in what `place` returned), so
+    /// that the caller can have it written straight where it will stay: a
+    /// record is 480 bytes, and built whole first it was copied there.
     pub fn from_msg_into<T>(
         exts: &Exts<'_>,
         now: u64,
         mut gen_reqid: impl FnMut() -> Option<u32>,
         place: impl FnOnce(PolicyRecord) -> T,
+        rec: impl FnOnce(&mut T) -> &mut PolicyRecord,
     ) -> Result<T, Errno> {
         let (sel, pol, slot) = selector_of(exts)?;
         if pol.ty > POLICY_IPSEC {
             return Err(Errno::EINVAL);
         }
         let dir = dir_of(&pol)?;
-        let requests = if pol.ty == POLICY_IPSEC {
-            requests_of(Policy::requests(slot), &mut gen_reqid)?
-        } else {
-            [None; MAX_DEPTH]
-        };
-        Ok(place(PolicyRecord {
+        let mut placed = place(PolicyRecord {
             dir,
             ty: pol.ty,
             priority: pol.priority,
             id: pol.id,
             sel,
-            requests,
+            requests: [None; MAX_DEPTH],
             hard: exts
                 .get(et::LIFETIME_HARD)
                 .map(Lifetime::decode)
@@ -208,7 +206,12 @@ impl PolicyRecord {
                 .map(Lifetime::decode)
                 .unwrap_or_default(),
             added: now,
-        }))
+        });
+        if pol.ty == POLICY_IPSEC {
+            let requests = &mut rec(&mut placed).requests;
+            fill_requests(requests, Policy::requests(slot), &mut gen_reqid)?;
+        }
+        Ok(placed)
     }
 
     /// The requests of the bundle, in order.
@@ -308,10 +311,20 @@ fn wire_request(r: &Request) -> IpsecRequest {
 /// part) as af_key's `parse_ipsecrequests()`: EINVAL for a bad one, ELOOP
 /// for more than a bundle holds.
 pub fn requests_of(
-    mut rest: &[u8],
+    rest: &[u8],
     gen_reqid: &mut impl FnMut() -> Option<u32>,
 ) -> Result<[Option<Request>; MAX_DEPTH], Errno> {
     let mut requests = [None; MAX_DEPTH];
+    fill_requests(&mut requests, rest, gen_reqid)?;
+    Ok(requests)
+}
+
+/// As [`requests_of`], into `requests` (all `None`) where they stay.
+fn fill_requests(
+    requests: &mut [Option<Request>; MAX_DEPTH],
+    mut rest: &[u8],
+    gen_reqid: &mut impl FnMut() -> Option<u32>,
+) -> Result<(), Errno> {
     let mut n = 0;
     while rest.len() >= 16 {
         let (rq, len) = IpsecRequest::decode(rest).map_err(|_| Errno::EINVAL)?;
@@ -320,7 +333,7 @@ pub fn requests_of(
         n += 1;
         rest = &rest[len..];
     }
-    Ok(requests)
+    Ok(())
 }
 
 /// Checks one request as af_key's `parse_ipsecrequest()`.

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Seeded 32-bit hashes of lookup keys for the packet path's hash tables:
-//! FNV-1a over the key's bytes, then a final mix so that the low bits (the
-//! bucket index) depend on every input bit. The seed is random per table.
+//! murmur3's mixing of the key 32 bits at a time, then its final mix so
+//! that the low bits (the bucket index) depend on every input bit. The seed
+//! is random per table. A word at a time rather than FNV-1a's byte at a
+//! time: an SPD host key is 5 steps rather than 16 (11 rather than 40 for
+//! IPv6), and every packet hashes one or two keys.
 
 use crate::kame_core::pfkey::wire::IpAddr;
 
@@ -16,22 +19,30 @@ impl Hasher {
         Hasher(0x811c_9dc5 ^ seed)
     }
 
-    /// Adds bytes.
-    pub fn bytes(mut self, b: &[u8]) -> Hasher {
-        for &x in b {
-            self.0 = (self.0 ^ u32::from(x)).wrapping_mul(0x0100_0193);
-        }
-        self
+    /// Adds a 32-bit value (murmur3's block step).
+    pub fn u32(self, v: u32) -> Hasher {
+        let k = v
+            .wrapping_mul(0xcc9e_2d51)
+            .rotate_left(15)
+            .wrapping_mul(0x1b87_3593);
+        Hasher(
+            (self.0 ^ k)
+                .rotate_left(13)
+                .wrapping_mul(5)
+                .wrapping_add(0xe654_6b64),
+        )
     }
 
     /// Adds an address (its family too: 0.0.0.1 and ::1 differ).
     pub fn addr(self, a: &IpAddr) -> Hasher {
-        self.bytes(&a.family().to_ne_bytes()).bytes(a.octets())
-    }
-
-    /// Adds a 32-bit value.
-    pub fn u32(self, v: u32) -> Hasher {
-        self.bytes(&v.to_ne_bytes())
+        let h = self.u32(a.family().into());
+        match a {
+            IpAddr::V4(o) => h.u32(u32::from_ne_bytes(*o)),
+            IpAddr::V6(o, _) => (0..4).fold(h, |h, i| {
+                let w = [o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]];
+                h.u32(u32::from_ne_bytes(w))
+            }),
+        }
     }
 
     /// The hash.
@@ -66,5 +77,33 @@ mod tests {
             seen[(Hasher::new(7).u32(spi).finish() & 63) as usize] = true;
         }
         assert!(seen.iter().filter(|&&s| s).count() > 32);
+    }
+
+    #[test]
+    fn consecutive_hosts_spread_over_buckets() {
+        // As SPDADD's benchmark keys its policies: 4096 consecutive IPv4
+        // sources (and as many IPv6), one destination, over 1024 buckets.
+        for v6 in [false, true] {
+            let mut chains = [0u32; 1024];
+            let dst = IpAddr::V4([192, 0, 2, 1]);
+            for n in 0..4096u32 {
+                let b = n.to_be_bytes();
+                let src = if v6 {
+                    let mut o = [0u8; 16];
+                    o[0] = 0x20;
+                    o[1] = 0x01;
+                    o[12..].copy_from_slice(&b);
+                    IpAddr::V6(o, 0)
+                } else {
+                    IpAddr::V4([10, b[1], b[2], b[3]])
+                };
+                let h = Hasher::new(99).u32(2).addr(&src).addr(&dst).finish();
+                chains[(h & 1023) as usize] += 1;
+            }
+            // Four a bucket on average; a uniform hash keeps the longest
+            // chain near 12.
+            assert!(chains.iter().all(|&c| c <= 16), "{:?}", chains.iter().max());
+            assert!(chains.iter().filter(|&&c| c == 0).count() < 60);
+        }
     }
 }

@@ -381,12 +381,16 @@ fn set_dsfield(b: &mut [u8], v6: bool, f: impl FnOnce(u8) -> Decap) -> Option<()
         b[0] = 0x60 | (ds >> 4);
         b[1] = (ds << 4) | (b[1] & 0x0f);
     } else {
-        let Decap::Deliver(ds) = f(*b.get(1)?) else {
+        let old = *b.get(1)?;
+        let Decap::Deliver(ds) = f(old) else {
             return None;
         };
-        let hl = usize::from(b[0] & 0x0f) * 4;
-        b[1] = ds;
-        fix_checksum(b.get_mut(..hl)?);
+        // Most decapsulations leave it as it was, and its checksum too.
+        if ds != old {
+            let hl = usize::from(b[0] & 0x0f) * 4;
+            b[1] = ds;
+            fix_checksum(b.get_mut(..hl)?);
+        }
     }
     Some(())
 }

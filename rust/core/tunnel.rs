@@ -149,16 +149,22 @@ impl DfBit {
 /// The IPv4 header checksum (RFC 791, RFC 1071) of `hdr`, a whole header
 /// with its options, the checksum field (bytes 10-11) counted as zero.
 /// An odd trailing byte is padded with zero.
+///
+/// Summed 32 bits at a time (2^16 is 1 modulo 2^16 - 1, so a word counts
+/// as its two halves), the checksum field taken back out: five additions
+/// for a plain header rather than ten, on every tunnel packet each way.
 pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for (i, pair) in hdr.chunks(2).enumerate() {
-        if i == 5 {
-            continue;
-        }
-        let hi = pair[0];
-        let lo = pair.get(1).copied().unwrap_or(0);
-        sum += u32::from(u16::from_be_bytes([hi, lo]));
-    }
+    let word = |w: &[u8]| {
+        let mut b = [0u8; 4];
+        b[..w.len()].copy_from_slice(w);
+        u64::from(u32::from_be_bytes(b))
+    };
+    let mut words = hdr.chunks_exact(4);
+    let mut sum: u64 = words.by_ref().map(word).sum();
+    sum += word(words.remainder());
+    // Bytes 10 and 11 are the low half of the third word.
+    let field = [hdr.get(10), hdr.get(11)].map(|b| b.copied().unwrap_or(0));
+    sum -= u64::from(u16::from_be_bytes(field));
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

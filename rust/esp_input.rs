@@ -39,8 +39,9 @@ pub(crate) struct EspIn {
     v6: bool,
     /// The outer header's TOS / traffic class, for ECN.
     outer_ds: u8,
-    /// Offset of the ESP header from `data` (the IP header).
-    esp_off: usize,
+    /// Offset of the ESP header from `data` (the IP header); 16 bits, so
+    /// the job fits 128 bytes (see `esp_output::EspStep`).
+    esp_off: u16,
     seq: u64,
     /// With ESN: the 4 bytes the AAD borrowed in front of the ESP header.
     esn: Option<[u8; 4]>,
@@ -74,6 +75,9 @@ impl EspIn {
             return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspInvalidSa, site());
         }
         let off = flow.transport_offset;
+        let Ok(esp_off) = u16::try_from(off) else {
+            return drops::drop_sa(&mut skb, &ctx.ns.stats, Stat::EspBadEncoding, site());
+        };
         let g = &esp.geom;
         // The AEAD reads its IV from a MAX_IV-byte buffer (as output).
         if g.iv_len > MAX_IV {
@@ -116,7 +120,7 @@ impl EspIn {
             skb,
             v6,
             outer_ds: flow.dsfield,
-            esp_off: off,
+            esp_off,
             seq,
             esn,
             sa,
@@ -142,7 +146,7 @@ impl EspIn {
         drops::mark(&mut self.skb, Stat::EspBadEncoding);
         let g = esp.geom;
         let end = self.skb.len() - g.icv_len;
-        let payload = self.esp_off + ESP_HDR_LEN + g.iv_len;
+        let payload = usize::from(self.esp_off) + ESP_HDR_LEN + g.iv_len;
         let check = PadCheck::from_sa_flags(self.sa.rec.flags);
         let t = read_trailer(&self.skb, payload, end, check).ok_or(Stat::EspBadEncoding)?;
         self.ctx
@@ -192,13 +196,13 @@ impl AeadJob for EspIn {
 
     fn packet(&mut self) -> (&mut Skb, usize) {
         // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
-        let off = self.esp_off - if self.esn.is_some() { 4 } else { 0 };
+        let off = usize::from(self.esp_off) - if self.esn.is_some() { 4 } else { 0 };
         (&mut self.skb, off)
     }
 
     fn complete(mut self, res: Result) {
         if let Some(saved) = self.esn {
-            esn_aad_close(self.skb.bytes(), self.esp_off, saved);
+            esn_aad_close(self.skb.bytes(), self.esp_off.into(), saved);
         }
         let s = match res {
             Ok(()) => {
@@ -213,7 +217,7 @@ impl AeadJob for EspIn {
                     Ok((payload_off, next)) => {
                         let u = Undone {
                             v6: self.v6,
-                            hdr_off: self.esp_off,
+                            hdr_off: self.esp_off.into(),
                             payload_off,
                             next,
                             outer_ds: self.outer_ds,

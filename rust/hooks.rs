@@ -82,10 +82,15 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
     {
         return Verdict::Accept(skb);
     }
+    // ESP and AH are judged once undone (by us, or by XFRM for its SAs):
+    // most say so in their IP header, and are let by unparsed.
+    if plainly_ipsec(&skb) {
+        return Verdict::Accept(skb);
+    }
     let Some(flow) = output::read_flow(&skb) else {
         return Verdict::Accept(skb);
     };
-    // ESP and AH are judged once undone (by us, or by XFRM for its SAs).
+    // Behind IPv6 extension headers.
     if flow.proto == IPPROTO_ESP || flow.proto == IPPROTO_AH {
         return Verdict::Accept(skb);
     }
@@ -119,6 +124,17 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
             Verdict::Drop(skb)
         }
     }
+}
+
+/// Whether the packet is ESP or AH by its IP header alone: IPv4's protocol,
+/// or IPv6's next header with no extension header before it.
+fn plainly_ipsec(skb: &Skb) -> bool {
+    let proto = match skb.linear_head(10) {
+        Some(h) if h[0] >> 4 == 4 => h[9],
+        Some(h) if h[0] >> 4 == 6 => h[6],
+        _ => return false,
+    };
+    proto == IPPROTO_ESP || proto == IPPROTO_AH
 }
 
 /// Registers the hooks in `net`, handing them `dp`.

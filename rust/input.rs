@@ -146,7 +146,7 @@ pub(crate) fn count_no_sa(stats: &Stats, skb: &Skb, flow: &Flow, proto: u8) {
 pub(crate) struct Ctx {
     /// The MTU of the device the packet came in on: the reverse path,
     /// for the SYN clamp.
-    dev_mtu: usize,
+    dev_mtu: u32,
     dev: DevRef,
     /// Holds the namespace's teardown back while the packet is in crypto;
     /// its SAD, SPD, counters and the SAs' lifetime events.
@@ -354,7 +354,8 @@ fn undo(skb: &mut Skb, l: &Undone, ctx: &mut Ctx, hist: &History) -> Result<Next
         // as for output (XFRM's esp4_get_mtu()); the overhead this packet
         // carried counted its own padding on top of the worst case.
         let hl = inner.transport_offset;
-        if let Some(fits) = pmtu::bundle_mtu(&hist.reversed(), hl, ctx.dev_mtu) {
+        let mtu = usize::try_from(ctx.dev_mtu).unwrap_or(usize::MAX);
+        if let Some(fits) = pmtu::bundle_mtu(&hist.reversed(), hl, mtu) {
             pmtu::clamp(skb, hl, fits.saturating_sub(hl + 20));
         }
     }

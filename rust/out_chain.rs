@@ -34,8 +34,8 @@ pub(crate) struct OutChain {
     /// tunnel).
     pub(crate) v6: bool,
     bundle: Bundle,
-    /// The SA to apply next.
-    next: usize,
+    /// The SA to apply next (a byte: the chain is moved at each step).
+    next: u8,
     pub(crate) settings: OutSettings,
     /// Holds the namespace's teardown back while the packet is in crypto;
     /// its counters and the SAs' lifetime events.
@@ -99,11 +99,14 @@ impl OutChain {
         if self.ns.closing() {
             return self.drop_plain(Stat::ExitDrops);
         }
-        while self.next < self.bundle.sas.len() && self.bundle.sas[self.next].is_none() {
-            self.next += 1;
+        let mut next = usize::from(self.next);
+        while next < self.bundle.sas.len() && self.bundle.sas[next].is_none() {
+            next += 1;
         }
+        // CAST: at most the bundle's length, MAX_DEPTH.
+        self.next = next as u8;
         // Each SA is applied once: taken, not cloned.
-        let Some(sa) = self.bundle.sas.get_mut(self.next).and_then(Option::take) else {
+        let Some(sa) = self.bundle.sas.get_mut(next).and_then(Option::take) else {
             self.ns.stats.inc(Stat::OutSuccess);
             return self.skb.send(self.v6);
         };

@@ -375,9 +375,9 @@ impl Skb {
 
     /// The MTU of the device the packet is on (received on, or leaving
     /// through); 0 without one.
-    pub(crate) fn dev_mtu(&self) -> usize {
+    pub(crate) fn dev_mtu(&self) -> u32 {
         // SAFETY: the skb is valid.
-        unsafe { bindings::kame_skb_dev_mtu(self.ptr.as_ptr()) as usize }
+        unsafe { bindings::kame_skb_dev_mtu(self.ptr.as_ptr()) }
     }
 
     /// Routes the packet anew from `src` to `dst` (4 or 16 bytes each, as

@@ -25,7 +25,14 @@ KAME_PROFILE_CALLEES parts of symbol names whose callees are;
 KAME_PROFILE_OFFSETS parts of symbol names whose hottest instruction
 offsets are (read them against `objdump -d` of the module on the host);
 KAME_PROFILE_SELF_LIMIT the least share (percent, default 0.5) of the
-symbols listed by their own samples.
+symbols listed by their own samples; KAME_PROFILE_FREQ the samples a
+second (default 499).
+
+Under QEMU's -icount (VM_QEMU_OPTS="-icount shift=0" with VM_CPUS=1)
+the guest's clock counts instructions: the figures then compare
+instructions per byte, not at the mercy of the host's load, but an
+instruction weighs the same whatever it is (an AES round, a byte of
+`rep movsb`), so only the code around the crypto compares fairly.
 
 kame_ipsec is loaded for kame and unloaded for xfrm (bench.native()).
 Run it with one vCPU to keep spinlock contention between vCPUs (a TCG
@@ -51,6 +58,7 @@ CALLERS = [s for s in os.environ.get("KAME_PROFILE_CALLERS", "").split(",") if s
 SELF_LIMIT = os.environ.get("KAME_PROFILE_SELF_LIMIT", "0.5")
 CALLEES = [s for s in os.environ.get("KAME_PROFILE_CALLEES", "").split(",") if s]
 OFFSETS = [s for s in os.environ.get("KAME_PROFILE_OFFSETS", "").split(",") if s]
+FREQ = os.environ.get("KAME_PROFILE_FREQ", "499")
 
 
 def counters(t, node):
@@ -82,7 +90,7 @@ def profile(name):
         # perf takes seconds to start under TCG, the transfer competing:
         # it records for half the run, from about its start.
         data = "/tmp/kame-profile-%s.data" % name
-        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", data, "--",
+        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", FREQ, "-o", data, "--",
                                  "sleep", str(SECS // 2)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(SECS // 3)

@@ -17,9 +17,9 @@
 #
 # Each implementation runs KAME_BENCH_REPS times (default 3) for
 # KAME_BENCH_SECS seconds (default 10), the two alternating; ratios compare
-# the best runs; KAME_BENCH_CASES (words of the case names) runs only
-# those cases. An implementation whose packets are not ESP on the wire is
-# reported unavailable, with no figure.
+# the best runs, then the median runs; KAME_BENCH_CASES (words of the case
+# names) runs only those cases. An implementation whose packets are not
+# ESP on the wire is reported unavailable, with no figure.
 set -u
 . "$(dirname "$0")/lib.sh"
 

@@ -100,15 +100,18 @@ for rep in $(seq 1 "$REPS"); do
 	unload
 done
 
+# rates STEP FILE: the per_sec figures of STEP in FILE, lowest first.
+rates() {
+	sed -n "s/^pfkey-bench: op=$1 .*per_sec=\([0-9.]*\).*/\1/p" "$2" | sort -g
+}
 # best STEP FILE: the highest per_sec of STEP in FILE.
 best() {
-	sed -n "s/^pfkey-bench: op=$1 .*per_sec=\([0-9.]*\).*/\1/p" "$2" | sort -g | tail -1
+	rates "$1" "$2" | tail -1
 }
 # median STEP FILE: the middle per_sec of STEP in FILE (the lower middle
 # of an even count).
 median() {
-	sed -n "s/^pfkey-bench: op=$1 .*per_sec=\([0-9.]*\).*/\1/p" "$2" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+	rates "$1" "$2" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 # ratios KIND: each step's ratio of KIND (best or median) runs.
 ratios() {

@@ -12,7 +12,7 @@ use crate::{
     datapath::Datapath,
     icmp_in,
     kame_core::{
-        flow::{IPPROTO_AH, IPPROTO_ESP},
+        flow::is_ipsec,
         spd::{DIR_FWD, DIR_IN},
     },
     kapi::{
@@ -91,7 +91,7 @@ fn inbound_clear(dp: &Datapath, st: &HookState, dir: u8, skb: Skb) -> Verdict {
         return Verdict::Accept(skb);
     };
     // Behind IPv6 extension headers.
-    if flow.proto == IPPROTO_ESP || flow.proto == IPPROTO_AH {
+    if is_ipsec(flow.proto) {
         return Verdict::Accept(skb);
     }
     let levels = dp.levels(st.v6);
@@ -134,7 +134,7 @@ fn plainly_ipsec(skb: &Skb) -> bool {
         Some(h) if h[0] >> 4 == 6 => h[6],
         _ => return false,
     };
-    proto == IPPROTO_ESP || proto == IPPROTO_AH
+    is_ipsec(proto)
 }
 
 /// Registers the hooks in `net`, handing them `dp`.

@@ -19,8 +19,7 @@ use crate::{
     kame_core::{
         esp::ESP_HDR_LEN,
         flow::{
-            Flow, Frag, IPPROTO_AH, IPPROTO_ESP, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
-            IPV6_HDR_LEN,
+            is_ipsec, Flow, Frag, IPPROTO_AH, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_HDR_LEN,
         },
         natt,
         pfkey::wire::IpAddr,
@@ -305,7 +304,7 @@ fn undo(skb: &mut Skb, l: &Undone, ctx: &mut Ctx, hist: &History) -> Result<Next
     ctx.natt_transport = mode != MODE_TUNNEL && natt;
     let inner = read_flow(skb).ok_or(bad)?;
     // A further layer of ours: undo it in the same pass.
-    if inner.proto == IPPROTO_ESP || inner.proto == IPPROTO_AH {
+    if is_ipsec(inner.proto) {
         if let Some((f, sa)) = our_sa(&ctx.ns.sad, inner, inner.proto) {
             return Ok(Next::Layer(f, sa, inner_v6));
         }

@@ -14,8 +14,8 @@ use crate::{
     datapath::{Datapath, Levels, Need},
     drops,
     kame_core::{
-        flow::{self, Flow, IPPROTO_TCP},
-        sad::{IPPROTO_AH, IPPROTO_ESP, MODE_TUNNEL},
+        flow::{self, is_ipsec, Flow, IPPROTO_TCP},
+        sad::MODE_TUNNEL,
         spd::{Request, DIR_OUT, MAX_DEPTH, POLICY_DISCARD, POLICY_NONE},
         sysctl::{Ipsec4, Ipsec6},
     },
@@ -263,7 +263,7 @@ fn resolve(
         };
         if let Some(sa) = dp.keys.sad.for_output(g, src, dst, r.proto, r.mode, reqid) {
             // IPcomp SAs are not run: compression is not done here.
-            if r.proto == IPPROTO_ESP || r.proto == IPPROTO_AH {
+            if is_ipsec(r.proto) {
                 bundle.sas[i] = Some(sa.clone());
                 continue;
             }

@@ -35,7 +35,7 @@ use crate::{
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
     sad_table::NewSaSlot,
-    spd_table::{id_dir, NewPolicy, NewPolicySlot},
+    spd_table::{id_dir, NewPolicySlot},
 };
 use kernel::{
     prelude::*,
@@ -409,13 +409,7 @@ fn spdadd(st: &mut KeyState, req: &Request<'_>) -> Result<(), Errno> {
     let slot = NewPolicySlot::new()?;
     let spd = &mut st.spd;
     let now = real_seconds();
-    let pol = PolicyRecord::from_msg_into(
-        &req.exts,
-        now,
-        || spd.gen_reqid(),
-        |r| slot.fill(r),
-        NewPolicy::rec_mut,
-    )?;
+    let pol = PolicyRecord::from_msg_into(&req.exts, now, || spd.gen_reqid(), |r| slot.fill(r))?;
     let (dir, sel) = (pol.rec().dir, pol.rec().sel);
     let keep_id = match st.spd.get_by_sel(dir, &sel) {
         Some(old) if req.ty == MsgType::XSpdUpdate => Some(old.id),

@@ -168,9 +168,11 @@ impl NewPolicy {
     pub(crate) fn rec(&self) -> &PolicyRecord {
         &self.0.rec
     }
+}
 
-    /// The record, to finish building it in place.
-    pub(crate) fn rec_mut(&mut self) -> &mut PolicyRecord {
+/// The record, to finish building it in place.
+impl AsMut<PolicyRecord> for NewPolicy {
+    fn as_mut(&mut self) -> &mut PolicyRecord {
         &mut self.0.rec
     }
 }

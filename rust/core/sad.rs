@@ -39,10 +39,7 @@ pub const SATYPE_IPCOMP: u8 = 9;
 /// `SADB_SATYPE_MAX`
 pub const SATYPE_MAX: u8 = 9;
 
-/// `IPPROTO_ESP`
-pub const IPPROTO_ESP: u8 = 50;
-/// `IPPROTO_AH`
-pub const IPPROTO_AH: u8 = 51;
+pub use crate::kame_core::flow::{IPPROTO_AH, IPPROTO_ESP};
 /// `IPPROTO_COMP`
 pub const IPPROTO_COMP: u8 = 108;
 /// `IPSEC_PROTO_ANY`: every protocol (flush and dump of SATYPE_UNSPEC).

@@ -162,6 +162,14 @@ pub fn selector_of<'a>(exts: &Exts<'a>) -> Result<(Selector, Policy, &'a [u8]), 
     Ok((Selector::from_pair(&src, &dst), Policy::decode(slot), slot))
 }
 
+/// A record built in place by [`PolicyRecord::from_msg_into`] may be the
+/// value itself.
+impl AsMut<PolicyRecord> for PolicyRecord {
+    fn as_mut(&mut self) -> &mut PolicyRecord {
+        self
+    }
+}
+
 impl PolicyRecord {
     /// Builds the policy an SPDADD or SPDUPDATE describes; `gen_reqid`
     /// yields a fresh reqid for `unique` requests without a manual one.
@@ -170,20 +178,19 @@ impl PolicyRecord {
         now: u64,
         gen_reqid: impl FnMut() -> Option<u32>,
     ) -> Result<PolicyRecord, Errno> {
-        Self::from_msg_into(exts, now, gen_reqid, |rec| rec, |rec| rec)
+        Self::from_msg_into(exts, now, gen_reqid, |rec| rec)
     }
 
     /// As [`PolicyRecord::from_msg`], handing the record to `place` as soon
     /// as its fixed part is known and then filling in its bundle where
-    /// `place` put it (`rec` finds the record in what `place` returned), so
-    /// that the caller can have it written straight where it will stay: a
-    /// record is 480 bytes, and built whole first it was copied there.
-    pub fn from_msg_into<T>(
+    /// `place` put it, so that the caller can have it written straight
+    /// where it will stay: a record is 480 bytes, and built whole first it
+    /// was copied there.
+    pub fn from_msg_into<T: AsMut<PolicyRecord>>(
         exts: &Exts<'_>,
         now: u64,
         mut gen_reqid: impl FnMut() -> Option<u32>,
         place: impl FnOnce(PolicyRecord) -> T,
-        rec: impl FnOnce(&mut T) -> &mut PolicyRecord,
     ) -> Result<T, Errno> {
         let (sel, pol, slot) = selector_of(exts)?;
         if pol.ty > POLICY_IPSEC {
@@ -208,7 +215,7 @@ impl PolicyRecord {
             added: now,
         });
         if pol.ty == POLICY_IPSEC {
-            let requests = &mut rec(&mut placed).requests;
+            let requests = &mut placed.as_mut().requests;
             fill_requests(requests, Policy::requests(slot), &mut gen_reqid)?;
         }
         Ok(placed)

@@ -343,3 +343,9 @@ fn every_prefix_and_every_byte_flip_is_safe() {
         }
     }
 }
+
+#[test]
+fn only_esp_and_ah_are_ipsec() {
+    let ipsec: Vec<u8> = (0..=255u8).filter(|&p| is_ipsec(p)).collect();
+    assert_eq!(ipsec, [IPPROTO_ESP, IPPROTO_AH]);
+}

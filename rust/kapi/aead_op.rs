@@ -9,7 +9,7 @@
 //! no copy.
 
 use super::{bindings, crypto::Aead, skb::Skb};
-use core::ptr::NonNull;
+use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::prelude::*;
 
 /// What an AEAD operation works on and continues with.
@@ -50,7 +50,8 @@ pub(crate) const MAX_FRAGS: usize = 3;
 /// context (as `esp_alloc_tmp()` lays out esp4's), so a packet costs one
 /// allocation, freed with a plain `kfree()` as esp4 frees its own.
 struct Op<J: AeadJob> {
-    sg: [bindings::scatterlist; MAX_FRAGS + 1],
+    /// Set up by [`Skb::fill_sg`], which initialises what it uses.
+    sg: [MaybeUninit<bindings::scatterlist>; MAX_FRAGS + 1],
     iv: [u8; MAX_IV],
     job: J,
 }
@@ -100,13 +101,13 @@ pub(crate) fn submit<J: AeadJob>(
         return job.complete(Err(ENOMEM));
     };
     // Field by field, in place: no copy of the whole op through the
-    // stack (the scatterlist is zeroed where it lies).
+    // stack. The scatterlist is left uninitialised for `fill_sg`, which
+    // initialises the entries it uses (zeroing all of it here as well
+    // was a `memset` call per packet).
     let op = mem.as_ptr();
     // SAFETY: `mem` has room for an `Op<J>` before the request (`head`),
-    // aligned (checked above), uninitialised and ours alone; all-zero is
-    // a valid scatterlist before `fill_sg` sets it.
+    // aligned (checked above), uninitialised and ours alone.
     unsafe {
-        core::ptr::addr_of_mut!((*op).sg).write_bytes(0, 1);
         core::ptr::addr_of_mut!((*op).iv).write(*iv);
         core::ptr::addr_of_mut!((*op).job).write(job);
     }
@@ -118,12 +119,13 @@ pub(crate) fn submit<J: AeadJob>(
         return unsafe { finish::<J>(op, e.to_errno()) };
     }
     // SAFETY: `op` is ours until the completion takes it back; its
-    // scatterlist covers the job's packet, kept in place by the job; the
+    // scatterlist, initialised by `fill_sg` up to the entry it marked as
+    // the last, covers the job's packet, kept in place by the job; the
     // request, scatterlist and IV share the op's allocation.
     let rc = unsafe {
         bindings::kame_aead_request_set(
             req.as_ptr(),
-            (*op).sg.as_mut_ptr(),
+            (*op).sg.as_mut_ptr().cast(),
             alen,
             clen,
             (*op).iv.as_mut_ptr(),

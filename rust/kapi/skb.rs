@@ -7,7 +7,7 @@
 //! private first ([`Skb::make_room`]), so its bytes are one slice.
 
 use super::{bindings, drop::DropReason, netdev::DevRef, route_cache::RouteCache};
-use core::ptr::NonNull;
+use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::prelude::*;
 
 /// One packet, owned. Dropped, it is freed with the [`DropReason`] it was
@@ -215,9 +215,12 @@ impl Skb {
 
     /// Fills `sg` with the `len` bytes at `offset` of a private packet;
     /// the entries used, EMSGSIZE if it is in more pieces than `sg` has.
+    /// `sg` need not be initialised: the helper initialises the entries
+    /// the packet needs and ends the list at the last one used, so the
+    /// crypto API reads no others.
     pub(super) fn fill_sg(
         &mut self,
-        sg: &mut [bindings::scatterlist],
+        sg: &mut [MaybeUninit<bindings::scatterlist>],
         offset: usize,
         len: usize,
     ) -> Result<usize> {
@@ -233,8 +236,9 @@ impl Skb {
         }
         // SAFETY: the skb is valid and ours; `sg` holds `n` entries, and the
         // helper refuses a packet that needs more (or is not private).
-        let rc =
-            unsafe { bindings::kame_skb_to_sg(self.ptr.as_ptr(), sg.as_mut_ptr(), n, off, len) };
+        let rc = unsafe {
+            bindings::kame_skb_to_sg(self.ptr.as_ptr(), sg.as_mut_ptr().cast(), n, off, len)
+        };
         kernel::error::to_result(rc).map(|()| rc as usize)
     }
 

@@ -10,8 +10,6 @@
 # kernel's Kbuild (see Kbuild); `make CLIPPY=1 W=1` lints it.
 
 KERNEL ?= normal
-BENCH_N ?= 100000
-BENCH_REPS ?= 3
 KAME_CACHE ?= /var/lib/kame-ipsec
 # KDIR, BUILD and BINDGEN may be given on the command line (dkms.conf does).
 KDIR ?= $(shell scripts/kernel-dir $(KERNEL))
@@ -88,10 +86,16 @@ check:
 fuzz:
 	scripts/fuzz
 
-# Figures, not a test: selftests/bench_pfkey.sh in the VM (BENCH_N entries,
-# BENCH_REPS alternating runs of each implementation).
+# Figures, not a test: selftests/bench_pfkey.sh in the VM, with those of
+# its settings that are set here passed in, as for bench-dp. BENCH_N and
+# BENCH_REPS, the names this target took first, still set KAME_BENCH_N
+# and KAME_BENCH_REPS.
+BENCH_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_UNIQUE_N KAME_BENCH_GETSPI_N \
+	KAME_BENCH_WINDOW KAME_BENCH_TIMEOUT
 bench: module tools
-	KERNEL=$(KERNEL) scripts/vm-run env KAME_BENCH_N=$(BENCH_N) KAME_BENCH_REPS=$(BENCH_REPS) \
+	KERNEL=$(KERNEL) scripts/vm-run env $(if $(BENCH_N),KAME_BENCH_N='$(BENCH_N)') \
+		$(if $(BENCH_REPS),KAME_BENCH_REPS='$(BENCH_REPS)') \
+		$(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)='$($(v))')) \
 		selftests/bench_pfkey.sh
 
 # Figures, not a test: selftests/bench_dataplane.sh in the VM (iperf3

@@ -48,12 +48,6 @@ pub const IPPROTO_FRAGMENT: u8 = 44;
 pub const IPPROTO_ESP: u8 = 50;
 /// `IPPROTO_AH`
 pub const IPPROTO_AH: u8 = 51;
-
-/// Whether `proto` is ESP or AH, the two protocols an SA here runs
-/// (IPcomp SAs are kept but never applied).
-pub const fn is_ipsec(proto: u8) -> bool {
-    proto == IPPROTO_ESP || proto == IPPROTO_AH
-}
 /// `IPPROTO_ICMPV6`
 pub const IPPROTO_ICMPV6: u8 = 58;
 /// `IPPROTO_NONE`: no next header.
@@ -66,6 +60,12 @@ pub const IPPROTO_SCTP: u8 = 132;
 pub const IPPROTO_MH: u8 = 135;
 /// `IPPROTO_UDPLITE`
 pub const IPPROTO_UDPLITE: u8 = 136;
+
+/// Whether `proto` is ESP or AH, the two protocols an SA here runs
+/// (IPcomp SAs are kept but never applied).
+pub const fn is_ipsec(proto: u8) -> bool {
+    proto == IPPROTO_ESP || proto == IPPROTO_AH
+}
 
 /// Length of an IPv4 header without options.
 pub const IPV4_HDR_LEN: usize = 20;

@@ -118,9 +118,9 @@ pub(crate) fn submit<J: AeadJob>(
         // SAFETY: the request was never submitted.
         return unsafe { finish::<J>(op, e.to_errno()) };
     }
+    // The scatterlist is initialised up to the entry `fill_sg` marked last.
     // SAFETY: `op` is ours until the completion takes it back; its
-    // scatterlist, initialised by `fill_sg` up to the entry it marked as
-    // the last, covers the job's packet, kept in place by the job; the
+    // scatterlist covers the job's packet, kept in place by the job; the
     // request, scatterlist and IV share the op's allocation.
     let rc = unsafe {
         bindings::kame_aead_request_set(

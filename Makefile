@@ -90,12 +90,15 @@ fuzz:
 # its settings that are set here passed in, as for bench-dp. BENCH_N and
 # BENCH_REPS, the names this target took first, still set KAME_BENCH_N
 # and KAME_BENCH_REPS.
+# pass-vars NAMES: NAME='value' for each of NAMES that is set, for `env`
+# in the VM (which has none of the host's environment).
+pass-vars = $(foreach v,$(1),$(if $($(v)),$(v)='$($(v))'))
 BENCH_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_UNIQUE_N KAME_BENCH_GETSPI_N \
 	KAME_BENCH_WINDOW KAME_BENCH_TIMEOUT
 bench: module tools
 	KERNEL=$(KERNEL) scripts/vm-run env $(if $(BENCH_N),KAME_BENCH_N='$(BENCH_N)') \
 		$(if $(BENCH_REPS),KAME_BENCH_REPS='$(BENCH_REPS)') \
-		$(foreach v,$(BENCH_VARS),$(if $($(v)),$(v)='$($(v))')) \
+		$(call pass-vars,$(BENCH_VARS)) \
 		selftests/bench_pfkey.sh
 
 # Figures, not a test: selftests/bench_dataplane.sh in the VM (iperf3
@@ -104,7 +107,7 @@ bench: module tools
 BENCH_DP_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_SECS KAME_BENCH_WARMUP_SECS \
 	KAME_BENCH_CASES
 bench-dp: module tools
-	KERNEL=$(KERNEL) scripts/vm-run env $(foreach v,$(BENCH_DP_VARS),$(if $($(v)),$(v)='$($(v))')) \
+	KERNEL=$(KERNEL) scripts/vm-run env $(call pass-vars,$(BENCH_DP_VARS)) \
 		selftests/bench_dataplane.sh
 
 # Installs what `make` built (building it first if there is nothing): the

@@ -104,6 +104,7 @@ int kame_skb_resolve_checksum(struct sk_buff *skb);
 struct sk_buff *kame_skb_segment(struct sk_buff *skb);
 struct sk_buff *kame_ip6_fragment(struct sk_buff *skb, unsigned int mtu);
 struct sk_buff *kame_skb_list_pop(struct sk_buff **list);
+unsigned int kame_skb_list_len(const struct sk_buff *list);
 
 /* net/ip.h, net/ipv6.h, net/dst.h: the packet path (helpers/ipsec.c) */
 bool kame_skb_transformed(const struct sk_buff *skb, bool v6);
@@ -114,7 +115,8 @@ struct dst_cache *kame_dst_cache_new(void);
 void kame_dst_cache_free(struct dst_cache *c);
 int kame_skb_route(struct sk_buff *skb, struct net *net,
 		   struct dst_cache *cache, bool v6, const void *saddr,
-		   const void *daddr);
+		   const void *daddr, bool ident);
+int kame_ip_ident_reserve(struct sk_buff *skb, u16 segs, u16 *first);
 int kame_skb_local_out(struct sk_buff *skb, bool v6);
 struct net *kame_skb_dst_net(const struct sk_buff *skb);
 struct net *kame_skb_net(const struct sk_buff *skb);

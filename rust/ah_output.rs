@@ -15,13 +15,13 @@ use crate::{
     ah_input::SAVED_HDR,
     kame_core::{
         ah::{header_len, massage_ipv4, massage_ipv6, AhHeader, Align, Ipv4Massage, AH_HDR_LEN},
-        flow::{Flow, IPPROTO_AH},
+        flow::IPPROTO_AH,
     },
     kapi::{
         ahash_op::{self, AhashJob},
         crypto::Ahash,
     },
-    out_chain::{OutChain, Tail},
+    out_chain::{OutChain, Shared, Tail},
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -40,8 +40,8 @@ struct AhStep {
 }
 
 /// Protects the chain's packet with AH SA `sa`; consumes the chain.
-/// `known`: the packet's selectors, if the caller has them.
-pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) {
+/// `shared`: what the packet shares with others, if it is a piece of one.
+pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, shared: Shared<'_>) {
     let Some(ah) = sa.ah() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
@@ -62,10 +62,10 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) 
     };
     let icv = ah.icvlen as usize;
     let len = header_len(icv, Align::Eight);
-    let Some(inner) = chain.selectors(known) else {
+    let Some(inner) = chain.selectors(shared) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
-    let Ok(l) = chain.layout(&sa, &inner, IPPROTO_AH, len, Tail::Linear(0)) else {
+    let Ok(l) = chain.layout(&sa, &inner, IPPROTO_AH, len, Tail::Linear(0), shared.idents) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let Some(h) = AhHeader::new(l.next_header, icv, Align::Eight, sa.rec.id.spi, seq32) else {

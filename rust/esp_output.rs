@@ -13,7 +13,7 @@ use crate::{
             esn_aad_close, esn_aad_open, write_tail, EspHeader, ESP_HDR_LEN, ESP_TRAILER_LEN,
             UDP_HDR_LEN,
         },
-        flow::{Flow, IPPROTO_ESP, IPPROTO_UDP, IPV6_HDR_LEN},
+        flow::{IPPROTO_ESP, IPPROTO_UDP, IPV6_HDR_LEN},
         natt::{port_or_default, udp_checksum, udp_header},
         sad::{seq_exhausted, MODE_TUNNEL},
     },
@@ -22,7 +22,7 @@ use crate::{
         crypto::Aead,
         skb::Skb,
     },
-    out_chain::{OutChain, Tail},
+    out_chain::{OutChain, Shared, Tail},
     sad_table::SaEntry,
     stats::Stat,
     stats_hist::Hist,
@@ -47,8 +47,8 @@ struct EspStep {
 }
 
 /// Protects the chain's packet with ESP SA `sa`; consumes the chain.
-/// `known`: the packet's selectors, if the caller has them.
-pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) {
+/// `shared`: what the packet shares with others, if it is a piece of one.
+pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, shared: Shared<'_>) {
     let Some(esp) = sa.esp() else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
@@ -75,7 +75,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) 
     let (seq_hi, seq_lo) = ((seq >> 32) as u32, seq as u32);
     // The padding depends on the payload, which is what follows the IP
     // header in transport mode, the whole packet in tunnel mode.
-    let Some(inner) = chain.selectors(known) else {
+    let Some(inner) = chain.selectors(shared) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let hl = if sa.rec.mode == MODE_TUNNEL {
@@ -101,7 +101,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, known: Option<&Flow>) 
         Some(_) => Tail::Linear(end),
         None => Tail::Anywhere(end),
     };
-    let Ok(l) = chain.layout(&sa, &inner, proto, hdr, room) else {
+    let Ok(l) = chain.layout(&sa, &inner, proto, hdr, room, shared.idents) else {
         return chain.drop_at(&sa.rec, Stat::OutInvalid);
     };
     let written = chain

@@ -26,7 +26,7 @@ use crate::{
         skb::{Segments, Skb},
         xfrm_km::PolicyDir,
     },
-    out_chain::OutChain,
+    out_chain::{Idents, OutChain, Shared},
     pmtu::{self, SizeCheck},
     policy_log,
     sad_table::SaEntry,
@@ -180,14 +180,14 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
         ah_offsetmask: dp.sysctls.get(Setting::V4(Ipsec4::AhOffsetmask)),
         debug: dp.debug(v6),
     };
-    let start = |mut s: Skb, b: Bundle, known: Option<&Flow>| {
+    let start = |mut s: Skb, b: Bundle, shared: Shared<'_>| {
         // Each packet holds the namespace's teardown back until it is
         // sent or dropped.
         let Some(inflight) = dp.pending.enter() else {
             drops::mark(&mut s, Stat::ExitDrops);
             return drops::count(&dp.stats, Stat::ExitDrops, settings.debug, DIR_OUT);
         };
-        OutChain::start(s, v6, b, settings, known, inflight);
+        OutChain::start(s, v6, b, settings, shared, inflight);
     };
     // A GSO packet is cut to its segments' size, a local IPv6 packet too
     // big for a tunnel into fragments (as the stack would after us); each
@@ -200,10 +200,17 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
     // selector): read once, after enc0, whose filter may have rewritten
     // the packet. Fragments differ (ports only in the first; UDP
     // fragmentation offload makes them too): each is read.
-    let start_each = |pieces: kernel::error::Result<Segments>, known: Option<&Flow>| match pieces {
+    // A GSO packet's segments in a tunnel share one reservation of outer
+    // IPv4 identifications (`out_chain::Idents`).
+    let start_each = |pieces: kernel::error::Result<Segments>, flow: Option<&Flow>| match pieces {
         Ok(pieces) => {
             let _batch = BhOff::new();
-            pieces.for_each(|s| start(s, clone_bundle(&bundle), known));
+            let idents = Idents::new(pieces.count_left());
+            let shared = Shared {
+                flow,
+                idents: Some(&idents),
+            };
+            pieces.for_each(|s| start(s, clone_bundle(&bundle), shared));
         }
         Err(_) => dp.stats.inc(Stat::OutInvalid),
     };
@@ -213,7 +220,7 @@ pub(crate) fn run(dp: &Datapath, v6: bool, skb: Skb) -> Verdict {
             let known = read_flow(&skb).filter(|f| f.proto == IPPROTO_TCP);
             start_each(skb.segment(), known.as_ref())
         }
-        None => start(skb, bundle, None),
+        None => start(skb, bundle, Shared::default()),
     }
     // The SAs' lifetime events the packets raised, if any.
     dp.keys.kick_use_events();

@@ -386,15 +386,18 @@ impl Skb {
 
     /// Routes the packet anew from `src` to `dst` (4 or 16 bytes each, as
     /// `v6` says), in the namespace of its current route: tunnel mode's
-    /// outer header, which must be in place at the network header (an IPv4
-    /// identification is chosen for it). `cache`, kept for these two
-    /// addresses only, saves the FIB lookup of packets without a mark.
+    /// outer header, which must be in place at the network header (with
+    /// `ident`, an IPv4 identification is chosen for it; without, the
+    /// caller numbers it, see [`Skb::reserve_idents`]). `cache`, kept for
+    /// these two addresses only, saves the FIB lookup of packets without a
+    /// mark.
     pub(crate) fn route(
         &mut self,
         v6: bool,
         src: &[u8],
         dst: &[u8],
         cache: Option<&RouteCache>,
+        ident: bool,
     ) -> Result {
         let want = if v6 { 16 } else { 4 };
         if src.len() != want || dst.len() != want || self.dst_mtu() == 0 {
@@ -413,8 +416,28 @@ impl Skb {
                 v6,
                 src.as_ptr().cast(),
                 dst.as_ptr().cast(),
+                ident,
             )
         })
+    }
+
+    /// Gives the routed IPv4 packet at the network header the first of
+    /// `n` identifications reserved at once from the stack's generator, for
+    /// it and the `n - 1` packets after it, as the stack numbers a GSO
+    /// packet's segments. `Some(first)` when the others are to count up
+    /// from it; `None` when all are 0 (DF set: nothing reserved). `EINVAL`
+    /// without a route or a linear IPv4 header at the network header.
+    pub(crate) fn reserve_idents(&mut self, n: u16) -> Result<Option<u16>> {
+        if self.dst_mtu() == 0 {
+            return Err(EINVAL);
+        }
+        let mut first = 0;
+        // SAFETY: the skb is valid, with a route (it has an MTU); the
+        // helper checks the header it writes; `first` is a place for the
+        // result.
+        let rc = unsafe { bindings::kame_ip_ident_reserve(self.ptr.as_ptr(), n, &mut first) };
+        kernel::error::to_result(rc)?;
+        Ok((rc == 1).then_some(first))
     }
 
     /// Sends a transformed packet on its way out: marked so no hook
@@ -518,6 +541,14 @@ impl Skb {
         Ok(Segments {
             head: kernel::error::from_err_ptr(frags)?,
         })
+    }
+}
+
+impl Segments {
+    /// How many are left.
+    pub(crate) fn count_left(&self) -> usize {
+        // SAFETY: `head` is null or a list of skbs we own, only read.
+        unsafe { bindings::kame_skb_list_len(self.head) as usize }
     }
 }
 

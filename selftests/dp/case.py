@@ -97,6 +97,9 @@ def exercise(topo, cfg, mib=MIB):
         timed("tcp+udp", traffic.tcp_and_udp, topo, "a", "b", b, mib << 20)
     res["tcp"], res["udp"] = res.pop("tcp+udp")
     timed("wire", wire.check, cap.packets(), cfg)
+    ok, diag = wire.check_idents(cap.idents())
+    if not ok:
+        res["wire"] = (False, diag + "\n" + res["wire"][1])
     if cap.dropped():
         res["wire"] = (False, "tcpdump dropped %d packets\n%s" % (cap.dropped(),
                                                                   res["wire"][1]))

@@ -8,12 +8,18 @@ during the traffic, then
   numbers 1..n each once (XFRM itself sends some out of order with two
   CPUs: counted, not refused); no cleartext ICMP, TCP or UDP of the test
   flows; something protected seen in both directions;
+- check_idents(): no two IPv4 ESP/AH packets from one address to another
+  that are neither DF-marked nor fragments carry the same identification
+  (RFC 6864 4.1: a non-atomic datagram's is unique for its source,
+  destination and protocol while it may be alive; kame_ipsec numbers a
+  GSO packet's tunnel segments from one reservation);
 - decode(): tcpdump -E with the configured keys turns ESP back into the
   pings (CBC ciphers with no ICV or a 96-bit one: tcpdump's limits).
 
 Packets that involve none of the test's addresses (IPv6 link-local MLD)
 are not looked at.
 """
+import collections
 import ipaddress
 import os
 import signal
@@ -72,15 +78,16 @@ class Capture:
     def packets(self):
         return [p for path in self.paths for p in parse_pcap(path)]
 
+    def idents(self):
+        return [i for path in self.paths for i in ipv4_idents(path)]
+
     def remove(self):
         for path in self.paths:
             os.unlink(path)
 
 
-def parse_pcap(path):
-    """Yields (src, dst, chain, cont) per IP packet: chain is the header walk
-    [(proto, spi, seq)...] through AH and ESP ending at the first other
-    protocol (spi and seq None); cont is True for a non-first fragment."""
+def frames(path):
+    """Yields (ethertype, packet) per Ethernet frame of a pcap file."""
     with open(path, "rb") as f:
         data = f.read()
     if struct.unpack_from("<I", data)[0] != 0xa1b2c3d4:
@@ -90,9 +97,55 @@ def parse_pcap(path):
         caplen = struct.unpack_from("<I", data, off + 8)[0]
         frame = data[off + 16:off + 16 + caplen]
         off += 16 + caplen
-        pkt = parse_ip(frame[14:], struct.unpack_from("!H", frame, 12)[0])
+        yield struct.unpack_from("!H", frame, 12)[0], frame[14:]
+
+
+def parse_pcap(path):
+    """Yields (src, dst, chain, cont) per IP packet: chain is the header walk
+    [(proto, spi, seq)...] through AH and ESP ending at the first other
+    protocol (spi and seq None); cont is True for a non-first fragment."""
+    for ethertype, b in frames(path):
+        pkt = parse_ip(b, ethertype)
         if pkt:
             yield pkt
+
+
+def ipv4_idents(path):
+    """Yields (src, dst, identification) per IPv4 ESP/AH packet that is
+    neither DF-marked nor a fragment (MF or an offset)."""
+    for ethertype, b in frames(path):
+        if ethertype != 0x0800 or len(b) < 20 or b[9] not in (ESP, AH):
+            continue
+        ident, frag = struct.unpack_from("!HH", b, 4)
+        if frag & 0x4000 == 0 and frag & 0x3fff == 0:
+            yield str(ipaddress.ip_address(b[12:16])), str(ipaddress.ip_address(b[16:20])), ident
+
+
+# How many of one flow's packets check_idents() compares each with: the
+# generator moves on at least one per packet, so a correct sender repeats
+# none this close, while a 64 MiB transfer may wrap all 65 536.
+IDENT_WINDOW = 1024
+
+
+def check_idents(idents):
+    """(ok, diagnostics) for check_idents() in the module's docstring: each
+    identification against those of the IDENT_WINDOW packets before it
+    from the same source to the same destination."""
+    recent, dups, counts = {}, [], {}
+    for src, dst, ident in idents:
+        order, held = recent.setdefault((src, dst), (collections.deque(), collections.Counter()))
+        if held[ident]:
+            dups.append("%s > %s: identification %d repeated within %d packets"
+                        % (src, dst, ident, IDENT_WINDOW))
+        order.append(ident)
+        held[ident] += 1
+        if len(order) > IDENT_WINDOW:
+            held[order.popleft()] -= 1
+        counts[src, dst] = counts.get((src, dst), 0) + 1
+    summary = "identifications of non-DF IPv4 ESP/AH packets: %s" % (
+        ", ".join("%s > %s: %d" % (k[0], k[1], n) for k, n in counts.items()) or "none")
+    more = ["(%d more)" % (len(dups) - 12)] if len(dups) > 12 else []
+    return not dups, "\n".join(dups[:12] + more + [summary])
 
 
 def parse_ip(b, ethertype):

@@ -154,10 +154,14 @@ static struct dst_entry *kame_route_lookup(struct net *net,
 	return dst;
 }
 
-/* Routes the packet from `saddr` to `daddr`, through `cache` if given. */
+/*
+ * Routes the packet from `saddr` to `daddr`, through `cache` if given; an
+ * IPv4 packet gets an identification if `ident` (else the caller numbers
+ * it, see kame_ip_ident_reserve()).
+ */
 int kame_skb_route(struct sk_buff *skb, struct net *net,
 		   struct dst_cache *cache, bool v6, const void *saddr,
-		   const void *daddr)
+		   const void *daddr, bool ident)
 {
 	struct dst_entry *dst;
 
@@ -166,9 +170,30 @@ int kame_skb_route(struct sk_buff *skb, struct net *net,
 		return PTR_ERR(dst);
 	skb_dst_drop(skb);
 	skb_dst_set(skb, dst);
-	if (!v6)
+	if (!v6 && ident)
 		ip_select_ident(net, skb, NULL);
 	return 0;
+}
+
+/*
+ * Gives the routed IPv4 packet at the network header the first of `segs`
+ * identifications reserved at once, as the stack numbers a GSO packet's
+ * segments (ip_select_ident_segs()), and stores it in `first`. Returns 1
+ * when the packets after it are to count up from it, 0 when a DF packet's
+ * identification is 0 and none is reserved, -EINVAL without a linear IPv4
+ * header there.
+ */
+int kame_ip_ident_reserve(struct sk_buff *skb, u16 segs, u16 *first)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+
+	if (skb_network_offset(skb) < 0 ||
+	    skb_headlen(skb) < skb_network_offset(skb) + sizeof(*iph) ||
+	    iph->version != 4)
+		return -EINVAL;
+	ip_select_ident_segs(dev_net(skb_dst(skb)->dev), skb, NULL, segs);
+	*first = ntohs(iph->id);
+	return !(iph->frag_off & htons(IP_DF)) || skb->ignore_df;
 }
 
 /* The namespace is the route's: the packet may have waited for crypto. */

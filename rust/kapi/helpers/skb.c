@@ -247,3 +247,13 @@ struct sk_buff *kame_skb_list_pop(struct sk_buff **list)
 	}
 	return skb;
 }
+
+/* The number of packets on a list of segments. */
+unsigned int kame_skb_list_len(const struct sk_buff *list)
+{
+	unsigned int n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}

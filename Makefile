@@ -36,7 +36,7 @@ KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 TEST_MODULES := kame_failcrypto
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz bench bench-dp kbuild test-modules dkms-check doc-check
+	lint fmt tools fuzz bench bench-dp bench-dp-icount kbuild test-modules dkms-check doc-check
 
 all: module tools
 
@@ -109,6 +109,13 @@ BENCH_DP_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_SECS KAME_BENCH_WARMUP_
 bench-dp: module tools
 	KERNEL=$(KERNEL) scripts/vm-run env $(call pass-vars,$(BENCH_DP_VARS)) \
 		selftests/bench_dataplane.sh
+
+# The same, counted in instructions: one vCPU under QEMU's -icount, whose
+# guest clock advances a nanosecond per instruction, so a figure is
+# instructions per byte whatever the host's load (Documentation/testing.rst).
+bench-dp-icount: module tools
+	KERNEL=$(KERNEL) VM_CPUS=1 VM_QEMU_OPTS="-icount shift=0" scripts/vm-run \
+		env $(call pass-vars,$(BENCH_DP_VARS)) selftests/bench_dataplane.sh
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra, the modprobe configuration, setkey

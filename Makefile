@@ -106,16 +106,16 @@ bench: module tools
 # are set here passed in (the VM has none of the host's environment).
 BENCH_DP_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_SECS KAME_BENCH_WARMUP_SECS \
 	KAME_BENCH_CASES
+BENCH_DP_RUN = scripts/vm-run env $(call pass-vars,$(BENCH_DP_VARS)) \
+	selftests/bench_dataplane.sh
 bench-dp: module tools
-	KERNEL=$(KERNEL) scripts/vm-run env $(call pass-vars,$(BENCH_DP_VARS)) \
-		selftests/bench_dataplane.sh
+	KERNEL=$(KERNEL) $(BENCH_DP_RUN)
 
 # The same, counted in instructions: one vCPU under QEMU's -icount, whose
 # guest clock advances a nanosecond per instruction, so a figure is
 # instructions per byte whatever the host's load (Documentation/testing.rst).
 bench-dp-icount: module tools
-	KERNEL=$(KERNEL) VM_CPUS=1 VM_QEMU_OPTS="-icount shift=0" scripts/vm-run \
-		env $(call pass-vars,$(BENCH_DP_VARS)) selftests/bench_dataplane.sh
+	KERNEL=$(KERNEL) VM_CPUS=1 VM_QEMU_OPTS="-icount shift=0" $(BENCH_DP_RUN)
 
 # Installs what `make` built (building it first if there is nothing): the
 # module under /lib/modules/7.3.4/extra, the modprobe configuration, setkey

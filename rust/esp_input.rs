@@ -162,27 +162,34 @@ impl EspIn {
 }
 
 /// The trailer of the plaintext from `payload` to `end`, which may lie
-/// in a page fragment: only the trailer and its padding are read, never
-/// the payload.
+/// in a page fragment: only the plaintext's last bytes are read (the
+/// trailer, its padding, and at most 16 bytes before them), never the
+/// whole payload.
 fn read_trailer(skb: &Skb, payload: usize, end: usize, check: PadCheck) -> Option<Trailer> {
     let plain = end.checked_sub(payload)?;
-    let mut last = [0u8; ESP_TRAILER_LEN];
-    let pad = usize::from(skb.peek(end.checked_sub(ESP_TRAILER_LEN)?, &mut last)?[0]);
+    if plain < ESP_TRAILER_LEN {
+        return None;
+    }
+    // Padding to a 16-byte block is at most 15 bytes, so one read of the
+    // last 18 bytes finds nearly every trailer with its padding: a second
+    // read cost a second `skb_copy_bits()` per packet whose trailer sits
+    // in a fragment of its own (every full-size segment's, as their
+    // linear tailroom is short of it). Longer padding (RFC 4303 2.4
+    // allows up to 255) is read again, whole.
+    let mut small = [0u8; 16 + ESP_TRAILER_LEN];
+    let m = small.len().min(plain);
+    let last = skb.peek(end - m, &mut small[..m])?;
+    let pad = usize::from(last[m - ESP_TRAILER_LEN]);
     // The padding and the trailer, or all there is if that is less (the
     // pad length is then refused).
     let n = (pad + ESP_TRAILER_LEN).min(plain);
-    // Padding to a 16-byte block is at most 15 bytes: a small buffer
-    // serves nearly every packet (zeroing the large one showed in
-    // profiles); longer padding (RFC 4303 2.4 allows up to 255) gets it.
-    let mut small = [0u8; 16 + ESP_TRAILER_LEN];
-    let mut large;
-    let buf: &mut [u8] = if n <= small.len() {
-        &mut small
+    let t = if n <= m {
+        parse_trailer(&last[m - n..], check)
     } else {
-        large = [0u8; u8::MAX as usize + ESP_TRAILER_LEN];
-        &mut large
-    };
-    let t = parse_trailer(skb.peek(end - n, &mut buf[..n])?, check).ok()?;
+        let mut large = [0u8; u8::MAX as usize + ESP_TRAILER_LEN];
+        parse_trailer(skb.peek(end - n, &mut large[..n])?, check)
+    }
+    .ok()?;
     Some(Trailer {
         payload_len: plain - n + t.payload_len,
         next_header: t.next_header,

@@ -330,24 +330,27 @@ impl IpAddr {
     }
 
     /// True if the first `prefix` bits of `self` and `other` agree and both
-    /// are the same family.
+    /// are the same family (a prefix past the address's length compares
+    /// it whole; the parser refuses such prefixes). The addresses are
+    /// compared as integers under a mask: the packet path asks this of
+    /// every policy it tries, and a slice comparison was a `bcmp()` call.
     pub fn prefix_matches(&self, other: &IpAddr, prefix: u8) -> bool {
-        if self.family() != other.family() {
-            return false;
-        }
-        let (a, b) = (self.octets(), other.octets());
-        let full = usize::from(prefix / 8);
-        let rest = prefix % 8;
-        if a.get(..full) != b.get(..full) {
-            return false;
-        }
-        if rest == 0 {
-            return true;
-        }
-        let mask = 0xffu8 << (8 - rest);
-        match (a.get(full), b.get(full)) {
-            (Some(x), Some(y)) => x & mask == y & mask,
-            _ => true,
+        match (self, other) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let diff = u32::from_be_bytes(*a) ^ u32::from_be_bytes(*b);
+                diff & u32::MAX
+                    .checked_shl(32 - u32::from(prefix.min(32)))
+                    .unwrap_or(0)
+                    == 0
+            }
+            (IpAddr::V6(a, _), IpAddr::V6(b, _)) => {
+                let diff = u128::from_be_bytes(*a) ^ u128::from_be_bytes(*b);
+                diff & u128::MAX
+                    .checked_shl(128 - u32::from(prefix.min(128)))
+                    .unwrap_or(0)
+                    == 0
+            }
+            _ => false,
         }
     }
 }
@@ -1088,5 +1091,50 @@ mod tests {
         assert!(!a.prefix_matches(&IpAddr::V4([10, 1, 3, 0]), 24));
         assert!(a.prefix_matches(&IpAddr::V4([0; 4]), 0));
         assert!(!a.prefix_matches(&IpAddr::V6([0; 16], 0), 0));
+    }
+
+    /// Bit by bit, as RFC 4291 2.3 and RFC 4632 3.1 read a prefix.
+    fn prefix_bits_agree(a: &[u8], b: &[u8], prefix: u8) -> bool {
+        (0..usize::from(prefix)).all(|i| (a[i / 8] ^ b[i / 8]) & (0x80 >> (i % 8)) == 0)
+    }
+
+    #[test]
+    fn prefixes_match_as_bit_by_bit_for_every_length() {
+        // Pairs that differ in one bit, in several bits, or not at all, at
+        // every position: the masked comparison must agree with the
+        // bit-by-bit reading for every prefix length of the family.
+        let base: [u8; 16] = [
+            0x20, 0x01, 0x0d, 0xb8, 0x85, 0xa3, 0x08, 0xd3, 0x13, 0x19, 0x8a, 0x2e, 0x03, 0x70,
+            0x73, 0x44,
+        ];
+        for bit in 0..=128usize {
+            let mut other = base;
+            if bit < 128 {
+                other[bit / 8] ^= 0x80 >> (bit % 8);
+            }
+            let mut far = other;
+            far[15] ^= 0xff;
+            for b in [other, far] {
+                for prefix in 0..=128u8 {
+                    let (x, y) = (IpAddr::V6(base, 0), IpAddr::V6(b, 7));
+                    assert_eq!(
+                        x.prefix_matches(&y, prefix),
+                        prefix_bits_agree(&base, &b, prefix),
+                        "v6 bit {bit} prefix {prefix}"
+                    );
+                }
+                let (a4, b4): ([u8; 4], [u8; 4]) =
+                    (base[..4].try_into().unwrap(), b[..4].try_into().unwrap());
+                for prefix in 0..=32u8 {
+                    assert_eq!(
+                        IpAddr::V4(a4).prefix_matches(&IpAddr::V4(b4), prefix),
+                        prefix_bits_agree(&a4, &b4, prefix),
+                        "v4 bit {bit} prefix {prefix}"
+                    );
+                }
+            }
+        }
+        // Families never match, whatever the prefix.
+        assert!(!IpAddr::V6([0; 16], 0).prefix_matches(&IpAddr::V4([0; 4]), 0));
     }
 }

@@ -151,11 +151,22 @@ int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
 		   unsigned int nents, unsigned int offset, unsigned int len)
 {
 	unsigned int used = skb_shinfo(skb)->nr_frags + 1;
+	unsigned int i;
 
 	if (!kame_skb_private(skb) || used > nents)
 		return -EMSGSIZE;
-	/* At most the linear part and each fragment once: only those. */
-	sg_init_table(sg, used);
+	/*
+	 * At most the linear part and each fragment once: only those, as
+	 * sg_init_table() does, whose memset() call of the whole run was
+	 * 0.6% of a tunnel profile (two entries a packet each way). Cleared
+	 * an entry at a time, a few stores each: the barrier keeps the
+	 * compiler from folding the loop back into one memset() call.
+	 */
+	for (i = 0; i < used; i++) {
+		memset(&sg[i], 0, sizeof(sg[i]));
+		barrier();
+	}
+	sg_init_marker(sg, used);
 	return skb_to_sgvec(skb, sg, offset, len);
 }
 

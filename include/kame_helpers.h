@@ -93,7 +93,8 @@ int kame_skb_linearize_cow(struct sk_buff *skb);
 int kame_skb_cow(struct sk_buff *skb, unsigned int headroom);
 int kame_skb_make_private(struct sk_buff *skb, unsigned int max_frags,
 			  unsigned int pull);
-int kame_skb_put_tail(struct sk_buff *skb, unsigned int len);
+int kame_skb_put_tail(struct sk_buff *skb, unsigned int len,
+		      unsigned int from, unsigned int align);
 void *kame_skb_last_bytes(struct sk_buff *skb, unsigned int len);
 int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
 		   unsigned int nents, unsigned int offset, unsigned int len);

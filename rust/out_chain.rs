@@ -53,6 +53,12 @@ pub(crate) enum Tail {
     Anywhere(usize),
 }
 
+/// The bytes the crypto API's walk takes at a time for the AES modes
+/// (GCM, CBC, CTR; a multiple of DES's block): a linear part that ends
+/// mid-chunk sends the walk through its slow path, a bounce buffer
+/// allocated per operation. ChaCha20's chunk is larger; it gains nothing.
+const CIPHER_CHUNK: usize = 16;
+
 /// What the pieces of one packet (a GSO packet's segments) share, handed
 /// to each piece's first step; later steps, which may run after
 /// asynchronous crypto, parse and draw their own.
@@ -257,7 +263,8 @@ impl OutChain {
             }
             Tail::Anywhere(n) => {
                 self.skb.make_head_room(head)?;
-                self.skb.put_tail(n)?;
+                // The cipher starts at the payload, `hl` bytes in.
+                self.skb.put_tail(n, hl, CIPHER_CHUNK)?;
             }
         }
         self.skb.push(head)?;

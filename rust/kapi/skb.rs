@@ -175,12 +175,20 @@ impl Skb {
 
     /// Adds `n` bytes at the end of a private packet: in the linear
     /// part's tailroom, or else in a new page fragment ([`Skb::last_mut`]
-    /// reaches them).
-    pub(crate) fn put_tail(&mut self, n: usize) -> Result {
-        let n = u32::try_from(n).map_err(|_| EINVAL)?;
+    /// reaches them). A linear packet then moves its last few bytes into
+    /// the fragment too, so its linear part ends a whole number of
+    /// `align`-byte blocks after offset `from` (where the cipher starts).
+    pub(crate) fn put_tail(&mut self, n: usize, from: usize, align: usize) -> Result {
+        let (Ok(n), Ok(from), Ok(align)) =
+            (u32::try_from(n), u32::try_from(from), u32::try_from(align))
+        else {
+            return Err(EINVAL);
+        };
         // SAFETY: the skb is valid and ours; the helper checks that it is
         // private and may add a fragment.
-        kernel::error::to_result(unsafe { bindings::kame_skb_put_tail(self.ptr.as_ptr(), n) })
+        kernel::error::to_result(unsafe {
+            bindings::kame_skb_put_tail(self.ptr.as_ptr(), n, from, align)
+        })
     }
 
     /// The last `n` bytes of a private packet, for writing, when they lie

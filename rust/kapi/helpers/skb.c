@@ -89,10 +89,17 @@ int kame_skb_make_private(struct sk_buff *skb, unsigned int max_frags,
  * Appends `len` bytes to a private packet: in the linear part's tailroom,
  * else in a page fragment (from the per-CPU fragment cache), so that
  * growing a full packet does not copy it, as esp_output_head() does.
+ * A linear packet's last (length - `from`) % `align` bytes move into the
+ * fragment with them, so that its linear part ends a whole number of
+ * `align`-byte blocks after `from`: a cipher block across the two would
+ * send the crypto walk through its slow path (skcipher_next_slow(), a
+ * bounce buffer allocated and freed per operation) at both ends.
  */
-int kame_skb_put_tail(struct sk_buff *skb, unsigned int len)
+int kame_skb_put_tail(struct sk_buff *skb, unsigned int len,
+		      unsigned int from, unsigned int align)
 {
 	unsigned int nr = skb_shinfo(skb)->nr_frags;
+	unsigned int move = 0;
 	struct page *page;
 	void *p;
 
@@ -104,20 +111,26 @@ int kame_skb_put_tail(struct sk_buff *skb, unsigned int len)
 	}
 	if (nr >= MAX_SKB_FRAGS)
 		return -EMSGSIZE;
-	p = netdev_alloc_frag(SKB_DATA_ALIGN(len));
+	if (!skb_is_nonlinear(skb) && align && from <= skb->len)
+		move = (skb->len - from) % align;
+	p = netdev_alloc_frag(SKB_DATA_ALIGN(move + len));
 	if (!p)
 		return -ENOMEM;
+	if (move) {
+		memcpy(p, skb_tail_pointer(skb) - move, move);
+		skb_set_tail_pointer(skb, skb_headlen(skb) - move);
+	}
 	page = virt_to_head_page(p);
-	skb_fill_page_desc(skb, nr, page, p - page_address(page), len);
+	skb_fill_page_desc(skb, nr, page, p - page_address(page), move + len);
 	skb->len += len;
-	skb->data_len += len;
+	skb->data_len += move + len;
 	/*
 	 * A socket was charged the truesize its packet had: changed, the
 	 * charge would not balance when the packet is freed (what
 	 * pskb_expand_head() keeps unchanged for the same reason).
 	 */
 	if (!skb->sk)
-		skb->truesize += SKB_DATA_ALIGN(len);
+		skb->truesize += SKB_DATA_ALIGN(move + len);
 	return 0;
 }
 

@@ -270,8 +270,9 @@ fn undo(skb: &mut Skb, l: &Undone, ctx: &mut Ctx, hist: &History) -> Result<Next
     let bad = bad_encoding(rec);
     drops::mark(skb, bad);
     // What follows reads and rewrites the inner packet as one slice: what
-    // is left in fragments (rare: a trailer in one of its own went with
-    // the trim) is made linear.
+    // is left in fragments is made linear. A trailer in a fragment of its
+    // own goes with the trim, but our own full-size segments also carry
+    // up to 15 payload bytes there (kame_skb_put_tail), copied back here.
     skb.make_room(0, 0).map_err(|_| bad)?;
     let inner_v6 = if mode == MODE_TUNNEL {
         skb.pull(l.payload_off).map_err(|_| bad)?;

@@ -49,7 +49,8 @@ pub(crate) enum Tail {
     /// This many, in the linear part ([`Skb::bytes`] covers them).
     Linear(usize),
     /// This many, in the linear part's tailroom if they fit, else in a
-    /// page fragment: a full packet is not copied to grow it.
+    /// page fragment (with the few bytes before them that end the linear
+    /// part on a [`CIPHER_CHUNK`]): a full packet is not copied to grow it.
     Anywhere(usize),
 }
 

@@ -36,7 +36,7 @@ KMAKE = $(KMAKE_BASE) MO=$(BUILD)
 TEST_MODULES := kame_failcrypto
 
 .PHONY: all module setup kernel run check host-check vm-check install clean \
-	lint fmt tools fuzz bench bench-dp bench-dp-icount kbuild test-modules dkms-check doc-check
+	lint fmt tools fuzz bench bench-icount bench-dp bench-dp-icount kbuild test-modules dkms-check doc-check
 
 all: module tools
 
@@ -95,11 +95,18 @@ fuzz:
 pass-vars = $(foreach v,$(1),$(if $($(v)),$(v)='$($(v))'))
 BENCH_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_UNIQUE_N KAME_BENCH_GETSPI_N \
 	KAME_BENCH_WINDOW KAME_BENCH_TIMEOUT
+BENCH_RUN = scripts/vm-run env $(if $(BENCH_N),KAME_BENCH_N='$(BENCH_N)') \
+	$(if $(BENCH_REPS),KAME_BENCH_REPS='$(BENCH_REPS)') \
+	$(call pass-vars,$(BENCH_VARS)) \
+	selftests/bench_pfkey.sh
 bench: module tools
-	KERNEL=$(KERNEL) scripts/vm-run env $(if $(BENCH_N),KAME_BENCH_N='$(BENCH_N)') \
-		$(if $(BENCH_REPS),KAME_BENCH_REPS='$(BENCH_REPS)') \
-		$(call pass-vars,$(BENCH_VARS)) \
-		selftests/bench_pfkey.sh
+	KERNEL=$(KERNEL) $(BENCH_RUN)
+
+# The same, counted in instructions, as bench-dp-icount below: one vCPU, so
+# a dump is built by the reader's own recvmsg() (af_key's way), and each
+# figure is instructions per request whatever the host's load.
+bench-icount: module tools
+	KERNEL=$(KERNEL) VM_CPUS=1 VM_QEMU_OPTS="-icount shift=0" $(BENCH_RUN)
 
 # Figures, not a test: selftests/bench_dataplane.sh in the VM (iperf3
 # through ESP, kame_ipsec against XFRM), with those of its settings that

@@ -47,6 +47,39 @@ pub(super) unsafe fn batch_next<'a>(skb: *mut bindings::sk_buff) -> Option<&'a A
     Some(unsafe { Atomic::from_ptr(core::ptr::addr_of_mut!((*cb).next)) })
 }
 
+/// Zeroes the `n` bytes at `at`: with a few fixed-size stores for the
+/// sizes extensions nearly always have (whole words up to 64 bytes),
+/// rather than a `memset()` call each (a `rep stosb`, a byte a step under
+/// TCG: 5% of an SPD dump counted in instructions).
+///
+/// # Safety
+///
+/// `at` is valid for writes of `n` bytes.
+unsafe fn zero(at: *mut u8, n: usize) {
+    /// # Safety
+    ///
+    /// `at` is valid for writes of `N` bytes.
+    unsafe fn fixed<const N: usize>(at: *mut u8) {
+        // SAFETY: `at` is valid for `N` bytes (caller); unaligned writes
+        // need no alignment.
+        unsafe { at.cast::<[u8; N]>().write_unaligned([0; N]) }
+    }
+    // SAFETY: each arm writes exactly `n` bytes at `at` (caller).
+    unsafe {
+        match n {
+            8 => fixed::<8>(at),
+            16 => fixed::<16>(at),
+            24 => fixed::<24>(at),
+            32 => fixed::<32>(at),
+            40 => fixed::<40>(at),
+            48 => fixed::<48>(at),
+            56 => fixed::<56>(at),
+            64 => fixed::<64>(at),
+            _ => at.write_bytes(0, n),
+        }
+    }
+}
+
 /// A linear `sk_buff` holding one message (or a batch) being built.
 ///
 /// Bytes are written at its tail directly and added to its length by one
@@ -166,7 +199,7 @@ impl MsgSkb {
         // zeroed here before the slice is made; `&mut self` keeps them ours
         // for its life.
         unsafe {
-            at.write_bytes(0, n);
+            zero(at, n);
             Ok(core::slice::from_raw_parts_mut(at, n))
         }
     }

@@ -8,8 +8,8 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{
-            wire::{ByteSink, Encoder, NoMemory},
-            MsgHeader, PF_KEY_V2,
+            wire::{ByteSink, Encoder, NoMemory, SliceSink},
+            MsgHeader, PF_KEY_V2, SADB_MSG_LEN,
         },
     },
     kapi::{msg_skb::MsgSkb, sock::Gfp},
@@ -99,9 +99,55 @@ pub(crate) fn append_message(
     hdr: &MsgHeader,
     body: impl FnOnce(&mut Encoder<'_, MsgSkb>) -> Result<(), NoMemory>,
 ) -> Result<(), Errno> {
-    let mut e = Encoder::new(skb, hdr).map_err(|_| Errno::ENOBUFS)?;
-    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
-    e.finish().map(|_| ()).map_err(|_| Errno::ENOBUFS)
+    encode(skb, hdr, body)
+        .map(|_| ())
+        .map_err(|_| Errno::ENOBUFS)
+}
+
+/// As [`message_skb`], for a message whose extensions' length `len` is
+/// known before they are built (a policy's): its room is taken and
+/// zeroed at once, in a buffer of its size.
+pub(crate) fn sized_message_skb(
+    hdr: &MsgHeader,
+    len: usize,
+    body: impl FnOnce(&mut Encoder<'_, SliceSink<'_>>) -> Result<(), NoMemory>,
+) -> Result<MsgSkb, Errno> {
+    let size = u32::try_from(SADB_MSG_LEN + len).map_err(|_| Errno::ENOBUFS)?;
+    let mut skb = MsgSkb::new(size, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
+    append_sized(&mut skb, hdr, len, body)?;
+    Ok(skb)
+}
+
+/// As [`append_message`], for extensions `len` bytes long, written into
+/// room taken and zeroed for the whole message at once: no growth check
+/// and zeroing per extension (`wire::SliceSink`). A message not exactly
+/// that long is not appended (ENOBUFS).
+pub(crate) fn append_sized(
+    skb: &mut MsgSkb,
+    hdr: &MsgHeader,
+    len: usize,
+    body: impl FnOnce(&mut Encoder<'_, SliceSink<'_>>) -> Result<(), NoMemory>,
+) -> Result<(), Errno> {
+    let total = SADB_MSG_LEN + len;
+    let room = skb.put_zeroed_message(total).map_err(|_| Errno::ENOBUFS)?;
+    let mut sink = SliceSink::new(room);
+    if encode(&mut sink, hdr, body).is_ok() && sink.is_full() {
+        return Ok(());
+    }
+    skb.give_back(total);
+    Err(Errno::ENOBUFS)
+}
+
+/// Writes the message of header `hdr` and extensions `body` into `sink`;
+/// its length.
+fn encode<S: ByteSink>(
+    sink: &mut S,
+    hdr: &MsgHeader,
+    body: impl FnOnce(&mut Encoder<'_, S>) -> Result<(), NoMemory>,
+) -> Result<usize, NoMemory> {
+    let mut e = Encoder::new(sink, hdr)?;
+    body(&mut e)?;
+    e.finish()
 }
 
 /// A reply header: the request's, with `msg_type`, `satype` and no errno.

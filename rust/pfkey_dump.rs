@@ -31,7 +31,7 @@ use crate::{
     },
     keydb::KeyState,
     pfkey_bcast::to_sender,
-    pfkey_build::{append_message, reply_header},
+    pfkey_build::{append_message, append_sized, reply_header},
     pfkey_sock::PfKey,
     sad_table::{Order, SaEntry},
 };
@@ -181,7 +181,7 @@ fn build(req: &MsgHeader, seq: u32, b: &mut MsgSkb, entry: Entry<'_>) -> Result<
                 reserved: 1,
                 ..reply_header(req, MsgType::XSpdDump as u8, 0)
             };
-            append_message(b, &hdr, |e| rec.encode(e))
+            append_sized(b, &hdr, rec.encoded_len(), |e| rec.encode(e))
         }
     }
 }

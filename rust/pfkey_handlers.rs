@@ -30,7 +30,7 @@ use crate::{
     },
     keydb::KeyState,
     pfkey_bcast::{broadcast, broadcast_skb, Target},
-    pfkey_build::{message, message_skb, reply_header},
+    pfkey_build::{message, message_skb, reply_header, sized_message_skb},
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
@@ -117,7 +117,7 @@ fn send_policy(
         reserved,
         ..reply_header(&req.hdr, ty as u8, 0)
     };
-    let skb = message_skb(&hdr, |e| rec.encode(e))?;
+    let skb = sized_message_skb(&hdr, rec.encoded_len(), |e| rec.encode(e))?;
     let me = (target != Target::All).then_some(req.me);
     broadcast_skb(&st.socks, skb, target, me);
     Ok(())

@@ -9,8 +9,8 @@ use crate::kame_core::{
     pfkey::{
         ext::Exts,
         wire::{
-            ext_type as et, Address, ByteSink, Encoder, ExtBody, IpAddr, IpsecRequest, Lifetime,
-            NoMemory, Policy, SockAddr,
+            ext_len, ext_type as et, Address, ByteSink, Encoder, ExtBody, IpAddr, IpsecRequest,
+            Lifetime, NoMemory, Policy, SockAddr,
         },
     },
     sad::{address_pair, IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, MODE_ANY, MODE_TUNNEL},
@@ -227,8 +227,26 @@ impl PolicyRecord {
     }
 
     /// Appends the extensions describing this policy, in af_key's order:
-    /// source, destination, hard, soft and current lifetimes, policy.
+    /// source, destination, hard, soft and current lifetimes, policy
+    /// ([`PolicyRecord::encoded_len`] bytes).
     pub fn encode<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory> {
+        let (src, dst) = self.addresses();
+        e.ext(et::ADDRESS_SRC, &src)?;
+        e.ext(et::ADDRESS_DST, &dst)?;
+        e.ext(et::LIFETIME_HARD, &self.hard)?;
+        e.ext(et::LIFETIME_SOFT, &self.soft)?;
+        e.ext(et::LIFETIME_CURRENT, &self.current())?;
+        e.ext(et::X_POLICY, &self.body())
+    }
+
+    /// The bytes [`PolicyRecord::encode`] appends.
+    pub fn encoded_len(&self) -> usize {
+        let (src, dst) = self.addresses();
+        ext_len(&src) + ext_len(&dst) + 3 * ext_len(&self.hard) + ext_len(&self.body())
+    }
+
+    /// The selector's source and destination extensions.
+    fn addresses(&self) -> (Address, Address) {
         let proto = if self.sel.proto == 0 {
             ULPROTO_ANY
         } else {
@@ -239,22 +257,24 @@ impl PolicyRecord {
             prefixlen,
             sa: SockAddr { addr, port },
         };
-        e.ext(
-            et::ADDRESS_SRC,
-            &addr(self.sel.src, self.sel.src_len, self.sel.sport),
-        )?;
-        e.ext(
-            et::ADDRESS_DST,
-            &addr(self.sel.dst, self.sel.dst_len, self.sel.dport),
-        )?;
-        e.ext(et::LIFETIME_HARD, &self.hard)?;
-        e.ext(et::LIFETIME_SOFT, &self.soft)?;
-        let current = Lifetime {
+        (
+            addr(self.sel.src, self.sel.src_len, self.sel.sport),
+            addr(self.sel.dst, self.sel.dst_len, self.sel.dport),
+        )
+    }
+
+    /// The current lifetime: when the policy was added (no use is
+    /// counted for a policy).
+    fn current(&self) -> Lifetime {
+        Lifetime {
             addtime: self.added,
             ..Lifetime::default()
-        };
-        e.ext(et::LIFETIME_CURRENT, &current)?;
-        let body = StoredPolicy::new(
+        }
+    }
+
+    /// The policy extension's body.
+    fn body(&self) -> StoredPolicy<'_> {
+        StoredPolicy::new(
             Policy {
                 ty: self.ty,
                 dir: self.dir,
@@ -262,8 +282,7 @@ impl PolicyRecord {
                 priority: self.priority,
             },
             &self.requests,
-        );
-        e.ext(et::X_POLICY, &body)
+        )
     }
 }
 

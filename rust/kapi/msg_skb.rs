@@ -80,6 +80,28 @@ unsafe fn zero(at: *mut u8, n: usize) {
     }
 }
 
+/// As [`zero`], for a whole message (`n` above 64 bytes, nearly always
+/// whole words): 64 bytes a step, then the rest as [`zero`] does.
+///
+/// # Safety
+///
+/// `at` is valid for writes of `n` bytes.
+unsafe fn zero_message(mut at: *mut u8, mut n: usize) {
+    while n > 64 {
+        // SAFETY: `n > 64` bytes at `at` are ours (caller); the pointer
+        // moves past the 64 written, `n` counts what is left.
+        unsafe {
+            at.cast::<[u8; 64]>().write_unaligned([0; 64]);
+            // Hidden from the optimiser, which would otherwise turn the
+            // loop back into the `memset()` call it replaces.
+            at = core::hint::black_box(at.add(64));
+        }
+        n -= 64;
+    }
+    // SAFETY: `n` bytes are left at `at` (caller).
+    unsafe { zero(at, n) }
+}
+
 /// A linear `sk_buff` holding one message (or a batch) being built.
 ///
 /// Bytes are written at its tail directly and added to its length by one
@@ -181,6 +203,31 @@ impl MsgSkb {
         // other use of `self`.
         self.unput += len;
         Ok(at)
+    }
+
+    /// As [`Self::put_zeroed`], for a whole message built in place
+    /// rather than an extension; [`Self::give_back`] returns the room if
+    /// the message fails to build.
+    pub(crate) fn put_zeroed_message(&mut self, n: usize) -> Result<&mut [u8]> {
+        let at = self.take(u32::try_from(n)?)?;
+        // SAFETY: as in `put_zeroed`.
+        unsafe {
+            zero_message(at, n);
+            Ok(core::slice::from_raw_parts_mut(at, n))
+        }
+    }
+
+    /// Gives back the last `n` bytes taken by [`Self::put_zeroed_message`]
+    /// (a message that failed to build), as if never written.
+    pub(crate) fn give_back(&mut self, n: usize) {
+        if let Ok(n) = u32::try_from(n) {
+            if n <= self.unput {
+                // INVARIANT: the bytes before them stay written; the
+                // tail room grows by what is given back.
+                self.unput -= n;
+                self.room += n;
+            }
+        }
     }
 
     /// Appends `bytes`.

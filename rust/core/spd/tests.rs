@@ -3,7 +3,10 @@
 //! Policies from SPDADD messages, checked as af_key, and described back.
 
 use super::*;
-use crate::kame_core::pfkey::{wire::PolicyWithRequests, MsgHeader};
+use crate::kame_core::pfkey::{
+    wire::{PolicyWithRequests, SliceSink},
+    MsgHeader, SADB_MSG_LEN,
+};
 use std::vec::Vec;
 
 fn addr(last: u8, prefixlen: u8, port: u16, proto: u8) -> Address {
@@ -128,4 +131,50 @@ fn selectors_match_prefixes_ports_and_protocols() {
         ..r.sel
     };
     assert!(host.is_host_pair());
+}
+
+#[test]
+fn encoded_len_is_what_encode_writes_into_a_slice_sized_by_it() {
+    let v6 = IpAddr::V6(
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        0,
+    );
+    let esp = req(50, 1, 2, 0, false);
+    let tunnel = req(50, 2, 2, 0, true);
+    let mut records = Vec::new();
+    for m in [
+        spdadd(0, 1, &[]),
+        spdadd(1, 2, &[]),
+        spdadd(2, 2, &[esp]),
+        spdadd(2, 2, &[tunnel, req(51, 1, 3, 0, false)]),
+        spdadd(2, 3, &[esp; 6]),
+    ] {
+        records.push(build(&m).unwrap());
+    }
+    let mut r6 = build(&spdadd(2, 2, &[tunnel])).unwrap();
+    r6.sel.src = v6;
+    r6.sel.dst = v6;
+    r6.requests[0].as_mut().unwrap().tunnel = Some((v6, v6));
+    records.push(r6);
+    let h = MsgHeader::default();
+    for (n, r) in records.iter().enumerate() {
+        let mut grown = Vec::new();
+        let mut e = Encoder::new(&mut grown, &h).unwrap();
+        r.encode(&mut e).unwrap();
+        let len = e.finish().unwrap();
+        assert_eq!(len, SADB_MSG_LEN + r.encoded_len(), "record {n}");
+        let mut exact = std::vec![0u8; len];
+        let mut s = SliceSink::new(&mut exact);
+        let mut e = Encoder::new(&mut s, &h).unwrap();
+        r.encode(&mut e).unwrap();
+        assert_eq!(e.finish(), Ok(len), "record {n}");
+        assert!(s.is_full(), "record {n}");
+        assert_eq!(exact, grown, "record {n}");
+        // One byte short: the encoder runs out of room rather than
+        // writing past the slice.
+        let mut short = std::vec![0u8; len - 1];
+        let mut s = SliceSink::new(&mut short);
+        let mut e = Encoder::new(&mut s, &h).unwrap();
+        assert_eq!(r.encode(&mut e), Err(NoMemory), "record {n}");
+    }
 }

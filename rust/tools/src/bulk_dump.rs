@@ -46,6 +46,44 @@ fn address(x: &Exts<'_>, t: u16) -> Option<SockAddr> {
     Some(Address::decode(x.get(t)?)?.sa)
 }
 
+/// Checks that `msg` describes entry `i` of `kind` as the bulk load
+/// added it (its extensions parsed, the SA's SPI and destination or the
+/// policy's source and direction read): what a dump's reader does with
+/// each message, also timed by `pfkey-bench read-floor-*`.
+pub fn check_entry(kind: Kind, i: u32, msg: &[u8]) -> Result<(), String> {
+    let x = Exts::parse(msg).map_err(|e| format!("extensions: {e:?}"))?;
+    match kind {
+        Kind::Sa => {
+            let spi = x.get(ext_type::SA).map(|e| Sa::decode(e).spi);
+            let dst = address(&x, ext_type::ADDRESS_DST);
+            if spi != Some(sa_spi(i)) || dst != Some(sa_dst(i)) {
+                return Err(format!(
+                    "SA {spi:x?} to {dst:?}, want SA {i} ({:#x} to {:?})",
+                    sa_spi(i),
+                    sa_dst(i).addr
+                ));
+            }
+        }
+        Kind::Spd => {
+            let src = address(&x, ext_type::ADDRESS_SRC);
+            let dir = x.get(ext_type::X_POLICY).map(|e| Policy::decode(e).dir);
+            if src != Some(spd_src(i)) || dir != Some(crate::ipsec::dir::OUT) {
+                return Err(format!(
+                    "policy from {src:?} dir {dir:?}, want policy {i} (from {:?})",
+                    spd_src(i).addr
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The id of the policy `msg` describes (an SPDADD reply, a dump message).
+pub fn policy_id(msg: &[u8]) -> Option<u32> {
+    let x = Exts::parse(msg).ok()?;
+    Some(Policy::decode(x.get(ext_type::X_POLICY)?).id)
+}
+
 impl DumpCheck {
     /// Expects `n` entries in messages addressed to `pid`.
     pub fn new(kind: Kind, n: u32, pid: u32) -> DumpCheck {
@@ -94,30 +132,7 @@ impl DumpCheck {
                 self.n, h.seq
             ));
         }
-        let x = Exts::parse(msg).map_err(|e| format!("message {k}: extensions: {e:?}"))?;
-        match self.kind {
-            Kind::Sa => {
-                let spi = x.get(ext_type::SA).map(|e| Sa::decode(e).spi);
-                let dst = address(&x, ext_type::ADDRESS_DST);
-                if spi != Some(sa_spi(i)) || dst != Some(sa_dst(i)) {
-                    return Err(format!(
-                        "message {k}: SA {spi:x?} to {dst:?}, want SA {i} ({:#x} to {:?})",
-                        sa_spi(i),
-                        sa_dst(i).addr
-                    ));
-                }
-            }
-            Kind::Spd => {
-                let src = address(&x, ext_type::ADDRESS_SRC);
-                let dir = x.get(ext_type::X_POLICY).map(|e| Policy::decode(e).dir);
-                if src != Some(spd_src(i)) || dir != Some(crate::ipsec::dir::OUT) {
-                    return Err(format!(
-                        "message {k}: policy from {src:?} dir {dir:?}, want policy {i} (from {:?})",
-                        spd_src(i).addr
-                    ));
-                }
-            }
-        }
+        check_entry(self.kind, i, msg).map_err(|e| format!("message {k}: {e}"))?;
         Ok(h.seq == 0)
     }
 }
@@ -176,5 +191,23 @@ mod tests {
         let mut e = as_dump(sa_add(0, 1).unwrap(), MsgType::Dump, 0, 9);
         e[2] = 2;
         assert!(c.feed(&e).is_err());
+    }
+
+    #[test]
+    fn an_entry_is_checked_alone_and_a_policy_get_names_its_id() {
+        let p = crate::policy::parse(POLICY).unwrap();
+        assert_eq!(check_entry(Kind::Sa, 4, &sa_add(4, 1).unwrap()), Ok(()));
+        assert!(check_entry(Kind::Sa, 5, &sa_add(4, 1).unwrap()).is_err());
+        assert_eq!(
+            check_entry(Kind::Spd, 4, &spd_add(4, &p, 1).unwrap()),
+            Ok(())
+        );
+        assert!(check_entry(Kind::Spd, 3, &spd_add(4, &p, 1).unwrap()).is_err());
+        let get = crate::request::spdget(crate::ipsec::dir::OUT, 0x4_0012, 1).unwrap();
+        assert_eq!(
+            MsgHeader::decode(&get).unwrap().msg_type,
+            MsgType::XSpdGet as u8
+        );
+        assert_eq!(policy_id(&get), Some(0x4_0012));
     }
 }

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use kame_core::pfkey::wire::{
-    ext_type, Address, ByteSink, Encoder, Key, Lifetime, NatTPort, NatTType, NoMemory,
+    ext_type, Address, ByteSink, Encoder, Key, Lifetime, NatTPort, NatTType, NoMemory, Policy,
     PolicyWithRequests, Sa, Sa2, SockAddr,
 };
 use kame_core::pfkey::{MsgHeader, MsgType, PF_KEY_V2, SADB_MSG_LEN, WORD};
@@ -98,6 +98,25 @@ pub fn getspi(src: SockAddr, dst: SockAddr, satype: u8, pid: u32) -> Result<Vec<
     let prefix = full_prefix(src.addr.family());
     e.ext(ext_type::ADDRESS_SRC, &address(ULPROTO_ANY, prefix, src))?;
     e.ext(ext_type::ADDRESS_DST, &address(ULPROTO_ANY, prefix, dst))?;
+    e.finish()?;
+    Ok(buf.0)
+}
+
+/// `SADB_X_SPDGET` of policy `id` in direction `dir` (af_key looks it up
+/// by both).
+pub fn spdget(dir: u8, id: u32, pid: u32) -> Result<Vec<u8>, BuildError> {
+    let mut buf = MsgBuf::default();
+    let mut e = Encoder::new(&mut buf, &header(MsgType::XSpdGet, 0, pid))?;
+    let body = PolicyWithRequests {
+        policy: Policy {
+            ty: crate::ipsec::ptype::IPSEC,
+            dir,
+            id,
+            priority: 0,
+        },
+        requests: &[],
+    };
+    e.ext(ext_type::X_POLICY, &body)?;
     e.finish()?;
     Ok(buf.0)
 }

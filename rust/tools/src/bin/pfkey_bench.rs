@@ -14,6 +14,9 @@
 //! pfkey-bench getspi     [-n N] [--window W]  N SADB_GETSPIs, each to a new
 //!                                              destination (a larval SA each)
 //! pfkey-bench recv-floor [-n N] [--window W]  their replies read W at a time
+//! pfkey-bench read-floor-sa  [-n N] [--window W]  SADB_GETs of the added SAs,
+//!                                              replies read and checked W at a time
+//! pfkey-bench read-floor-spd [-n N] [--window W]  likewise, SADB_X_SPDGETs
 //! pfkey-bench flush                           SADB_FLUSH and SADB_X_SPDFLUSH
 //! ```
 //!
@@ -42,10 +45,11 @@ use kame_core::pfkey::{MsgHeader, MsgType};
 use kame_tools::bulk::{
     sa_add, sa_get, sa_getspi, spd_add, GETSPI_MAX_N, MAX_N, POLICY, POLICY_UNIQUE,
 };
-use kame_tools::bulk_dump::{DumpCheck, Kind};
+use kame_tools::bulk_dump::{check_entry, policy_id, DumpCheck, Kind};
 use kame_tools::client::Client;
+use kame_tools::ipsec::dir;
 use kame_tools::pfkey_socket::PfkeySocket;
-use kame_tools::request::short;
+use kame_tools::request::{short, spdget};
 
 /// How long a reply may take before the run is declared stuck.
 const STALL: Duration = Duration::from_secs(60);
@@ -58,7 +62,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: pfkey-bench add-sa|add-spd|add-spd-unique|dump-sa|dump-spd|round-trip|getspi|recv-floor|flush \
+    "usage: pfkey-bench add-sa|add-spd|add-spd-unique|dump-sa|dump-spd|round-trip|getspi|recv-floor|read-floor-sa|read-floor-spd|flush \
                      [-n N] [--window W] [--rcvbuf BYTES]";
 
 fn parse_args() -> Result<Args, String> {
@@ -204,6 +208,75 @@ fn recv_floor(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The floor of a dump's reader for messages of the dump's own size:
+/// entry `i` of the `n` that `add-sa` or `add-spd` added, asked for by
+/// SADB_GET or SADB_X_SPDGET (by the ids an untimed dump lists) in
+/// batches of `window`. Only the reads of each batch's replies, already
+/// queued, and the check a dump's reader makes of each message
+/// ([`check_entry`]) are timed. Each reply has an skb of its own, as
+/// each of af_key's dump messages: this is the floor of af_key's dump
+/// reader. Ours reads dozens of messages from one skb, a little cheaper.
+fn read_floor(a: &Args, kind: Kind) -> Result<(), String> {
+    let pid = std::process::id();
+    let (op, want, msgs) = match kind {
+        Kind::Sa => {
+            let built: Result<Vec<(u32, Vec<u8>)>, _> =
+                (0..a.n).map(|i| sa_get(i, pid).map(|m| (i, m))).collect();
+            let built = built.map_err(|e| e.to_string())?;
+            ("read-floor-sa", MsgType::Get, built)
+        }
+        Kind::Spd => ("read-floor-spd", MsgType::XSpdGet, policy_gets(a, pid)?),
+    };
+    let mut c = open(None)?;
+    let mut reading = Duration::ZERO;
+    for batch in msgs.chunks(a.window as usize) {
+        for (_, m) in batch {
+            c.send(m).map_err(|e| e.to_string())?;
+        }
+        let start = Instant::now();
+        for (i, _) in batch {
+            let m = c.recv_any().map_err(|e| e.to_string())?;
+            match MsgHeader::decode(m) {
+                Some(h) if h.pid == pid && h.msg_type == want as u8 && h.errno == 0 => {}
+                _ => return Err(format!("{op}: entry {i}: not its reply")),
+            }
+            check_entry(kind, *i, m).map_err(|e| format!("{op}: entry {i}: {e}"))?;
+        }
+        reading += start.elapsed();
+    }
+    let secs = reading.as_secs_f64();
+    println!(
+        "pfkey-bench: op={op} n={} window={} secs={secs:.6} per_sec={:.1}",
+        a.n,
+        a.window,
+        f64::from(a.n) / secs
+    );
+    Ok(())
+}
+
+/// SADB_X_SPDGETs of the `n` policies `add-spd` added, each with its
+/// index, by the ids an untimed dump lists (newest first).
+fn policy_gets(a: &Args, pid: u32) -> Result<Vec<(u32, Vec<u8>)>, String> {
+    let mut c = open(None)?;
+    let mut check = DumpCheck::new(Kind::Spd, a.n, pid);
+    c.send(&short(MsgType::XSpdDump, 0, pid))
+        .map_err(|e| e.to_string())?;
+    let mut gets = Vec::new();
+    loop {
+        let m = c.recv_any().map_err(|e| e.to_string())?;
+        let before = check.got();
+        let last = check.feed(m)?;
+        if check.got() > before {
+            let id = policy_id(m).ok_or("a dump message without a policy")?;
+            let get = spdget(dir::OUT, id, pid).map_err(|e| e.to_string())?;
+            gets.push((a.n - check.got(), get));
+        }
+        if last {
+            return Ok(gets);
+        }
+    }
+}
+
 /// Sends `msgs`, at most `window` unanswered, and checks that each is
 /// answered in order by a `want` reply with errno `errno`.
 fn exchange_all(
@@ -293,6 +366,8 @@ fn main() -> ExitCode {
         "round-trip" => round_trip(&a),
         "getspi" => getspi(&a),
         "recv-floor" => recv_floor(&a),
+        "read-floor-sa" => read_floor(&a, Kind::Sa),
+        "read-floor-spd" => read_floor(&a, Kind::Spd),
         "flush" => flush(),
         _ => Err(USAGE.into()),
     });

@@ -8,8 +8,8 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{
-            wire::{ByteSink, Encoder, NoMemory, SliceSink},
-            MsgHeader, PF_KEY_V2, SADB_MSG_LEN,
+            wire::{measure, ByteSink, Describe, Encoder, NoMemory, SliceSink},
+            MsgHeader, PF_KEY_V2,
         },
     },
     kapi::{msg_skb::MsgSkb, sock::Gfp},
@@ -61,77 +61,31 @@ pub(crate) fn message(
     Ok(buf.0)
 }
 
-impl ByteSink for MsgSkb {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
-        MsgSkb::put(self, bytes).map_err(|_| NoMemory)
-    }
-
-    fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory> {
-        MsgSkb::put_zeroed(self, n).map_err(|_| NoMemory)
-    }
-
-    fn patch(&mut self, at: usize, bytes: &[u8]) {
-        if let Some(dst) = self.bytes_mut().get_mut(at..at + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
-    }
-
-    fn written(&self) -> usize {
-        self.len()
-    }
-}
-
-/// As [`message`], built straight into a socket buffer (for replies, where
-/// the copy into one was a tenth of the time).
-pub(crate) fn message_skb(
-    hdr: &MsgHeader,
-    body: impl FnOnce(&mut Encoder<'_, MsgSkb>) -> Result<(), NoMemory>,
-) -> Result<MsgSkb, Errno> {
-    // CAST: a small constant.
-    let mut skb = MsgSkb::new(FIRST_ALLOC as u32, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
-    append_message(&mut skb, hdr, body)?;
-    Ok(skb)
-}
-
-/// As [`message_skb`], appended to a batch.
-pub(crate) fn append_message(
-    skb: &mut MsgSkb,
-    hdr: &MsgHeader,
-    body: impl FnOnce(&mut Encoder<'_, MsgSkb>) -> Result<(), NoMemory>,
-) -> Result<(), Errno> {
-    encode(skb, hdr, body)
-        .map(|_| ())
-        .map_err(|_| Errno::ENOBUFS)
-}
-
-/// As [`message_skb`], for a message whose extensions' length `len` is
-/// known before they are built (a policy's): its room is taken and
-/// zeroed at once, in a buffer of its size.
-pub(crate) fn sized_message_skb(
-    hdr: &MsgHeader,
-    len: usize,
-    body: impl FnOnce(&mut Encoder<'_, SliceSink<'_>>) -> Result<(), NoMemory>,
-) -> Result<MsgSkb, Errno> {
-    let size = u32::try_from(SADB_MSG_LEN + len).map_err(|_| Errno::ENOBUFS)?;
+/// A message built straight into a socket buffer of its size (for
+/// replies, where the copy into one was a tenth of the time): sized first
+/// ([`measure`]), then built by [`append_sized`].
+pub(crate) fn sized_message_skb(hdr: &MsgHeader, body: &impl Describe) -> Result<MsgSkb, Errno> {
+    let total = measure(hdr, body).map_err(|_| Errno::ENOBUFS)?;
+    let size = u32::try_from(total).map_err(|_| Errno::ENOBUFS)?;
     let mut skb = MsgSkb::new(size, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
-    append_sized(&mut skb, hdr, len, body)?;
+    append_sized(&mut skb, hdr, body)?;
     Ok(skb)
 }
 
-/// As [`append_message`], for extensions `len` bytes long, written into
-/// room taken and zeroed for the whole message at once: no growth check
-/// and zeroing per extension (`wire::SliceSink`). A message not exactly
-/// that long is not appended (ENOBUFS).
+/// Appends a message to a batch, its body sized first: its room is
+/// taken and zeroed for the whole message at once and the encoder writes
+/// into it as a slice, with no growth check and zeroing per extension
+/// (`wire::SliceSink`). A message not of the size measured is not
+/// appended (ENOBUFS).
 pub(crate) fn append_sized(
     skb: &mut MsgSkb,
     hdr: &MsgHeader,
-    len: usize,
-    body: impl FnOnce(&mut Encoder<'_, SliceSink<'_>>) -> Result<(), NoMemory>,
+    body: &impl Describe,
 ) -> Result<(), Errno> {
-    let total = SADB_MSG_LEN + len;
-    let room = skb.put_zeroed_message(total).map_err(|_| Errno::ENOBUFS)?;
+    let total = measure(hdr, body).map_err(|_| Errno::ENOBUFS)?;
+    let room = skb.put_zeroed(total).map_err(|_| Errno::ENOBUFS)?;
     let mut sink = SliceSink::new(room);
-    if encode(&mut sink, hdr, body).is_ok() && sink.is_full() {
+    if encode(&mut sink, hdr, |e| body.describe(e)).is_ok() && sink.is_full() {
         return Ok(());
     }
     skb.give_back(total);

@@ -22,7 +22,7 @@ use crate::{
     kame_core::{
         errno::Errno,
         pfkey::{MsgHeader, MsgType},
-        sad::{proto_to_satype, AddrFilter},
+        sad::{proto_to_satype, AddrFilter, SaMessage},
         spd::PolicyRecord,
     },
     kapi::{
@@ -31,7 +31,7 @@ use crate::{
     },
     keydb::KeyState,
     pfkey_bcast::to_sender,
-    pfkey_build::{append_message, append_sized, reply_header},
+    pfkey_build::{append_sized, reply_header},
     pfkey_sock::PfKey,
     sad_table::{Order, SaEntry},
 };
@@ -172,7 +172,12 @@ fn build(req: &MsgHeader, seq: u32, b: &mut MsgSkb, entry: Entry<'_>) -> Result<
             };
             // With the current lifetime as counted so far, as af_key.
             let counted = entry.counted();
-            append_message(b, &hdr, |e| entry.rec.encode_counted(e, true, &counted))
+            let msg = SaMessage {
+                rec: &entry.rec,
+                with_keys: true,
+                counted: &counted,
+            };
+            append_sized(b, &hdr, &msg)
         }
         Entry::Spd(rec) => {
             let hdr = MsgHeader {
@@ -181,7 +186,7 @@ fn build(req: &MsgHeader, seq: u32, b: &mut MsgSkb, entry: Entry<'_>) -> Result<
                 reserved: 1,
                 ..reply_header(req, MsgType::XSpdDump as u8, 0)
             };
-            append_sized(b, &hdr, rec.encoded_len(), |e| rec.encode(e))
+            append_sized(b, &hdr, rec)
         }
     }
 }

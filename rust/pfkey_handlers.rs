@@ -19,8 +19,8 @@ use crate::{
             MsgHeader, MsgType, SADB_MSG_LEN, WORD,
         },
         sad::{
-            self, address_pair, canonical_mode, lookup_id, AddrFilter, SaRecord, SaState,
-            GETSPI_DEFAULT, PROTO_ANY, SATYPE_MAX,
+            self, address_pair, canonical_mode, lookup_id, AddrFilter, SaMessage, SaRecord,
+            SaState, GETSPI_DEFAULT, PROTO_ANY, SATYPE_MAX,
         },
         spd::{dir_of, selector_of, PolicyRecord},
     },
@@ -30,7 +30,7 @@ use crate::{
     },
     keydb::KeyState,
     pfkey_bcast::{broadcast, broadcast_skb, Target},
-    pfkey_build::{message, message_skb, reply_header, sized_message_skb},
+    pfkey_build::{message, reply_header, sized_message_skb},
     pfkey_dump::{self, DumpKind},
     pfkey_sock::PfKey,
     sa_crypto::SaTransform,
@@ -98,7 +98,12 @@ fn send_sa(
     target: Target,
 ) -> Result<(), Errno> {
     let hdr = reply_header(&req.hdr, ty as u8, rec.satype());
-    let skb = message_skb(&hdr, |e| rec.encode(e, true))?;
+    let msg = SaMessage {
+        rec,
+        with_keys: true,
+        counted: &rec.counted(),
+    };
+    let skb = sized_message_skb(&hdr, &msg)?;
     let me = (target != Target::All).then_some(req.me);
     broadcast_skb(&st.socks, skb, target, me);
     Ok(())
@@ -117,7 +122,7 @@ fn send_policy(
         reserved,
         ..reply_header(&req.hdr, ty as u8, 0)
     };
-    let skb = sized_message_skb(&hdr, rec.encoded_len(), |e| rec.encode(e))?;
+    let skb = sized_message_skb(&hdr, rec)?;
     let me = (target != Target::All).then_some(req.me);
     broadcast_skb(&st.socks, skb, target, me);
     Ok(())

@@ -21,8 +21,8 @@ use crate::kame_core::{
     pfkey::{
         ext::Exts,
         wire::{
-            ext_type as et, Address, ByteSink, Encoder, IpAddr, Key, Lifetime, NatTPort, NatTType,
-            NoMemory, Sa, Sa2, SockAddr,
+            ext_type as et, Address, ByteSink, Describe, Encoder, IpAddr, Key, Lifetime, NatTPort,
+            NatTType, NoMemory, Sa, Sa2, SockAddr,
         },
         MsgHeader,
     },
@@ -691,6 +691,23 @@ pub struct Counted {
     pub current: Lifetime,
     /// The last outbound sequence number sent.
     pub out_seq: u64,
+}
+
+/// An SA as its replies and dump messages describe it: both lifetimes,
+/// the use `counted`, its keys if `with_keys` ([`SaRecord::encode_counted`]).
+pub struct SaMessage<'a> {
+    /// The SA.
+    pub rec: &'a SaRecord,
+    /// Whether the keys go in.
+    pub with_keys: bool,
+    /// Its use as counted.
+    pub counted: &'a Counted,
+}
+
+impl Describe for SaMessage<'_> {
+    fn describe<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory> {
+        self.rec.encode_counted(e, self.with_keys, self.counted)
+    }
 }
 
 /// Which of the hard and soft lifetimes a message carries.

@@ -9,7 +9,7 @@ use crate::kame_core::{
     pfkey::{
         ext::Exts,
         wire::{
-            ext_len, ext_type as et, Address, ByteSink, Encoder, ExtBody, IpAddr, IpsecRequest,
+            ext_type as et, Address, ByteSink, Describe, Encoder, ExtBody, IpAddr, IpsecRequest,
             Lifetime, NoMemory, Policy, SockAddr,
         },
     },
@@ -227,8 +227,7 @@ impl PolicyRecord {
     }
 
     /// Appends the extensions describing this policy, in af_key's order:
-    /// source, destination, hard, soft and current lifetimes, policy
-    /// ([`PolicyRecord::encoded_len`] bytes).
+    /// source, destination, hard, soft and current lifetimes, policy.
     pub fn encode<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory> {
         let (src, dst) = self.addresses();
         e.ext(et::ADDRESS_SRC, &src)?;
@@ -237,12 +236,6 @@ impl PolicyRecord {
         e.ext(et::LIFETIME_SOFT, &self.soft)?;
         e.ext(et::LIFETIME_CURRENT, &self.current())?;
         e.ext(et::X_POLICY, &self.body())
-    }
-
-    /// The bytes [`PolicyRecord::encode`] appends.
-    pub fn encoded_len(&self) -> usize {
-        let (src, dst) = self.addresses();
-        ext_len(&src) + ext_len(&dst) + 3 * ext_len(&self.hard) + ext_len(&self.body())
     }
 
     /// The selector's source and destination extensions.
@@ -283,6 +276,12 @@ impl PolicyRecord {
             },
             &self.requests,
         )
+    }
+}
+
+impl Describe for PolicyRecord {
+    fn describe<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory> {
+        self.encode(e)
     }
 }
 

@@ -47,10 +47,10 @@ pub(super) unsafe fn batch_next<'a>(skb: *mut bindings::sk_buff) -> Option<&'a A
     Some(unsafe { Atomic::from_ptr(core::ptr::addr_of_mut!((*cb).next)) })
 }
 
-/// Zeroes the `n` bytes at `at`: with a few fixed-size stores for the
-/// sizes extensions nearly always have (whole words up to 64 bytes),
-/// rather than a `memset()` call each (a `rep stosb`, a byte a step under
-/// TCG: 5% of an SPD dump counted in instructions).
+/// Zeroes the `n` bytes at `at`, at most 64 (the rest of a message,
+/// below): with a few fixed-size stores for whole words, rather than a
+/// `memset()` call (a `rep stosb`, a byte a step under TCG: 5% of an SPD
+/// dump counted in instructions).
 ///
 /// # Safety
 ///
@@ -80,8 +80,9 @@ unsafe fn zero(at: *mut u8, n: usize) {
     }
 }
 
-/// As [`zero`], for a whole message (`n` above 64 bytes, nearly always
-/// whole words): 64 bytes a step, then the rest as [`zero`] does.
+/// Zeroes the `n` bytes of a message at `at`: 64 bytes a step with
+/// fixed-size stores, then the rest as [`zero`] does (messages are whole
+/// words).
 ///
 /// # Safety
 ///
@@ -205,19 +206,21 @@ impl MsgSkb {
         Ok(at)
     }
 
-    /// As [`Self::put_zeroed`], for a whole message built in place
-    /// rather than an extension; [`Self::give_back`] returns the room if
-    /// the message fails to build.
-    pub(crate) fn put_zeroed_message(&mut self, n: usize) -> Result<&mut [u8]> {
+    /// Appends `n` zero bytes, a whole message to be written in place,
+    /// and returns them; [`Self::give_back`] returns the room if the
+    /// message fails to build.
+    pub(crate) fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8]> {
         let at = self.take(u32::try_from(n)?)?;
-        // SAFETY: as in `put_zeroed`.
+        // SAFETY: `at` starts `n` bytes of our tail room, just taken and
+        // zeroed here before the slice is made; `&mut self` keeps them ours
+        // for its life.
         unsafe {
             zero_message(at, n);
             Ok(core::slice::from_raw_parts_mut(at, n))
         }
     }
 
-    /// Gives back the last `n` bytes taken by [`Self::put_zeroed_message`]
+    /// Gives back the last `n` bytes taken by [`Self::put_zeroed`]
     /// (a message that failed to build), as if never written.
     pub(crate) fn give_back(&mut self, n: usize) {
         if let Ok(n) = u32::try_from(n) {
@@ -227,27 +230,6 @@ impl MsgSkb {
                 self.unput -= n;
                 self.room += n;
             }
-        }
-    }
-
-    /// Appends `bytes`.
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result {
-        let at = self.take(u32::try_from(bytes.len())?)?;
-        // SAFETY: `at` starts `bytes.len()` bytes of our tail room, just
-        // taken; `bytes` cannot overlap them.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len()) };
-        Ok(())
-    }
-
-    /// Appends `n` zero bytes and returns them, to be written in place.
-    pub(crate) fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8]> {
-        let at = self.take(u32::try_from(n)?)?;
-        // SAFETY: `at` starts `n` bytes of our tail room, just taken and
-        // zeroed here before the slice is made; `&mut self` keeps them ours
-        // for its life.
-        unsafe {
-            zero(at, n);
-            Ok(core::slice::from_raw_parts_mut(at, n))
         }
     }
 

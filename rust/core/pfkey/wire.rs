@@ -79,18 +79,74 @@ const SOCKADDR_IN6_LEN: usize = 28;
 /// Where encoded bytes go: a growable buffer the caller owns (a `KVec` in
 /// the kernel, a `Vec` on the host).
 pub trait ByteSink {
+    /// Whether the sink only counts bytes ([`Sizer`]): the encoder then
+    /// leaves extensions unwritten and [`ByteSink::count`]s them.
+    const COUNTS_ONLY: bool = false;
     /// Appends `bytes`; `Err` when memory runs out.
     fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory>;
     /// Appends `n` zero bytes and returns them to be written in place.
     fn put_zeroed(&mut self, n: usize) -> Result<&mut [u8], NoMemory>;
+    /// Appends `n` bytes the encoder does not write: zeroes, for a sink
+    /// that keeps bytes.
+    fn count(&mut self, n: usize) -> Result<(), NoMemory> {
+        self.put_zeroed(n).map(|_| ())
+    }
     /// Overwrites already appended bytes at `at`.
     fn patch(&mut self, at: usize, bytes: &[u8]);
     /// Bytes appended so far.
     fn written(&self) -> usize;
 }
 
+/// A [`ByteSink`] that only counts, so that an [`Encoder`] over it works
+/// out a message's length with the code that writes the message
+/// ([`measure`]). It has no bytes to hand out: `put_zeroed` is refused,
+/// and the encoder, seeing [`ByteSink::COUNTS_ONLY`], never asks.
+#[derive(Debug, Default)]
+pub struct Sizer {
+    n: usize,
+}
+
+impl ByteSink for Sizer {
+    const COUNTS_ONLY: bool = true;
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), NoMemory> {
+        self.count(bytes.len())
+    }
+
+    fn put_zeroed(&mut self, _: usize) -> Result<&mut [u8], NoMemory> {
+        Err(NoMemory)
+    }
+
+    fn count(&mut self, n: usize) -> Result<(), NoMemory> {
+        self.n = self.n.checked_add(n).ok_or(NoMemory)?;
+        Ok(())
+    }
+
+    fn patch(&mut self, _: usize, _: &[u8]) {}
+
+    fn written(&self) -> usize {
+        self.n
+    }
+}
+
+/// A message body that can be sized as well as written: the same code
+/// runs over a [`Sizer`] and over the sink that keeps the bytes.
+pub trait Describe {
+    /// Appends the body's extensions.
+    fn describe<S: ByteSink>(&self, e: &mut Encoder<'_, S>) -> Result<(), NoMemory>;
+}
+
+/// The length of the message of header `hdr` and body `body`, header
+/// included.
+pub fn measure<D: Describe + ?Sized>(hdr: &MsgHeader, body: &D) -> Result<usize, NoMemory> {
+    let mut sizer = Sizer::default();
+    let mut e = Encoder::new(&mut sizer, hdr)?;
+    body.describe(&mut e)?;
+    e.finish()
+}
+
 /// A [`ByteSink`] over a zeroed slice sized beforehand for one message
-/// (from its extensions' [`ext_len`]s): taking room is a bounds check, not
+/// ([`measure`]): taking room is a bounds check, not
 /// a growth check and a zeroing per extension (encoding an SPD dump's
 /// messages so takes 40% fewer instructions). It never grows: writing
 /// past the end is [`NoMemory`].
@@ -187,6 +243,9 @@ impl<'s, S: ByteSink> Encoder<'s, S> {
         let len = 4 + body.body_len();
         let padded = ext_len(body);
         let words = u16::try_from(padded / WORD).map_err(|_| NoMemory)?;
+        if S::COUNTS_ONLY {
+            return self.sink.count(padded);
+        }
         let out = self.sink.put_zeroed(padded)?;
         out[0..2].copy_from_slice(&words.to_ne_bytes());
         out[2..4].copy_from_slice(&ext_type.to_ne_bytes());

@@ -4,7 +4,10 @@
 //! described back.
 
 use super::*;
-use crate::kame_core::pfkey::SADB_MSG_LEN;
+use crate::kame_core::pfkey::{
+    wire::{measure, SliceSink},
+    SADB_MSG_LEN,
+};
 use std::vec::Vec;
 
 fn v4(last: u8) -> Address {
@@ -388,4 +391,34 @@ fn sa2_sequence_starts_the_outbound_counter_and_reports_it() {
     assert!(!seq_exhausted(0xffff_fffd, false) && !seq_exhausted(0xffff_fffe, false));
     assert!(seq_exhausted(0xffff_ffff, false));
     assert!(!seq_exhausted(0xffff_ffff, true));
+}
+
+#[test]
+fn an_sa_measures_what_it_writes_into_a_slice_of_that_size() {
+    let full = build(&add(3, 0x1000, (5, 256), (12, 128), &none)).unwrap();
+    let auth_only = build(&add(2, 0x1001, (3, 160), (0, 0), &none)).unwrap();
+    let larval = SaRecord::larval(IPPROTO_ESP, &v4(1), &v4(2), MODE_TRANSPORT, 0, 0, 1000);
+    let h = hdr(3);
+    for (n, r) in [full, auth_only, larval].iter().enumerate() {
+        for with_keys in [true, false] {
+            let counted = r.counted();
+            let m = SaMessage {
+                rec: r,
+                with_keys,
+                counted: &counted,
+            };
+            let mut grown = Vec::new();
+            let mut e = Encoder::new(&mut grown, &h).unwrap();
+            m.describe(&mut e).unwrap();
+            let len = e.finish().unwrap();
+            assert_eq!(measure(&h, &m), Ok(len), "record {n}, keys {with_keys}");
+            let mut exact = std::vec![0u8; len];
+            let mut s = SliceSink::new(&mut exact);
+            let mut e = Encoder::new(&mut s, &h).unwrap();
+            m.describe(&mut e).unwrap();
+            assert_eq!(e.finish(), Ok(len));
+            assert!(s.is_full());
+            assert_eq!(exact, grown, "record {n}, keys {with_keys}");
+        }
+    }
 }

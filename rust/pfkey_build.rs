@@ -55,9 +55,7 @@ pub(crate) fn message(
     body: impl FnOnce(&mut Encoder<'_, KBuf>) -> Result<(), NoMemory>,
 ) -> Result<KVec<u8>, Errno> {
     let mut buf = KBuf(KVec::with_capacity(FIRST_ALLOC, GFP_KERNEL).map_err(|_| Errno::ENOBUFS)?);
-    let mut e = Encoder::new(&mut buf, hdr).map_err(|_| Errno::ENOBUFS)?;
-    body(&mut e).map_err(|_| Errno::ENOBUFS)?;
-    e.finish().map_err(|_| Errno::ENOBUFS)?;
+    encode(&mut buf, hdr, body).map_err(|_| Errno::ENOBUFS)?;
     Ok(buf.0)
 }
 
@@ -68,7 +66,7 @@ pub(crate) fn sized_message_skb(hdr: &MsgHeader, body: &impl Describe) -> Result
     let total = measure(hdr, body).map_err(|_| Errno::ENOBUFS)?;
     let size = u32::try_from(total).map_err(|_| Errno::ENOBUFS)?;
     let mut skb = MsgSkb::new(size, Gfp::Kernel).map_err(|_| Errno::ENOBUFS)?;
-    append_sized(&mut skb, hdr, body)?;
+    append_measured(&mut skb, hdr, total, body)?;
     Ok(skb)
 }
 
@@ -83,6 +81,17 @@ pub(crate) fn append_sized(
     body: &impl Describe,
 ) -> Result<(), Errno> {
     let total = measure(hdr, body).map_err(|_| Errno::ENOBUFS)?;
+    append_measured(skb, hdr, total, body)
+}
+
+/// As [`append_sized`], `body` measured already at `total` bytes with
+/// its header.
+fn append_measured(
+    skb: &mut MsgSkb,
+    hdr: &MsgHeader,
+    total: usize,
+    body: &impl Describe,
+) -> Result<(), Errno> {
     let room = skb.put_zeroed(total).map_err(|_| Errno::ENOBUFS)?;
     let mut sink = SliceSink::new(room);
     if encode(&mut sink, hdr, |e| body.describe(e)).is_ok() && sink.is_full() {

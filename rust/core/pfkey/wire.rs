@@ -203,7 +203,7 @@ impl ByteSink for SliceSink<'_> {
 
 /// The bytes [`Encoder::ext`] appends for `body`: its header and body,
 /// padded to a word.
-pub fn ext_len<B: ExtBody + ?Sized>(body: &B) -> usize {
+fn ext_len<B: ExtBody + ?Sized>(body: &B) -> usize {
     (4 + body.body_len()).div_ceil(WORD) * WORD
 }
 

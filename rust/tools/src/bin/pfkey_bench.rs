@@ -157,8 +157,9 @@ fn getspi(a: &Args) -> Result<(), String> {
     exchange_all(a, "getspi", &built, MsgType::GetSpi, 0)
 }
 
-/// SADB_GETs of the `n` SAs `add-sa` would add (none is there yet).
-fn absent_gets(a: &Args) -> Result<Vec<Vec<u8>>, String> {
+/// SADB_GETs of the `n` SAs `add-sa` adds (not there yet for the steps
+/// that run first, `round-trip` and `recv-floor`).
+fn sa_gets(a: &Args) -> Result<Vec<Vec<u8>>, String> {
     let pid = std::process::id();
     let built: Result<Vec<Vec<u8>>, _> = (0..a.n).map(|i| sa_get(i, pid)).collect();
     built.map_err(|e| e.to_string())
@@ -169,7 +170,7 @@ fn absent_gets(a: &Args) -> Result<Vec<Vec<u8>>, String> {
 /// parse and the reply's skb, with as little else as PF_KEY allows, so
 /// `round-trip / af_key's add` bounds the ratio an add can reach.
 fn round_trip(a: &Args) -> Result<(), String> {
-    let msgs = absent_gets(a)?;
+    let msgs = sa_gets(a)?;
     exchange_all(a, "round-trip", &msgs, MsgType::Get, libc::ESRCH)
 }
 
@@ -181,26 +182,38 @@ fn round_trip(a: &Args) -> Result<(), String> {
 /// this rate over af_key's dump rate bounds the ratio a dump can reach.
 fn recv_floor(a: &Args) -> Result<(), String> {
     let pid = std::process::id();
-    let msgs = absent_gets(a)?;
+    let msgs: Vec<(u32, Vec<u8>)> = (0..).zip(sa_gets(a)?).collect();
+    timed_reads(a, "recv-floor", &msgs, |_, m| match MsgHeader::decode(m) {
+        Some(h) if h.pid == pid && i32::from(h.errno) == libc::ESRCH => Ok(()),
+        _ => Err("recv-floor: a reply other than ESRCH".into()),
+    })
+}
+
+/// Sends `msgs` (each with its entry's index) `window` at a time and,
+/// once a batch is sent, times only the reads of its replies, each
+/// passed to `check` with its entry's index; prints step `op`'s line.
+fn timed_reads(
+    a: &Args,
+    op: &str,
+    msgs: &[(u32, Vec<u8>)],
+    check: impl Fn(u32, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
     let mut c = open(None)?;
     let mut reading = Duration::ZERO;
     for batch in msgs.chunks(a.window as usize) {
-        for m in batch {
+        for (_, m) in batch {
             c.send(m).map_err(|e| e.to_string())?;
         }
         let start = Instant::now();
-        for _ in batch {
+        for (i, _) in batch {
             let m = c.recv_any().map_err(|e| e.to_string())?;
-            match MsgHeader::decode(m) {
-                Some(h) if h.pid == pid && i32::from(h.errno) == libc::ESRCH => {}
-                _ => return Err("recv-floor: a reply other than ESRCH".into()),
-            }
+            check(*i, m)?;
         }
         reading += start.elapsed();
     }
     let secs = reading.as_secs_f64();
     println!(
-        "pfkey-bench: op=recv-floor n={} window={} secs={secs:.6} per_sec={:.1}",
+        "pfkey-bench: op={op} n={} window={} secs={secs:.6} per_sec={:.1}",
         a.n,
         a.window,
         f64::from(a.n) / secs
@@ -219,39 +232,20 @@ fn recv_floor(a: &Args) -> Result<(), String> {
 fn read_floor(a: &Args, kind: Kind) -> Result<(), String> {
     let pid = std::process::id();
     let (op, want, msgs) = match kind {
-        Kind::Sa => {
-            let built: Result<Vec<(u32, Vec<u8>)>, _> =
-                (0..a.n).map(|i| sa_get(i, pid).map(|m| (i, m))).collect();
-            let built = built.map_err(|e| e.to_string())?;
-            ("read-floor-sa", MsgType::Get, built)
-        }
+        Kind::Sa => (
+            "read-floor-sa",
+            MsgType::Get,
+            (0..).zip(sa_gets(a)?).collect(),
+        ),
         Kind::Spd => ("read-floor-spd", MsgType::XSpdGet, policy_gets(a, pid)?),
     };
-    let mut c = open(None)?;
-    let mut reading = Duration::ZERO;
-    for batch in msgs.chunks(a.window as usize) {
-        for (_, m) in batch {
-            c.send(m).map_err(|e| e.to_string())?;
+    timed_reads(a, op, &msgs, |i, m| {
+        match MsgHeader::decode(m) {
+            Some(h) if h.pid == pid && h.msg_type == want as u8 && h.errno == 0 => {}
+            _ => return Err(format!("{op}: entry {i}: not its reply")),
         }
-        let start = Instant::now();
-        for (i, _) in batch {
-            let m = c.recv_any().map_err(|e| e.to_string())?;
-            match MsgHeader::decode(m) {
-                Some(h) if h.pid == pid && h.msg_type == want as u8 && h.errno == 0 => {}
-                _ => return Err(format!("{op}: entry {i}: not its reply")),
-            }
-            check_entry(kind, *i, m).map_err(|e| format!("{op}: entry {i}: {e}"))?;
-        }
-        reading += start.elapsed();
-    }
-    let secs = reading.as_secs_f64();
-    println!(
-        "pfkey-bench: op={op} n={} window={} secs={secs:.6} per_sec={:.1}",
-        a.n,
-        a.window,
-        f64::from(a.n) / secs
-    );
-    Ok(())
+        check_entry(kind, i, m).map_err(|e| format!("{op}: entry {i}: {e}"))
+    })
 }
 
 /// SADB_X_SPDGETs of the `n` policies `add-spd` added, each with its

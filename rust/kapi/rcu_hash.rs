@@ -18,7 +18,7 @@
 //! period has passed since the table that used them went out.
 
 use super::rcu_work::{self, GraceMark};
-use core::ptr::null_mut;
+use core::{mem::ManuallyDrop, ptr::null_mut};
 use kernel::{
     prelude::*,
     sync::{
@@ -419,7 +419,7 @@ impl<V: Send + Sync + 'static> RcuHashWriter<V> {
     /// then frees it) once the writers' lock is released, so that other
     /// writers do not wait for the grace period.
     pub(crate) fn take_retired(&mut self) -> Reclaim<V> {
-        Reclaim(core::mem::take(&mut self.retired))
+        Reclaim(ManuallyDrop::new(core::mem::take(&mut self.retired)))
     }
 }
 
@@ -434,7 +434,11 @@ pub(crate) struct Pending<V>(KBox<Node<V>>);
 
 /// Unlinked nodes and tables waiting for a grace period; dropping this
 /// hands them to the reclaim queue, which frees them after one.
-pub(crate) struct Reclaim<V: Send + Sync + 'static>(KVec<Retired<V>>);
+///
+/// The vector is dropped by hand: a `KVec` that never allocated still
+/// calls `krealloc(NULL, 0)` when dropped, and nearly every PF_KEY message
+/// takes four of these empty (6% of an SPDADD's instructions).
+pub(crate) struct Reclaim<V: Send + Sync + 'static>(ManuallyDrop<KVec<Retired<V>>>);
 
 /// Retired nodes and tables on their way to the reclaim queue's worker.
 struct Unlinked<V> {
@@ -449,9 +453,16 @@ unsafe impl<V: Send + Sync> Send for Unlinked<V> {}
 
 impl<V: Send + Sync + 'static> Drop for Reclaim<V> {
     fn drop(&mut self) {
-        if !self.0.is_empty() {
-            let _retired = core::mem::take(&mut self.0);
-            rcu_work::drop_after_grace_period(Unlinked { _retired });
+        // An empty vector with no room holds no allocation: nothing to free.
+        if self.0.capacity() == 0 {
+            return;
+        }
+        // SAFETY: `self.0` is not used again: this is its owner's drop.
+        let retired = unsafe { ManuallyDrop::take(&mut self.0) };
+        if retired.is_empty() {
+            drop(retired);
+        } else {
+            rcu_work::drop_after_grace_period(Unlinked { _retired: retired });
         }
     }
 }

@@ -161,7 +161,7 @@ unsafe fn finish<J: AeadJob>(op: *mut Op<J>, rc: i32) {
     // SAFETY: `op` is the start of `kame_aead_op_alloc()`'s allocation,
     // whose job was moved out above (the rest needs no drop).
     unsafe { bindings::kame_aead_op_free(op.cast()) };
-    job.complete(kernel::error::to_result(rc));
+    job.complete(super::to_result(rc));
 }
 
 /// # Safety

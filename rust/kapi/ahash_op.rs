@@ -100,7 +100,7 @@ unsafe fn finish<J: AhashJob>(op: *mut Op<J>, rc: i32) {
         .hash()
         .map_or(0, |h| h.digestsize() as usize)
         .min(MAX_DIGEST);
-    let res = kernel::error::to_result(rc).map(|()| &digest[..len]);
+    let res = super::to_result(rc).map(|()| &digest[..len]);
     job.complete(res);
 }
 

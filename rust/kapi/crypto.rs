@@ -90,7 +90,7 @@ impl Aead {
         // SAFETY: `self.tfm` is a live transform (type invariant) that no one
         // else uses while we hold `&mut self`; `key` is valid for `len`
         // bytes, which the call copies.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::crypto_aead_setkey(self.tfm.as_ptr(), key.as_ptr(), len)
         })
     }
@@ -99,7 +99,7 @@ impl Aead {
     /// the algorithm cannot produce it.
     pub(crate) fn set_authsize(&mut self, bytes: u32) -> Result {
         // SAFETY: as in `set_key`, `self.tfm` is live and ours alone.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::crypto_aead_setauthsize(self.tfm.as_ptr(), bytes)
         })
     }
@@ -177,7 +177,7 @@ impl Ahash {
         let len = key_len(key)?;
         // SAFETY: `self.tfm` is live and ours alone while we hold
         // `&mut self`; `key` is valid for `len` bytes, which the call copies.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::crypto_ahash_setkey(self.tfm.as_ptr(), key.as_ptr(), len)
         })
     }
@@ -214,9 +214,9 @@ impl ModuleCrypto {
     /// Creates the queue and registers the notifier.
     pub(crate) fn register() -> Result<ModuleCrypto> {
         // SAFETY: no precondition; one module instance, one `ModuleCrypto`.
-        kernel::error::to_result(unsafe { bindings::kame_tfm_free_wq_create() })?;
+        super::to_result(unsafe { bindings::kame_tfm_free_wq_create() })?;
         // SAFETY: registers the helper's static notifier block, once.
-        if let Err(e) = kernel::error::to_result(unsafe { bindings::kame_crypto_watch_algs() }) {
+        if let Err(e) = super::to_result(unsafe { bindings::kame_crypto_watch_algs() }) {
             // SAFETY: created above; nothing has freed through it yet.
             unsafe { bindings::kame_tfm_free_wq_destroy() };
             return Err(e);

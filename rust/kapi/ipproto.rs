@@ -100,12 +100,12 @@ impl<H: IpsecInput> InputRegistration<H> {
         for (i, proto) in PROTOS.iter().enumerate() {
             // SAFETY: the handler lives in a box that stays in place until
             // `drop` unregisters it.
-            kernel::error::to_result(unsafe {
+            super::to_result(unsafe {
                 bindings::xfrm4_protocol_register(&mut reg.v4[i], *proto)
             })?;
             reg.registered |= 1 << i;
             // SAFETY: as above.
-            kernel::error::to_result(unsafe {
+            super::to_result(unsafe {
                 bindings::xfrm6_protocol_register(&mut reg.v6[i], *proto)
             })?;
             reg.registered |= 4 << i;

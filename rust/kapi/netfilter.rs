@@ -153,7 +153,7 @@ impl<H: PacketHook> NfHooks<H> {
         // SAFETY: `net` is live and `ops` holds `count` initialised entries
         // that stay in place until `drop` unregisters them; their `priv`
         // points into `ctx`, a box kept unmoved for as long.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::nf_register_net_hooks(net.as_ptr(), ops.as_ptr(), count)
         })?;
         // INVARIANT: registered just above.

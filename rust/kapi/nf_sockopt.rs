@@ -112,9 +112,9 @@ impl<O: PolicyOption> PolicyOptionRegistration<O> {
         )?;
         // SAFETY: `v4` is initialised and boxed: its address is stable until
         // it is unregistered.
-        kernel::error::to_result(unsafe { bindings::nf_register_sockopt(v4.get()) })?;
+        super::to_result(unsafe { bindings::nf_register_sockopt(v4.get()) })?;
         // SAFETY: as above.
-        if let Err(e) = kernel::error::to_result(unsafe { bindings::nf_register_sockopt(v6.get()) })
+        if let Err(e) = super::to_result(unsafe { bindings::nf_register_sockopt(v6.get()) })
         {
             // SAFETY: registered just above.
             unsafe { bindings::nf_unregister_sockopt(v4.get()) };

@@ -90,7 +90,7 @@ impl<T: PernetState> PernetRegistration<T> {
         )?;
         // SAFETY: `ops` is fully initialised and boxed, so its address stays
         // valid until `drop` unregisters it.
-        kernel::error::to_result(unsafe { bindings::register_pernet_device(&mut *ops) })?;
+        super::to_result(unsafe { bindings::register_pernet_device(&mut *ops) })?;
         // INVARIANT: registered just above.
         Ok(Self {
             ops,

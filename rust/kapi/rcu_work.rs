@@ -22,7 +22,7 @@ impl ReclaimQueue {
     pub(crate) fn create() -> Result<Self> {
         // SAFETY: no precondition; a second call is not made (one module
         // instance, one `ReclaimQueue`).
-        kernel::error::to_result(unsafe { bindings::kame_reclaim_wq_create() })?;
+        super::to_result(unsafe { bindings::kame_reclaim_wq_create() })?;
         Ok(ReclaimQueue(()))
     }
 }

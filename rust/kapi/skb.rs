@@ -82,7 +82,7 @@ impl Skb {
         let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
         // SAFETY: the skb is valid; `skb_copy_bits` checks the range against
         // the packet and writes at most `len` bytes into `buf`.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::skb_copy_bits(self.ptr.as_ptr(), off, buf.as_mut_ptr().cast(), len)
         })
     }
@@ -120,7 +120,7 @@ impl Skb {
     /// payload is about to be encrypted, no device can do it later.
     pub(crate) fn resolve_checksum(&mut self) -> Result {
         // SAFETY: the skb is valid and ours.
-        kernel::error::to_result(unsafe { bindings::kame_skb_resolve_checksum(self.ptr.as_ptr()) })
+        super::to_result(unsafe { bindings::kame_skb_resolve_checksum(self.ptr.as_ptr()) })
     }
 
     /// Takes a reference on the packet's route if it has none (a route
@@ -145,11 +145,11 @@ impl Skb {
         // SAFETY: the skb is valid and ours; each call may reallocate the
         // data, which is why no slice into it is live here.
         unsafe {
-            kernel::error::to_result(bindings::kame_skb_linearize_cow(p))?;
-            kernel::error::to_result(bindings::kame_skb_cow(p, head as u32))?;
+            super::to_result(bindings::kame_skb_linearize_cow(p))?;
+            super::to_result(bindings::kame_skb_cow(p, head as u32))?;
             let have = bindings::kame_skb_tailroom(p) as usize;
             if have < tail {
-                kernel::error::to_result(bindings::pskb_expand_head(
+                super::to_result(bindings::pskb_expand_head(
                     p,
                     0,
                     (tail - have) as i32,
@@ -168,8 +168,8 @@ impl Skb {
         // SAFETY: the skb is valid and ours; each call may reallocate the
         // data, which is why no slice into it is live here.
         unsafe {
-            kernel::error::to_result(bindings::kame_skb_linearize_cow(p))?;
-            kernel::error::to_result(bindings::kame_skb_cow(p, head as u32))
+            super::to_result(bindings::kame_skb_linearize_cow(p))?;
+            super::to_result(bindings::kame_skb_cow(p, head as u32))
         }
     }
 
@@ -186,7 +186,7 @@ impl Skb {
         };
         // SAFETY: the skb is valid and ours; the helper checks that it is
         // private and may add a fragment.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::kame_skb_put_tail(self.ptr.as_ptr(), n, from, align)
         })
     }
@@ -216,7 +216,7 @@ impl Skb {
             return Err(EINVAL);
         };
         // SAFETY: the skb is valid and ours; no slice into it is live.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             bindings::kame_skb_make_private(self.ptr.as_ptr(), max, pull)
         })
     }
@@ -247,7 +247,7 @@ impl Skb {
         let rc = unsafe {
             bindings::kame_skb_to_sg(self.ptr.as_ptr(), sg.as_mut_ptr().cast(), n, off, len)
         };
-        kernel::error::to_result(rc).map(|()| rc as usize)
+        super::to_result(rc).map(|()| rc as usize)
     }
 
     /// The linear part, from `data`; all of the packet after
@@ -308,7 +308,7 @@ impl Skb {
     /// Cuts the packet to `len` bytes.
     pub(crate) fn trim(&mut self, len: usize) -> Result {
         // SAFETY: the skb is valid and ours.
-        kernel::error::to_result(unsafe { bindings::kame_pskb_trim(self.ptr.as_ptr(), len as u32) })
+        super::to_result(unsafe { bindings::kame_pskb_trim(self.ptr.as_ptr(), len as u32) })
     }
 
     /// Whether an IPsec transform (ours or XFRM's) already produced this
@@ -415,7 +415,7 @@ impl Skb {
         // SAFETY: the skb is valid with a route (it has an MTU), so a live
         // namespace; the addresses hold the family's bytes (checked above)
         // and are only read; the cache is null or borrowed for the call.
-        kernel::error::to_result(unsafe {
+        super::to_result(unsafe {
             let net = bindings::kame_skb_dst_net(self.ptr.as_ptr());
             bindings::kame_skb_route(
                 self.ptr.as_ptr(),
@@ -444,7 +444,7 @@ impl Skb {
         // helper checks the header it writes; `first` is a place for the
         // result.
         let rc = unsafe { bindings::kame_ip_ident_reserve(self.ptr.as_ptr(), n, &mut first) };
-        kernel::error::to_result(rc)?;
+        super::to_result(rc)?;
         Ok((rc == 1).then_some(first))
     }
 

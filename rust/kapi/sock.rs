@@ -185,10 +185,10 @@ impl<F: SockFamily> FamilyRegistration<F> {
             (*family).owner = owner;
         }
         // SAFETY: `proto` is initialised above and lives in a static.
-        kernel::error::to_result(unsafe { bindings::proto_register(st.proto.get(), 0) })?;
+        super::to_result(unsafe { bindings::proto_register(st.proto.get(), 0) })?;
         // SAFETY: `family` is initialised above and lives in a static.
         let registered = unsafe { bindings::sock_register(st.family.get()) };
-        if let Err(e) = kernel::error::to_result(registered) {
+        if let Err(e) = super::to_result(registered) {
             // SAFETY: registered just above, and no socket can exist.
             unsafe { bindings::proto_unregister(st.proto.get()) };
             return Err(e);

@@ -9,6 +9,21 @@
 
 #include <linux/types.h>
 
+/*
+ * KAME_INLINE marks the short helpers that a clang build of a kernel with
+ * CONFIG_RUST_INLINE_HELPERS inlines into their Rust callers: Kbuild then
+ * links the helpers' LLVM bitcode into the crate's before code generation,
+ * as the kernel links its own rust/helpers. It is __always_inline, as the
+ * kernel's __rust_helper is: LLVM would not inline C into Rust otherwise,
+ * their functions' attributes differing (null pointer checks, builtins,
+ * target features spelled differently) though their ABI does not.
+ */
+#if defined(KAME_INLINE_HELPERS) && !defined(__BINDGEN__)
+#define KAME_INLINE __always_inline
+#else
+#define KAME_INLINE
+#endif
+
 struct net;
 struct sock;
 struct sk_buff;

@@ -99,9 +99,7 @@ impl Aead {
     /// the algorithm cannot produce it.
     pub(crate) fn set_authsize(&mut self, bytes: u32) -> Result {
         // SAFETY: as in `set_key`, `self.tfm` is live and ours alone.
-        super::to_result(unsafe {
-            bindings::crypto_aead_setauthsize(self.tfm.as_ptr(), bytes)
-        })
+        super::to_result(unsafe { bindings::crypto_aead_setauthsize(self.tfm.as_ptr(), bytes) })
     }
 
     /// The IV length in bytes (`crypto_aead_ivsize()`).

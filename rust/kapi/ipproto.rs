@@ -100,14 +100,10 @@ impl<H: IpsecInput> InputRegistration<H> {
         for (i, proto) in PROTOS.iter().enumerate() {
             // SAFETY: the handler lives in a box that stays in place until
             // `drop` unregisters it.
-            super::to_result(unsafe {
-                bindings::xfrm4_protocol_register(&mut reg.v4[i], *proto)
-            })?;
+            super::to_result(unsafe { bindings::xfrm4_protocol_register(&mut reg.v4[i], *proto) })?;
             reg.registered |= 1 << i;
             // SAFETY: as above.
-            super::to_result(unsafe {
-                bindings::xfrm6_protocol_register(&mut reg.v6[i], *proto)
-            })?;
+            super::to_result(unsafe { bindings::xfrm6_protocol_register(&mut reg.v6[i], *proto) })?;
             reg.registered |= 4 << i;
         }
         Ok(reg)

@@ -114,8 +114,7 @@ impl<O: PolicyOption> PolicyOptionRegistration<O> {
         // it is unregistered.
         super::to_result(unsafe { bindings::nf_register_sockopt(v4.get()) })?;
         // SAFETY: as above.
-        if let Err(e) = super::to_result(unsafe { bindings::nf_register_sockopt(v6.get()) })
-        {
+        if let Err(e) = super::to_result(unsafe { bindings::nf_register_sockopt(v6.get()) }) {
             // SAFETY: registered just above.
             unsafe { bindings::nf_unregister_sockopt(v4.get()) };
             return Err(e);

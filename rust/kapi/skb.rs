@@ -186,9 +186,7 @@ impl Skb {
         };
         // SAFETY: the skb is valid and ours; the helper checks that it is
         // private and may add a fragment.
-        super::to_result(unsafe {
-            bindings::kame_skb_put_tail(self.ptr.as_ptr(), n, from, align)
-        })
+        super::to_result(unsafe { bindings::kame_skb_put_tail(self.ptr.as_ptr(), n, from, align) })
     }
 
     /// The last `n` bytes of a private packet, for writing, when they lie
@@ -216,9 +214,7 @@ impl Skb {
             return Err(EINVAL);
         };
         // SAFETY: the skb is valid and ours; no slice into it is live.
-        super::to_result(unsafe {
-            bindings::kame_skb_make_private(self.ptr.as_ptr(), max, pull)
-        })
+        super::to_result(unsafe { bindings::kame_skb_make_private(self.ptr.as_ptr(), max, pull) })
     }
 
     /// Fills `sg` with the `len` bytes at `offset` of a private packet;

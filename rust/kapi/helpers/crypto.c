@@ -12,16 +12,19 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 unsigned int kame_crypto_aead_ivsize(struct crypto_aead *tfm)
 {
 	return crypto_aead_ivsize(tfm);
 }
 
+KAME_INLINE
 unsigned int kame_crypto_aead_authsize(struct crypto_aead *tfm)
 {
 	return crypto_aead_authsize(tfm);
 }
 
+KAME_INLINE
 unsigned int kame_crypto_aead_blocksize(struct crypto_aead *tfm)
 {
 	return crypto_aead_blocksize(tfm);
@@ -80,12 +83,14 @@ now:
 	kame_tfm_free_now(tfm, aead);
 }
 
+KAME_INLINE
 int kame_tfm_free_wq_create(void)
 {
 	kame_tfm_free_wq = alloc_workqueue("kame_tfm_free", WQ_UNBOUND, 0);
 	return kame_tfm_free_wq ? 0 : -ENOMEM;
 }
 
+KAME_INLINE
 void kame_tfm_free_wq_destroy(void)
 {
 	struct workqueue_struct *wq = kame_tfm_free_wq;
@@ -94,16 +99,19 @@ void kame_tfm_free_wq_destroy(void)
 	destroy_workqueue(wq);
 }
 
+KAME_INLINE
 void kame_crypto_free_aead(struct crypto_aead *tfm)
 {
 	kame_tfm_free(tfm, true);
 }
 
+KAME_INLINE
 unsigned int kame_crypto_ahash_digestsize(struct crypto_ahash *tfm)
 {
 	return crypto_ahash_digestsize(tfm);
 }
 
+KAME_INLINE
 void kame_crypto_free_ahash(struct crypto_ahash *tfm)
 {
 	kame_tfm_free(tfm, false);
@@ -128,12 +136,14 @@ void *kame_aead_op_alloc(struct crypto_aead *tfm, size_t head,
 	return mem;
 }
 
+KAME_INLINE
 void kame_aead_op_free(void *mem)
 {
 	kfree(mem);
 }
 
 /* One in-place operation over `sg`; `done` runs if it completes later. */
+KAME_INLINE
 void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
 			   unsigned int assoclen, unsigned int cryptlen, u8 *iv,
 			   void (*done)(void *data, int err), void *data)
@@ -143,17 +153,20 @@ void kame_aead_request_set(struct aead_request *req, struct scatterlist *sg,
 	aead_request_set_ad(req, assoclen);
 }
 
+KAME_INLINE
 struct ahash_request *kame_ahash_request_alloc(struct crypto_ahash *tfm, gfp_t gfp)
 {
 	return ahash_request_alloc(tfm, gfp);
 }
 
+KAME_INLINE
 void kame_ahash_request_free(struct ahash_request *req)
 {
 	ahash_request_free(req);
 }
 
 /* A digest of `nbytes` at `sg` into `result`; `done` runs if it completes later. */
+KAME_INLINE
 void kame_ahash_request_set(struct ahash_request *req, struct scatterlist *sg,
 			    unsigned int nbytes, u8 *result,
 			    void (*done)(void *data, int err), void *data)
@@ -182,16 +195,19 @@ static struct notifier_block kame_crypto_alg_nb = {
 	.notifier_call = kame_crypto_alg_event,
 };
 
+KAME_INLINE
 int kame_crypto_watch_algs(void)
 {
 	return crypto_register_notifier(&kame_crypto_alg_nb);
 }
 
+KAME_INLINE
 void kame_crypto_unwatch_algs(void)
 {
 	crypto_unregister_notifier(&kame_crypto_alg_nb);
 }
 
+KAME_INLINE
 unsigned int kame_crypto_algs_loaded_count(void)
 {
 	/* Read before an allocation's lookup, which takes crypto_alg_sem. */

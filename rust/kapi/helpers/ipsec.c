@@ -49,12 +49,14 @@ void kame_skb_prepare_out(struct sk_buff *skb, bool v6)
  * without a reference (only valid in the RCU section it was set in)
  * gets one, or is dropped if it is going.  Whether a route is left.
  */
+KAME_INLINE
 bool kame_skb_dst_force(struct sk_buff *skb)
 {
 	skb_dst_force(skb);
 	return skb_dst(skb) != NULL;
 }
 
+KAME_INLINE
 unsigned int kame_skb_dst_mtu(const struct sk_buff *skb)
 {
 	const struct dst_entry *dst = skb_dst(skb);
@@ -78,6 +80,7 @@ struct dst_cache *kame_dst_cache_new(void)
 	return c;
 }
 
+KAME_INLINE
 void kame_dst_cache_free(struct dst_cache *c)
 {
 	dst_cache_destroy(c);
@@ -197,6 +200,7 @@ int kame_ip_ident_reserve(struct sk_buff *skb, u16 segs, u16 *first)
 }
 
 /* The namespace is the route's: the packet may have waited for crypto. */
+KAME_INLINE
 int kame_skb_local_out(struct sk_buff *skb, bool v6)
 {
 	struct net *net = dev_net(skb_dst(skb)->dev);
@@ -205,6 +209,7 @@ int kame_skb_local_out(struct sk_buff *skb, bool v6)
 		    ip_local_out(net, skb->sk, skb);
 }
 
+KAME_INLINE
 struct net *kame_skb_dst_net(const struct sk_buff *skb)
 {
 	return dev_net(skb_dst(skb)->dev);
@@ -225,6 +230,7 @@ void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
 	kame_dev_receive(dev, skb);
 }
 
+KAME_INLINE
 struct net *kame_skb_net(const struct sk_buff *skb)
 {
 	return dev_net(skb->dev);
@@ -232,6 +238,7 @@ struct net *kame_skb_net(const struct sk_buff *skb)
 
 /* Tells the source of `skb` the largest packet that fits: ICMP "fragmentation
  * needed" or ICMPv6 "packet too big". */
+KAME_INLINE
 void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu)
 {
 	if (v6)
@@ -240,11 +247,13 @@ void kame_icmp_toobig(struct sk_buff *skb, bool v6, unsigned int mtu)
 		icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, htonl(mtu));
 }
 
+KAME_INLINE
 void kame_skb_update_pmtu(struct sk_buff *skb, unsigned int mtu)
 {
 	skb_dst_update_pmtu_no_confirm(skb, mtu);
 }
 
+KAME_INLINE
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb)
 {
 	return skb->dev ? READ_ONCE(skb->dev->mtu) : 0;
@@ -252,11 +261,13 @@ unsigned int kame_skb_dev_mtu(const struct sk_buff *skb)
 
 /* Whether a socket of this host sent `skb` (XFRM's test in
  * xfrm4_tunnel_check_size()). */
+KAME_INLINE
 bool kame_skb_local_sender(const struct sk_buff *skb)
 {
 	return skb_to_full_sk(skb);
 }
 
+KAME_INLINE
 bool kame_skb_ignore_df(const struct sk_buff *skb)
 {
 	return skb->ignore_df;
@@ -299,17 +310,20 @@ unsigned int kame_route_mtu(struct net *net, struct dst_cache *cache, bool v6,
 	return mtu;
 }
 
+KAME_INLINE
 u32 kame_skb_mark(const struct sk_buff *skb)
 {
 	return skb->mark;
 }
 
 /* A burst of packets sent with bottom halves off is received as a batch. */
+KAME_INLINE
 void kame_local_bh_disable(void)
 {
 	local_bh_disable();
 }
 
+KAME_INLINE
 void kame_local_bh_enable(void)
 {
 	local_bh_enable();

@@ -94,6 +94,7 @@ struct net_device *kame_netdev_create(struct net *net, const char *name,
  * pernet exit runs; on rmmod we unregister it ourselves.  Either way the
  * memory is ours to free.
  */
+KAME_INLINE
 void kame_netdev_destroy(struct net_device *dev)
 {
 	rtnl_lock();
@@ -103,16 +104,19 @@ void kame_netdev_destroy(struct net_device *dev)
 	free_netdev(dev);
 }
 
+KAME_INLINE
 void kame_dev_hold(struct net_device *dev)
 {
 	dev_hold(dev);
 }
 
+KAME_INLINE
 void kame_dev_put(struct net_device *dev)
 {
 	dev_put(dev);
 }
 
+KAME_INLINE
 bool kame_dev_running(const struct net_device *dev)
 {
 	return netif_running(dev);
@@ -157,6 +161,7 @@ struct sk_buff *kame_enc_output(struct sk_buff *skb, struct net_device *dev)
 }
 
 /* Hands a decapsulated packet to `dev`'s receive path, through GRO. */
+KAME_INLINE
 int kame_dev_receive(struct net_device *dev, struct sk_buff *skb)
 {
 	return gro_cells_receive(netdev_priv(dev), skb);

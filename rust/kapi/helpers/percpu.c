@@ -8,21 +8,25 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 void *kame_percpu_u64_alloc(unsigned int n)
 {
 	return (void __force *)__alloc_percpu(n * sizeof(u64), __alignof__(u64));
 }
 
+KAME_INLINE
 void kame_percpu_free(void *p)
 {
 	free_percpu((void __percpu __force *)p);
 }
 
+KAME_INLINE
 void kame_percpu_u64_add(void *p, unsigned int i, u64 n)
 {
 	this_cpu_add(((u64 __percpu __force *)p)[i], n);
 }
 
+KAME_INLINE
 u64 kame_percpu_u64_sum(const void *p, unsigned int i)
 {
 	u64 sum = 0;

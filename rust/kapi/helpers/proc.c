@@ -11,21 +11,25 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 struct proc_dir_entry *kame_proc_net_mkdir(struct net *net, const char *name)
 {
 	return proc_net_mkdir(net, name, net->proc_net);
 }
 
+KAME_INLINE
 void *kame_seq_pde_data(const struct seq_file *m)
 {
 	return pde_data(file_inode(m->file));
 }
 
+KAME_INLINE
 void *kame_file_pde_data(const struct file *f)
 {
 	return pde_data(file_inode(f));
 }
 
+KAME_INLINE
 bool kame_proc_file_net_admin(const struct file *f)
 {
 	struct net *net = proc_get_parent_data(file_inode(f));

@@ -20,6 +20,7 @@
 
 #define KAME_SK_POLICY_MAGIC 0x454d414bu /* "KAME" in memory order */
 
+KAME_INLINE
 void kame_xfrm_policy_set_tag(struct xfrm_policy *xp, u32 cookie, u32 id)
 {
 	xp->selector.user = KAME_SK_POLICY_MAGIC;
@@ -47,6 +48,7 @@ static int kame_sk_tag(const struct sock *sk, int dir, u32 cookie, u32 *id,
 			   index);
 }
 
+KAME_INLINE
 int kame_sk_policy_tag(const struct sock *sk, int dir, u32 cookie, u32 *id,
 		       u32 *index)
 {
@@ -58,6 +60,7 @@ int kame_sk_policy_tag(const struct sock *sk, int dir, u32 cookie, u32 *id,
 	return ret;
 }
 
+KAME_INLINE
 int kame_skb_sk_policy_tag(struct sk_buff *skb, int dir, u32 cookie, u32 *id,
 			   u32 *index)
 {

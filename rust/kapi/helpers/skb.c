@@ -14,21 +14,25 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp)
 {
 	return alloc_skb(size, gfp);
 }
 
+KAME_INLINE
 void kame_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len)
 {
 	skb_put_data(skb, data, len);
 }
 
+KAME_INLINE
 void kame_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);
 }
 
+KAME_INLINE
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 			       struct msghdr *msg, int size)
 {
@@ -43,27 +47,32 @@ int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 	return skb_copy_datagram_msg(from, offset, msg, size);
 }
 
+KAME_INLINE
 int kame_memcpy_from_msg(void *data, struct msghdr *msg, int len)
 {
 	return memcpy_from_msg(data, msg, len);
 }
 
 /* The packet path: header offsets, room, ownership of a packet. */
+KAME_INLINE
 int kame_skb_network_offset(const struct sk_buff *skb)
 {
 	return skb_network_offset(skb);
 }
 
+KAME_INLINE
 void kame_skb_set_network_offset(struct sk_buff *skb, int offset)
 {
 	skb_set_network_header(skb, offset);
 }
 
+KAME_INLINE
 int kame_skb_linearize_cow(struct sk_buff *skb)
 {
 	return skb_linearize_cow(skb);
 }
 
+KAME_INLINE
 int kame_skb_cow(struct sk_buff *skb, unsigned int headroom)
 {
 	return skb_cow(skb, headroom);
@@ -191,27 +200,32 @@ int kame_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg,
 	return skb_to_sgvec(skb, sg, offset, len);
 }
 
+KAME_INLINE
 unsigned int kame_skb_tailroom(const struct sk_buff *skb)
 {
 	return skb_tailroom(skb);
 }
 
+KAME_INLINE
 int kame_pskb_trim(struct sk_buff *skb, unsigned int len)
 {
 	return pskb_trim(skb, len);
 }
 
+KAME_INLINE
 bool kame_skb_is_gso(const struct sk_buff *skb)
 {
 	return skb_is_gso(skb);
 }
 
+KAME_INLINE
 int kame_skb_resolve_checksum(struct sk_buff *skb)
 {
 	return skb->ip_summed == CHECKSUM_PARTIAL ? skb_checksum_help(skb) : 0;
 }
 
 /* Segments a GSO packet; on success the original is freed. */
+KAME_INLINE
 struct sk_buff *kame_skb_segment(struct sk_buff *skb)
 {
 	struct sk_buff *segs = skb_gso_segment(skb, 0);
@@ -281,6 +295,7 @@ struct sk_buff *kame_skb_list_pop(struct sk_buff **list)
 }
 
 /* The number of packets on a list of segments. */
+KAME_INLINE
 unsigned int kame_skb_list_len(const struct sk_buff *list)
 {
 	unsigned int n = 0;

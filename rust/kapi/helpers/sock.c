@@ -5,68 +5,81 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 struct net *kame_sock_net(const struct sock *sk)
 {
 	return sock_net(sk);
 }
 
+KAME_INLINE
 int kame_sk_rcvbuf(const struct sock *sk)
 {
 	return READ_ONCE(sk->sk_rcvbuf);
 }
 
+KAME_INLINE
 int kame_sk_sndbuf(const struct sock *sk)
 {
 	return READ_ONCE(sk->sk_sndbuf);
 }
 
+KAME_INLINE
 int kame_sk_rmem_alloc(const struct sock *sk)
 {
 	return atomic_read(&sk->sk_rmem_alloc);
 }
 
+KAME_INLINE
 void kame_sk_data_ready(struct sock *sk)
 {
 	sk->sk_data_ready(sk);
 }
 
+KAME_INLINE
 void kame_sock_orphan(struct sock *sk)
 {
 	sock_orphan(sk);
 }
 
+KAME_INLINE
 void kame_sock_put(struct sock *sk)
 {
 	sock_put(sk);
 }
 
+KAME_INLINE
 void kame_sock_hold(struct sock *sk)
 {
 	sock_hold(sk);
 }
 
+KAME_INLINE
 void kame_sock_recv_cmsgs(struct msghdr *msg, struct sock *sk,
 			  struct sk_buff *skb)
 {
 	sock_recv_cmsgs(msg, sk, skb);
 }
 
+KAME_INLINE
 void kame_skb_set_owner_r(struct sk_buff *skb, struct sock *sk)
 {
 	skb_set_owner_r(skb, sk);
 }
 
+KAME_INLINE
 void kame_sk_queue_purge(struct sock *sk)
 {
 	skb_queue_purge(&sk->sk_receive_queue);
 	skb_queue_purge(&sk->sk_write_queue);
 }
 
+KAME_INLINE
 void kame_sk_queue_rcv_tail(struct sock *sk, struct sk_buff *skb)
 {
 	skb_queue_tail(&sk->sk_receive_queue, skb);
 }
 
+KAME_INLINE
 void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
 {
 	sk->sk_destruct = destruct;
@@ -80,6 +93,7 @@ void kame_sk_set_destruct(struct sock *sk, void (*destruct)(struct sock *sk))
  * reference of the caller's; it leaves the queue with its last message, so
  * a batch is neither unlinked nor requeued for each message read.
  */
+KAME_INLINE
 struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
 				 bool (*step)(struct sk_buff *skb, bool advance,
 					      int *at, int *len),
@@ -111,6 +125,7 @@ struct sk_buff *kame_sk_next_msg(struct sock *sk, bool peek,
  * reference on the socket, dropped by the run it causes (or by the cancel
  * that removes it): the work never outlives its socket.
  */
+KAME_INLINE
 void kame_sock_work_init(struct work_struct *work, work_func_t fn)
 {
 	INIT_WORK(work, fn);
@@ -129,6 +144,7 @@ bool kame_sock_work_queue(struct sock *sk, struct work_struct *work)
 	return false;
 }
 
+KAME_INLINE
 void kame_sock_work_cancel(struct sock *sk, struct work_struct *work)
 {
 	if (cancel_work_sync(work))

@@ -12,11 +12,13 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 void kame_init_delayed_work(struct delayed_work *dw, work_func_t fn)
 {
 	INIT_DELAYED_WORK(dw, fn);
 }
 
+KAME_INLINE
 void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
 {
 	mod_delayed_work(system_dfl_wq, dw, msecs_to_jiffies(ms));
@@ -31,12 +33,14 @@ void kame_mod_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
  */
 static struct workqueue_struct *kame_reclaim_wq;
 
+KAME_INLINE
 int kame_reclaim_wq_create(void)
 {
 	kame_reclaim_wq = alloc_workqueue("kame_reclaim", WQ_UNBOUND, 0);
 	return kame_reclaim_wq ? 0 : -ENOMEM;
 }
 
+KAME_INLINE
 void kame_reclaim_wq_destroy(void)
 {
 	struct workqueue_struct *wq = kame_reclaim_wq;
@@ -47,6 +51,7 @@ void kame_reclaim_wq_destroy(void)
 	destroy_workqueue(wq);
 }
 
+KAME_INLINE
 bool kame_queue_rcu_work(struct rcu_work *rw, work_func_t fn)
 {
 	if (!kame_reclaim_wq)
@@ -60,6 +65,7 @@ bool kame_queue_rcu_work(struct rcu_work *rw, work_func_t fn)
  * messages) pays off only with another CPU to run on; on one it adds a
  * context switch to the same work.
  */
+KAME_INLINE
 bool kame_other_cpu_online(void)
 {
 	return num_online_cpus() > 1;

@@ -8,6 +8,7 @@
 
 #include "kame_helpers.h"
 
+KAME_INLINE
 unsigned short kame_sk_family(const struct sock *sk)
 {
 	return sk->sk_family;

@@ -146,7 +146,8 @@ bool kame_skb_ignore_df(const struct sk_buff *skb);
 bool kame_dev_delivers_locally(const struct net_device *dev, bool v6,
 			       const void *addr);
 unsigned int kame_skb_dev_mtu(const struct sk_buff *skb);
-void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6);
+void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6,
+		       bool verified);
 int kame_dev_receive(struct net_device *dev, struct sk_buff *skb);
 void kame_local_bh_disable(void);
 void kame_local_bh_enable(void);

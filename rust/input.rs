@@ -223,9 +223,9 @@ pub(crate) fn finish(mut skb: Skb, sa: Arc<SaEntry>, u: Undone, mut ctx: Ctx, mu
     };
     match res {
         Ok(Next::Layer(f, sa, inner_v6)) => start_layer(skb, inner_v6, f, sa, ctx, hist),
-        Ok(Next::Deliver(inner_v6)) => {
+        Ok(Next::Deliver(inner_v6, verified)) => {
             ctx.ns.stats.inc(Stat::InSuccess);
-            skb.reinject(&ctx.dev, inner_v6);
+            skb.reinject(&ctx.dev, inner_v6, verified);
         }
         Err(s) => {
             // The packet is freed with `skb`, marked where refused.
@@ -250,8 +250,8 @@ fn bad_encoding(rec: &SaRecord) -> Stat {
 enum Next {
     /// Through another layer of ours: its selectors, its SA, its family.
     Layer(Flow, Arc<SaEntry>, bool),
-    /// Into the stack, of this family.
-    Deliver(bool),
+    /// Into the stack, of this family; whether its checksums need no check.
+    Deliver(bool, bool),
 }
 
 /// Removes layer `l`, the innermost of `hist`, from `skb` and checks what
@@ -359,7 +359,12 @@ fn undo(skb: &mut Skb, l: &Undone, ctx: &mut Ctx, hist: &History) -> Result<Next
             pmtu::clamp(skb, hl, fits.saturating_sub(hl + 20));
         }
     }
-    Ok(Next::Deliver(inner_v6))
+    // Each layer's ICV was checked: the inner packet is as its sender
+    // made it, checksums included, which need not be summed again (as
+    // WireGuard's input; XFRM sums them). A fragment's checksum covers the
+    // whole datagram, checked once it is reassembled.
+    let verified = inner.frag == Frag::None && hist.sas().all(|sa| sa.authenticates());
+    Ok(Next::Deliver(inner_v6, verified))
 }
 
 /// Whether the inner packet for `dst` will be delivered here rather than

@@ -70,6 +70,12 @@ impl SaEntry {
         self.xform.as_ref().and_then(|x| x.ah()).map(|a| &**a)
     }
 
+    /// Whether every packet taken in through the SA had its ICV checked:
+    /// AH, or ESP with an AEAD or an authenticator (not `null`).
+    pub(crate) fn authenticates(&self) -> bool {
+        self.ah().is_some_and(|a| a.icvlen > 0) || self.esp().is_some_and(|e| e.geom.icv_len > 0)
+    }
+
     /// What the data path counted on this SA, if it has a transform.
     pub(crate) fn usage(&self) -> Option<&SaUse> {
         self.xform.as_ref().and_then(|x| x.usage())

@@ -37,6 +37,9 @@ prints the same values.
 | truncated     | the same frame cut short                    | esps_hdrops (B) |
 | bad trailer   | ESP under 0x4001's keys, ICV right, padding | esps_badenc (B), no badauth; |
 |               | wrong; a control with the right trailer     | the control is answered |
+| inner csum    | echo requests with a wrong ICMP checksum    | under 0x4001: answered, no |
+|               | under 0x4001's keys and 0x5001's (no ICV);  | IcmpInCsumErrors; under    |
+|               | a control with it right under 0x5001        | 0x5001: IcmpInCsumErrors   |
 | hard lifetime | ping .71 -> .72 (ESP) and .81 -> .82 (AH)   | esps_invalid/ahs_invalid (B) |
 |               | 3 times, B's SA with a hard limit of 1 byte | on the second; the SA goes; |
 |               |                                             | the third: esps_notdb/ahs_notdb |
@@ -262,7 +265,8 @@ def esp_cbc_sha256(spi, seq, ekey, akey, payload, next_header, pad=None, pad_len
     """An ESP packet (SPI onward) under AES-CBC and HMAC-SHA-256 (16-byte
     ICV, RFC 4868): `payload`, then `pad` (default RFC 4303's 1, 2, 3, ...
     up to the block), the pad length byte (default len(pad)) and
-    next_header, encrypted under a random IV; the ICV over it all verifies."""
+    next_header, encrypted under a random IV; the ICV over it all verifies.
+    Without `akey`, AES-CBC alone: no ICV."""
     from cryptography.hazmat.primitives import hashes, hmac
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     if pad is None:
@@ -271,6 +275,8 @@ def esp_cbc_sha256(spi, seq, ekey, akey, payload, next_header, pad=None, pad_len
     iv = os.urandom(16)
     e = Cipher(algorithms.AES(ekey), modes.CBC(iv)).encryptor()
     body = struct.pack("!II", spi, seq) + iv + e.update(plain) + e.finalize()
+    if akey is None:
+        return body
     mac = hmac.HMAC(akey, hashes.SHA256())
     mac.update(body)
     return body + mac.finalize()[:16]
@@ -522,6 +528,62 @@ def bad_trailer(t, c):
         c.step(name, want)
 
 
+def icmp_csum_errors(n):
+    """IcmpInCsumErrors in namespace n (/proc/net/snmp)."""
+    lines = [w.split() for w in sh(n, "cat /proc/net/snmp").splitlines() if w.startswith("Icmp:")]
+    return int(lines[1][lines[0].index("InCsumErrors")])
+
+
+def inner_checksums(t, c):
+    """Echo requests A never sent, built here with a wrong ICMP checksum.
+    Under SA 0x4001's keys (aes-cbc + hmac-sha256) the ICV vouches for
+    every byte, so B does not sum the inner packet again (as WireGuard;
+    XFRM sums it): it answers, and IcmpInCsumErrors stays. Under 0x5001's
+    (aes-cbc alone, no ICV) the stack sums it, drops it and counts
+    IcmpInCsumErrors. A control with the checksum right under 0x5001 is
+    answered. Neither SA has a replay window: any sequence number goes."""
+    names = ("inner csum: authenticated, a wrong ICMP checksum is not summed again: answered",
+             "inner csum: no ICV, a wrong ICMP checksum is summed: IcmpInCsumErrors at B",
+             "control: the same with the checksum right, no ICV: answered")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        for n in names:
+            t.skip(n, "python3-cryptography is missing")
+        return
+    good = icmp_echo(0x4b42, 1, b"kame-ipsec checksums")
+    bad = good[:2] + bytes([good[2] ^ 0x5a]) + good[3:]
+
+    def csum_errors(want):
+        before = icmp_csum_errors("B")
+
+        def check(_delta):
+            moved = icmp_csum_errors("B") - before
+            return [] if moved == want else ["IcmpInCsumErrors at B moved by %d, want %d"
+                                             % (moved, want)]
+        return check
+
+    def answered(icv):
+        w = ping_counts(1, 1, "aes-cbc", icv=icv)
+        for k in ("out_success", "esps_output", "esps_obytes", "out_esphist aes-cbc"):
+            del w["A"][k]
+        return w
+
+    ekey1, akey1 = bytes.fromhex(CKEY1[2:]), bytes.fromhex(AKEY1[2:])
+    for spi, akey, echo, name, want, errors in (
+            (0x4001, akey1, bad, names[0], answered(True), 0),
+            (0x5001, None, bad, names[1],
+             {"B": {"esps_input": 1, "esps_ibytes": some, "in_success": 1,
+                    "in_esphist aes-cbc": 1}}, 1),
+            (0x5001, None, good, names[2], answered(False), 0)):
+        check = csum_errors(errors)
+        src, dst = ("192.0.2.41", "192.0.2.42") if spi == 0x4001 else ("192.0.2.51", "192.0.2.52")
+        esp = esp_cbc_sha256(spi, 200, ekey1, akey, echo, 1)
+        send_frame("A", eth_frame(ipv4(src, dst, 50, esp)))
+        time.sleep(SETTLE)  # B's answer, if any, through ESP, to A
+        c.step(name, want, check)
+
+
 def sa_gone(n, spi):
     """Waits until namespace n's SAD has no SA with `spi`; whether it went."""
     end = time.monotonic() + 10
@@ -639,7 +701,7 @@ def spi_owners(t, c):
 
 
 def main():
-    t = Ktap(55)
+    t = Ktap(58)
     for tool in (SETKEY, IPSECSTAT):
         if not os.access(tool, os.X_OK):
             print("# %s is missing: make tools" % tool)
@@ -738,6 +800,7 @@ def main():
                {"A": ah_sent(), "B": {"ahs_pdrops": 1}})
 
         bad_trailer(t, c)
+        inner_checksums(t, c)
         hard_lifetime(t, c, "esp")
         hard_lifetime(t, c, "ah")
         ah_badenc(t, c)

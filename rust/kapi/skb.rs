@@ -473,13 +473,14 @@ impl Skb {
     }
 
     /// Hands a decapsulated packet, starting at its IP header at `data`,
-    /// back to the stack as if received on `dev`, through its GRO cells.
-    pub(crate) fn reinject(self, dev: &DevRef, v6: bool) {
+    /// back to the stack as if received on `dev`, through its GRO cells;
+    /// its checksums are not summed again if `verified`.
+    pub(crate) fn reinject(self, dev: &DevRef, v6: bool, verified: bool) {
         let p = self.into_raw();
         // SAFETY: `p` is a valid skb we own, taken over by the helper; we
         // hold a reference on `dev`, one of our devices, whose GRO cells
         // live until it is unregistered (one not up drops the packet).
-        unsafe { bindings::kame_skb_reinject(p, dev.as_ptr(), v6) };
+        unsafe { bindings::kame_skb_reinject(p, dev.as_ptr(), v6, verified) };
     }
 }
 

@@ -215,12 +215,22 @@ struct net *kame_skb_dst_net(const struct sk_buff *skb)
 	return dev_net(skb_dst(skb)->dev);
 }
 
-void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6)
+/*
+ * `verified`: every byte was authenticated, so every checksum in the packet
+ * is as its sender computed it, at every level of encapsulation.
+ */
+void kame_skb_reinject(struct sk_buff *skb, struct net_device *dev, bool v6,
+		       bool verified)
 {
 	skb->dev = dev;
 	skb->protocol = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
 	skb->pkt_type = PACKET_HOST;
-	skb->ip_summed = CHECKSUM_NONE;
+	if (verified) {
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+		skb->csum_level = SKB_MAX_CSUM_LEVEL;
+	} else {
+		skb->ip_summed = CHECKSUM_NONE;
+	}
 	skb_reset_network_header(skb);
 	skb_reset_mac_header(skb);
 	skb_reset_transport_header(skb);

@@ -7,6 +7,8 @@ for a bare header of each type (af_key's), and datagram semantics of recvmsg.
 Runs as root in the test VM; loads kame_ipsec.ko if it is not loaded and
 unloads it again at the end.
 """
+import ctypes
+import mmap
 import os
 import select
 import socket
@@ -15,7 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pfkey_probe import (PF_KEY_V2, SOCK_RAW, decode, header,  # noqa: E402
-                         open_pfkey, read_reply, recvmsg_raw, try_recv, try_send)
+                         open_pfkey, read_reply, recv_at, recvmsg_iov, recvmsg_raw,
+                         try_recv, try_send)
 from pfkey_msg import EXT_DST, EXT_SRC, X_SPDADD, X_SPDDUMP, X_SPDFLUSH  # noqa: E402
 from pfkey_msg import address, msg, policy  # noqa: E402
 
@@ -23,6 +26,7 @@ TOP = os.environ.get("KAME_TOP") or os.path.dirname(os.path.dirname(os.path.absp
 PROBE = os.path.join(TOP, "selftests", "pfkey_probe.py")
 KO = os.path.join(TOP, "build", os.environ.get("KERNEL", "normal"), "kame_ipsec.ko")
 EOPNOTSUPP = 95
+EFAULT = 14
 EINVAL = 22
 ENOENT = 2
 ENOPROTOOPT = 92
@@ -115,10 +119,50 @@ def dump_reads(s):
     test(r["errno"] == ENOENT and r["seq"] == 79, "dump: an empty SPD dumps ENOENT", r)
 
 
+def dump_copies(s):
+    """Each way a message is copied out (kapi/helpers/skb.c): to one user
+    buffer (recv(), or recvmsg() of one iovec) with word stores, to several
+    iovecs with copy_to_iter(); a buffer that faults gets EFAULT either way
+    and the message is consumed, as af_key's."""
+    s.setblocking(True)
+    try_send(s, header(X_SPDFLUSH, seq=80))
+    while read_reply(s, timeout=0.3) is not None:
+        pass
+    for i in range(4):
+        try_send(s, msg(X_SPDADD, [address(EXT_SRC, "10.9.2.%d" % (i + 1), 32),
+                                   address(EXT_DST, "10.9.3.1", 32), policy(2, 0)], seq=i))
+        read_reply(s)
+    try_send(s, header(X_SPDDUMP, seq=81))
+    whole = recvmsg_raw(s, 4096, socket.MSG_PEEK)
+    # 13 bytes then the rest: the word loop's tail and a split message.
+    split = recvmsg_iov(s, [13, 4083])
+    test(split[:2] == whole[:2] and whole[0] % 8 == 0 and whole[0] > 64,
+         "copy: a message read into two iovecs equals its read into one (%d bytes)" % whole[0],
+         (whole, split))
+    page = mmap.PAGESIZE
+    area = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    test(libc.mprotect(base + page, page, 0) == 0, "copy: a guard page is set")
+    # 40 bytes before the guard page: the copy faults part way.
+    got = recv_at(s, base + page - 40, 4096)
+    test(got == -EFAULT, "copy: a buffer running into an unmapped page gets EFAULT", got)
+    # Refused by recv() itself (import_ubuf()), before any message is taken.
+    got = recv_at(s, 0xffff888000000000, 4096)
+    test(got == -EFAULT, "copy: a kernel address gets EFAULT", got)
+    seqs = [decode(recvmsg_raw(s, 4096)[1])["seq"] for _ in range(2)]
+    test(seqs == [3, 0], "copy: the message that faulted was consumed, the kernel "
+         "address took none: seq 3 and 0 follow", seqs)
+    try_send(s, header(X_SPDFLUSH, seq=82))
+    while read_reply(s, timeout=0.3) is not None:
+        pass
+
+
 def main():
     print("TAP version 13")
     cases = header_cases()
-    plan = 7 + len(cases) + 2 + 24 + 10 + 7
+    plan = 7 + len(cases) + 2 + 24 + 10 + 7 + 5
     print("1..%d" % plan)
     we_loaded = False
     if not loaded():
@@ -206,6 +250,7 @@ def main():
     s.recv(16)
     other.close()
     dump_reads(s)
+    dump_copies(s)
     s.close()
     before = proto_sockets()
     for _ in range(300):

@@ -54,6 +54,27 @@ def recvmsg_raw(s, bufsize, flags=0):
     return n, buf.raw[:min(n, bufsize)], msg.flags
 
 
+def recvmsg_iov(s, sizes, flags=0):
+    """recvmsg(2) into one iovec per size in `sizes`: returns (return value,
+    the bytes of all iovecs joined, msg_flags)."""
+    bufs = [ctypes.create_string_buffer(n) for n in sizes]
+    iovs = (_Iovec * len(sizes))(*[_Iovec(ctypes.cast(b, ctypes.c_void_p), n)
+                                   for b, n in zip(bufs, sizes)])
+    msg = _Msghdr(None, 0, iovs, len(sizes), None, 0, 0)
+    n = _libc.recvmsg(s.fileno(), ctypes.byref(msg), flags)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return n, b"".join(b.raw for b in bufs)[:n], msg.flags
+
+
+def recv_at(s, addr, bufsize, flags=0):
+    """recv(2) to the raw address `addr`: the return value, or -errno."""
+    _libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    n = _libc.recv(s.fileno(), ctypes.c_void_p(addr), bufsize, flags)
+    return n if n >= 0 else -ctypes.get_errno()
+
+
 def open_pfkey(sock_type=SOCK_RAW, proto=PF_KEY_V2):
     return socket.socket(PF_KEY, sock_type, proto)
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C helpers for kame_ipsec: the kernel's static inline functions and macros
- * that Rust cannot call directly, each a one-line wrapper.  Nothing else
- * crosses here; the logic lives in rust/kapi/.
+ * that Rust cannot call directly, mostly one-line wrappers, and the few short
+ * routines that must be C (the uaccess macros, steps under a queue's lock).
+ * The logic lives in rust/kapi/ and above.
  */
 #ifndef KAME_HELPERS_H
 #define KAME_HELPERS_H

@@ -134,7 +134,13 @@ def dump_copies(s):
         read_reply(s)
     try_send(s, header(X_SPDDUMP, seq=81))
     whole = recvmsg_raw(s, 4096, socket.MSG_PEEK)
-    # 13 bytes then the rest: the word loop's tail and a split message.
+    # Truncated reads to one buffer end in each of the word copy's tails
+    # (4, 2 and 1 bytes after the 8-byte words).
+    short = [recvmsg_raw(s, n, socket.MSG_PEEK) for n in (13, 14, 15)]
+    test(all(r == (n, whole[1][:n], socket.MSG_TRUNC) for n, r in zip((13, 14, 15), short)),
+         "copy: 13-, 14- and 15-byte reads to one buffer get the message's first bytes",
+         (whole, short))
+    # Two iovecs: copy_to_iter(), against which the one-buffer copy is checked.
     split = recvmsg_iov(s, [13, 4083])
     test(split[:2] == whole[:2] and whole[0] % 8 == 0 and whole[0] > 64,
          "copy: a message read into two iovecs equals its read into one (%d bytes)" % whole[0],
@@ -148,10 +154,10 @@ def dump_copies(s):
     # 40 bytes before the guard page: the copy faults part way.
     got = recv_at(s, base + page - 40, 4096)
     test(got == -EFAULT, "copy: a buffer running into an unmapped page gets EFAULT", got)
-    # Refused by recv() itself (import_ubuf()), before any message is taken.
+    # Refused by recv() itself (import_ubuf()), before the socket is reached.
     got = recv_at(s, 0xffff888000000000, 4096)
     test(got == -EFAULT, "copy: a kernel address gets EFAULT", got)
-    seqs = [decode(recvmsg_raw(s, 4096)[1])["seq"] for _ in range(2)]
+    seqs = [decode(r)["seq"] if r else None for r in (read_reply(s, timeout=1) for _ in range(2))]
     test(seqs == [3, 0], "copy: the message that faulted was consumed, the kernel "
          "address took none: seq 3 and 0 follow", seqs)
     try_send(s, header(X_SPDFLUSH, seq=82))
@@ -162,7 +168,7 @@ def dump_copies(s):
 def main():
     print("TAP version 13")
     cases = header_cases()
-    plan = 7 + len(cases) + 2 + 24 + 10 + 7 + 5
+    plan = 7 + len(cases) + 2 + 24 + 10 + 7 + 6
     print("1..%d" % plan)
     we_loaded = False
     if not loaded():

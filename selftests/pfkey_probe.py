@@ -39,6 +39,7 @@ class _Msghdr(ctypes.Structure):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def recvmsg_raw(s, bufsize, flags=0):
@@ -70,7 +71,6 @@ def recvmsg_iov(s, sizes, flags=0):
 
 def recv_at(s, addr, bufsize, flags=0):
     """recv(2) to the raw address `addr`: the return value, or -errno."""
-    _libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     n = _libc.recv(s.fileno(), ctypes.c_void_p(addr), bufsize, flags)
     return n if n >= 0 else -ctypes.get_errno()
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Wrappers for static inline sk_buff helpers of linux/skbuff.h, and the two
- * ways of cutting a packet: GSO segmentation, IPv6 fragmentation
- * (kame_helpers.h).
+ * Wrappers for static inline sk_buff helpers of linux/skbuff.h, the two ways
+ * of cutting a packet (GSO segmentation, IPv6 fragmentation), and a PF_KEY
+ * message's copy to user space (kame_helpers.h).
  */
 #include <linux/instrumented.h>
 #include <linux/skbuff.h>
@@ -16,6 +16,9 @@
 #include <net/ipv6.h>
 
 #include "kame_helpers.h"
+
+/* Longer copies take copy_to_iter(): on hardware its string move wins. */
+#define KAME_SHORT_MSG 1024
 
 KAME_INLINE
 struct sk_buff *kame_alloc_skb(unsigned int size, gfp_t gfp)
@@ -36,35 +39,26 @@ void kame_kfree_skb(struct sk_buff *skb)
 }
 
 /*
- * Copies a message of `len` bytes at `from` to the one user buffer of `to`
- * (recv(), recvfrom(), a recvmsg() of one iovec) with word stores, as
- * readdir copies a name (unsafe_copy_to_user()): copy_to_user() is one
- * `rep movsb` on CPUs with fast short string moves, which QEMU's TCG runs a
- * byte a step (a sixth of a dump's reader under it); on hardware the two
- * are alike for a message's few hundred bytes. The checks are
- * copy_to_iter()'s: fault injection, the object's bounds, sanitizers.
+ * A short message to one user buffer: word stores, as readdir writes a name,
+ * rather than copy_to_user()'s `rep movsb`, which TCG runs a byte a step
+ * (alike on hardware for this size). The checks are copy_to_iter()'s.
  */
 static int kame_copy_msg_to_ubuf(const void *from, size_t len,
 				 struct iov_iter *to)
 {
 	char __user *dst = to->ubuf + to->iov_offset;
 
+	might_fault();
 	if (!check_copy_size(from, len, true) || should_fail_usercopy())
 		return -EFAULT;
 	instrument_copy_to_user(dst, from, len);
-	if (!user_access_begin(dst, len))
-		return -EFAULT;
-	unsafe_copy_to_user(dst, from, len, fault);
-	user_access_end();
+	scoped_user_write_access_size(dst, len, fault)
+		unsafe_copy_to_user(dst, from, len, fault);
 	iov_iter_advance(to, len);
 	return 0;
 fault:
-	user_access_end();
 	return -EFAULT;
 }
-
-/* Longer copies take copy_to_iter(): on hardware, its string move is quicker. */
-#define KAME_SHORT_MSG 1024
 
 KAME_INLINE
 int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
@@ -76,7 +70,9 @@ int kame_skb_copy_datagram_msg(const struct sk_buff *from, int offset,
 	 * went 3% faster in instructions without it).
 	 */
 	if (likely(offset + size <= skb_headlen(from))) {
-		if (iter_is_ubuf(&msg->msg_iter) && size <= KAME_SHORT_MSG &&
+		if (iter_is_ubuf(&msg->msg_iter) &&
+		    iov_iter_rw(&msg->msg_iter) == ITER_DEST &&
+		    (unsigned int)size <= KAME_SHORT_MSG &&
 		    size <= iov_iter_count(&msg->msg_iter))
 			return kame_copy_msg_to_ubuf(from->data + offset, size,
 						     &msg->msg_iter);

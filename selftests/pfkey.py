@@ -125,9 +125,7 @@ def dump_copies(s):
     iovecs with copy_to_iter(); a buffer that faults gets EFAULT either way
     and the message is consumed, as af_key's."""
     s.setblocking(True)
-    try_send(s, header(X_SPDFLUSH, seq=80))
-    while read_reply(s, timeout=0.3) is not None:
-        pass
+    flush_spd(s, 80)
     for i in range(4):
         try_send(s, msg(X_SPDADD, [address(EXT_SRC, "10.9.2.%d" % (i + 1), 32),
                                    address(EXT_DST, "10.9.3.1", 32), policy(2, 0)], seq=i))
@@ -160,7 +158,12 @@ def dump_copies(s):
     seqs = [decode(r)["seq"] if r else None for r in (read_reply(s, timeout=1) for _ in range(2))]
     test(seqs == [3, 0], "copy: the message that faulted was consumed, the kernel "
          "address took none: seq 3 and 0 follow", seqs)
-    try_send(s, header(X_SPDFLUSH, seq=82))
+    flush_spd(s, 82)
+
+
+def flush_spd(s, seq):
+    """SPDFLUSH, its answer and its broadcast read (so nothing is left queued)."""
+    try_send(s, header(X_SPDFLUSH, seq=seq))
     while read_reply(s, timeout=0.3) is not None:
         pass
 

@@ -45,19 +45,12 @@ _libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_
 def recvmsg_raw(s, bufsize, flags=0):
     """recvmsg(2) without a name buffer (Python's recvmsg wants to know the
     address family's sockaddr size).  Returns (return value, bytes, msg_flags)."""
-    buf = ctypes.create_string_buffer(bufsize)
-    iov = _Iovec(ctypes.cast(buf, ctypes.c_void_p), bufsize)
-    msg = _Msghdr(None, 0, ctypes.pointer(iov), 1, None, 0, 0)
-    n = _libc.recvmsg(s.fileno(), ctypes.byref(msg), flags)
-    if n < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return n, buf.raw[:min(n, bufsize)], msg.flags
+    return recvmsg_iov(s, [bufsize], flags)
 
 
 def recvmsg_iov(s, sizes, flags=0):
-    """recvmsg(2) into one iovec per size in `sizes`: returns (return value,
-    the bytes of all iovecs joined, msg_flags)."""
+    """recvmsg(2), without a name buffer, into one iovec per size in `sizes`:
+    returns (return value, the bytes of all iovecs joined, msg_flags)."""
     bufs = [ctypes.create_string_buffer(n) for n in sizes]
     iovs = (_Iovec * len(sizes))(*[_Iovec(ctypes.cast(b, ctypes.c_void_p), n)
                                    for b, n in zip(bufs, sizes)])

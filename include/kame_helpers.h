@@ -174,6 +174,17 @@ void kame_reclaim_wq_destroy(void);
 bool kame_queue_rcu_work(struct rcu_work *rw, void (*fn)(struct work_struct *work));
 bool kame_other_cpu_online(void);
 
+/* rxq.c: inbound decryption on another CPU */
+int kame_rxq_create(void);
+void kame_rxq_destroy(void);
+unsigned int kame_rxq_this_cpu(void);
+bool kame_rxq_cpu_online(unsigned int cpu);
+unsigned int kame_rxq_other_cpu(unsigned int here, unsigned int salt);
+unsigned int kame_rxq_done(unsigned int cpu);
+int kame_rxq_enqueue(unsigned int cpu, struct aead_request *req,
+		     struct sk_buff *skb, struct net_device *dev,
+		     unsigned int *tail);
+
 /* crypto/aead.h, crypto/hash.h */
 unsigned int kame_crypto_aead_ivsize(struct crypto_aead *tfm);
 unsigned int kame_crypto_aead_authsize(struct crypto_aead *tfm);

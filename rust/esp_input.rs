@@ -24,6 +24,8 @@ use crate::{
     kapi::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
         crypto::Aead,
+        netdev::DevRef,
+        rx_queue::Steering,
         skb::Skb,
     },
     policy_in::History,
@@ -205,6 +207,10 @@ impl AeadJob for EspIn {
         // With ESN the AAD starts 4 bytes earlier (`esn_aad_open`).
         let off = usize::from(self.esp_off) - if self.esn.is_some() { 4 } else { 0 };
         (&mut self.skb, off)
+    }
+
+    fn steering(&self) -> Option<(&Steering, &DevRef)> {
+        Some((&self.sa.esp()?.rx, self.ctx.dev()))
     }
 
     fn complete(mut self, res: Result) {

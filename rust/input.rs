@@ -160,6 +160,14 @@ pub(crate) struct Ctx {
     natt_transport: bool,
 }
 
+impl Ctx {
+    /// The namespace's decapsulation device, which the packet re-enters
+    /// on.
+    pub(crate) fn dev(&self) -> &DevRef {
+        &self.dev
+    }
+}
+
 /// Undoes one layer of ours; consumes the packet.
 fn start_layer(mut skb: Skb, v6: bool, flow: Flow, sa: Arc<SaEntry>, mut ctx: Ctx, hist: History) {
     // An SA with NAT-T takes its packets in UDP only, the others never

@@ -80,7 +80,8 @@ struct KameIpsec {
     // state (sysctls, hooks) is torn down. The per-socket policy routes
     // (set, then get) read the namespaces' state and go first; the ESP/AH receive handlers read
     // the namespaces' state, so they go before it. Each namespace's
-    // teardown waits for its packets in crypto. What the namespaces'
+    // teardown waits for its packets in crypto, those queued for another
+    // CPU's decryption included, so the queues go after them. What the namespaces'
     // tables retired is then freed (the reclaim queue drains); then the
     // crypto completions return from this module's code, and last the
     // transforms they dropped are freed (the free queue drains).
@@ -89,6 +90,7 @@ struct KameIpsec {
     _input: kapi::ipproto::InputRegistration<input::Input>,
     _pfkey: kapi::sock::FamilyRegistration<pfkey_sock::PfKey>,
     _netns: kapi::pernet::PernetRegistration<netns::Netns>,
+    _rx_queues: kapi::rx_queue::RxQueues,
     _reclaim: kapi::rcu_work::ReclaimQueue,
     _returned: inflight::CompletionsReturned,
     /// Frees the transforms dropped where sleeping is not allowed, and
@@ -101,6 +103,7 @@ impl kernel::Module for KameIpsec {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let crypto = kapi::crypto::ModuleCrypto::register()?;
         let reclaim = kapi::rcu_work::ReclaimQueue::create()?;
+        let rx_queues = kapi::rx_queue::RxQueues::create()?;
         let netns = kapi::pernet::PernetRegistration::register()?;
         let pfkey = kapi::sock::FamilyRegistration::register(module, &netns).inspect_err(|e| {
             // The module loader turns an init's EEXIST into EBUSY (EEXIST
@@ -124,6 +127,7 @@ impl kernel::Module for KameIpsec {
             _input: input,
             _pfkey: pfkey,
             _netns: netns,
+            _rx_queues: rx_queues,
             _reclaim: reclaim,
             _returned: inflight::CompletionsReturned,
             _crypto: crypto,

@@ -28,6 +28,7 @@ pub(crate) mod proc_net;
 pub(crate) mod rcu_hash;
 pub(crate) mod rcu_work;
 pub(crate) mod route_cache;
+pub(crate) mod rx_queue;
 pub(crate) mod sk_policy;
 pub(crate) mod skb;
 pub(crate) mod sock;

@@ -25,6 +25,7 @@ use crate::{
     kapi::{
         crypto::{Aead, Ahash, Completion},
         route_cache::RouteCache,
+        rx_queue::Steering,
     },
     keydb::KeyDb,
     sa_use::SaUse,
@@ -61,6 +62,8 @@ pub(crate) struct EspTransform {
     pub(crate) esn: bool,
     /// Its row in the ESP histograms: the encryption algorithm's.
     pub(crate) hist: AlgRow,
+    /// The CPU its inbound packets are decrypted on.
+    pub(crate) rx: Steering,
 }
 
 /// An AH SA's keyed hash, with its sequence state.
@@ -217,6 +220,7 @@ fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
         usage: SaUse::new(),
         esn,
         hist,
+        rx: Steering::new(rec.id.spi),
     })
 }
 

@@ -8,7 +8,13 @@
 //! part and page fragments, so a trailer in a fragment of its own costs
 //! no copy.
 
-use super::{bindings, crypto::Aead, skb::Skb};
+use super::{
+    bindings,
+    crypto::Aead,
+    netdev::DevRef,
+    rx_queue::{self, Queued, Steering},
+    skb::Skb,
+};
 use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::prelude::*;
 
@@ -24,8 +30,15 @@ pub(crate) trait AeadJob: Send + Sized + 'static {
     /// `complete`.
     fn packet(&mut self) -> (&mut Skb, usize);
     /// Runs once, with the operation's result (`EBADMSG`: the ICV did not
-    /// verify), in the submitter's context or the driver's (softirq).
+    /// verify), in the submitter's context or the driver's (softirq); with
+    /// `ENOBUFS` if the CPU the decryption was handed to had no room.
     fn complete(self, res: Result);
+    /// For a decryption: its SA's [`Steering`], to run it on another CPU
+    /// ([`rx_queue`]), and a device of ours the job holds, for the packet
+    /// to be on meanwhile. `None`: here, as an encryption always is.
+    fn steering(&self) -> Option<(&Steering, &DevRef)> {
+        None
+    }
 }
 
 /// Encrypt or decrypt.
@@ -118,11 +131,12 @@ pub(crate) fn submit<J: AeadJob>(
         // SAFETY: the request was never submitted.
         return unsafe { finish::<J>(op, e.to_errno()) };
     }
+    let skb = skb.as_ptr();
     // The scatterlist is initialised up to the entry `fill_sg` marked last.
     // SAFETY: `op` is ours until the completion takes it back; its
     // scatterlist covers the job's packet, kept in place by the job; the
     // request, scatterlist and IV share the op's allocation.
-    let rc = unsafe {
+    unsafe {
         bindings::kame_aead_request_set(
             req.as_ptr(),
             (*op).sg.as_mut_ptr().cast(),
@@ -131,7 +145,21 @@ pub(crate) fn submit<J: AeadJob>(
             (*op).iv.as_mut_ptr(),
             Some(done::<J>),
             op.cast(),
-        );
+        )
+    };
+    if let (Direction::Decrypt, Some((st, dev))) = (dir, job.steering()) {
+        // SAFETY: the request is complete and ours; `done` frees it; `skb`
+        // is the job's packet; the job holds `st` and `dev`. Once queued,
+        // none of them is touched here again.
+        match unsafe { rx_queue::hand_off(st, req.as_ptr(), skb, dev) } {
+            Queued::Yes => return,
+            // SAFETY: never submitted: the op is ours.
+            Queued::Full => return unsafe { finish::<J>(op, ENOBUFS.to_errno()) },
+            Queued::No => {}
+        }
+    }
+    // SAFETY: as above; the request goes to the driver.
+    let rc = unsafe {
         match dir {
             Direction::Encrypt => bindings::crypto_aead_encrypt(req.as_ptr()),
             Direction::Decrypt => bindings::crypto_aead_decrypt(req.as_ptr()),

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Inbound decryption handed to another CPU.
+//!
+//! A packet arriving over a `veth` or a loopback path is received in the
+//! softirq that its sender's transmit raised, on the sender's CPU: without
+//! this, one TCP flow's whole receiving half (decryption, GRO, TCP's
+//! receive, its ACKs) runs in turn with its sending half on one CPU, the
+//! others idle. So each inbound SA's packets are decrypted on a CPU other
+//! than the one they arrive on, through a per-CPU FIFO drained by a work
+//! item bound to that CPU (as WireGuard spreads its crypto over a per-CPU
+//! workqueue); the completion then goes on as an asynchronous driver's
+//! would, on that CPU.
+//!
+//! Order: one SA's packets go to one CPU's queue, in order, while any of
+//! them is still queued ([`Steering`]); only an SA with nothing queued
+//! moves (when its packets start arriving on the CPU it had). With one
+//! CPU online nothing is queued.
+//!
+//! A full queue (1 000 packets, the kernel's default backlog) refuses the
+//! packet with `ENOBUFS`: its job completes with that error and is counted
+//! as a drop.
+
+use super::{bindings, netdev::DevRef};
+use kernel::{
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
+
+/// The module's per-CPU queues and their workqueue; dropping it runs what
+/// is queued to its end, then frees them.
+///
+/// # Invariants
+///
+/// `kame_rxq_create()` succeeded and `kame_rxq_destroy()` has not run.
+pub(crate) struct RxQueues(());
+
+impl RxQueues {
+    /// Sets the queues up. Before anything can take packets in.
+    pub(crate) fn create() -> Result<Self> {
+        // SAFETY: called once, at module init, before the receive handlers
+        // exist.
+        super::to_result(unsafe { bindings::kame_rxq_create() })?;
+        Ok(RxQueues(()))
+    }
+}
+
+impl Drop for RxQueues {
+    fn drop(&mut self) {
+        // SAFETY: by the invariant the queues exist; the module's fields
+        // drop the receive handlers and the namespaces first, so nothing
+        // is queued any more.
+        unsafe { bindings::kame_rxq_destroy() };
+    }
+}
+
+/// Where one SA's inbound packets are decrypted: the CPU, and the place of
+/// its latest packet in that CPU's queue.
+pub(crate) struct Steering {
+    /// `u32::MAX` until the first packet.
+    cpu: Atomic<u32>,
+    tail: Atomic<u32>,
+    /// Spreads SAs arriving on one CPU over the others.
+    salt: u32,
+}
+
+impl Steering {
+    /// An SA's, before its first packet; `salt` (its SPI) picks among the
+    /// CPUs.
+    pub(crate) fn new(salt: u32) -> Self {
+        Steering {
+            cpu: Atomic::new(u32::MAX),
+            tail: Atomic::new(0),
+            salt,
+        }
+    }
+
+    /// The CPU to decrypt the SA's next packet on, if not here. Called
+    /// with bottom halves off (the receive path).
+    fn target(&self) -> Option<u32> {
+        // SAFETY: no precondition beyond the caller's (no migration).
+        let here = unsafe { bindings::kame_rxq_this_cpu() };
+        let cpu = self.cpu.load(Relaxed);
+        // SAFETY: any CPU number may be asked about.
+        let online = unsafe { bindings::kame_rxq_cpu_online(cpu) };
+        if online {
+            // SAFETY: `cpu` is a CPU number (it is online); the queues
+            // exist while packets come in.
+            let done = unsafe { bindings::kame_rxq_done(cpu) };
+            // Wrapping difference: the SA's last packet not yet done.
+            let queued = (self.tail.load(Relaxed).wrapping_sub(done) as i32) > 0;
+            // Its order first; then, when it is free to move, away from
+            // the CPU its packets arrive on.
+            if queued || cpu != here {
+                return Some(cpu);
+            }
+        }
+        // SAFETY: `here` is online (this code runs on it).
+        let other = unsafe { bindings::kame_rxq_other_cpu(here, self.salt) };
+        // SAFETY: as above.
+        if !unsafe { bindings::kame_rxq_cpu_online(other) } {
+            return None;
+        }
+        self.cpu.store(other, Relaxed);
+        Some(other)
+    }
+}
+
+/// What became of a request offered to [`hand_off`].
+pub(super) enum Queued {
+    /// Queued: its completion comes from the queue's CPU, maybe already.
+    Yes,
+    /// The SA is decrypted here: the caller submits the request.
+    No,
+    /// The queue was full: the caller completes the request with
+    /// `ENOBUFS`.
+    Full,
+}
+
+/// Queues `req`, the decryption of `skb` by an SA steered by `st`, if the
+/// SA is decrypted on another CPU (or has packets queued). The packet is
+/// moved onto `dev` and loses its route (see `kame_rxq_enqueue()`).
+///
+/// # Safety
+///
+/// `req` is a complete decryption request that nobody else holds, whose
+/// completion frees it; `skb` is the packet it covers, ours; `st` and
+/// `dev` are kept alive by its job. With [`Queued::Yes`] all of them
+/// are the queue's: the caller must not touch them again.
+pub(super) unsafe fn hand_off(
+    st: &Steering,
+    req: *mut bindings::aead_request,
+    skb: *mut bindings::sk_buff,
+    dev: &DevRef,
+) -> Queued {
+    let Some(cpu) = st.target() else {
+        return Queued::No;
+    };
+    // The place is written under the queue's lock, before the request
+    // can complete and its job free `st`.
+    // SAFETY: `cpu` is online; the rest is the caller's guarantee.
+    let rc = unsafe {
+        bindings::kame_rxq_enqueue(cpu, req, skb, dev.as_ptr(), st.tail.as_ptr())
+    };
+    if rc == 0 {
+        Queued::Yes
+    } else {
+        Queued::Full
+    }
+}

@@ -17,6 +17,12 @@ one they arrive on, in order, through a bounded per-CPU queue.
                                 that moves to the other CPU every 100:
                                 all arrive, in order; esps_input and
                                 in_success count them, esps_crypto nothing
+  order: moves while queued     CPU 1 held by a SCHED_FIFO loop, a sender
+                                of higher priority sends 200 datagrams
+                                from CPU 0 (queued on CPU 1, not run),
+                                then 200 from CPU 1: those queue behind
+                                the first, not on CPU 0; all 400 arrive in
+                                order, three times over
   full: queue bounded           the decrypting CPU held by a SCHED_FIFO
                                 loop: of 3 000 datagrams the queue takes
                                 what fits, the rest are esps_crypto drops;
@@ -44,15 +50,18 @@ from dp.trace import Events  # noqa: E402
 PORT = 7100
 TEARDOWN = ["netns exit", "rmmod"]
 TESTS = ["steer: sent from CPU 0", "steer: sent from CPU 1", "order: hopping sender",
-         "full: queue bounded"] + ["teardown " + t for t in TEARDOWN]
+         "order: sender moves while queued", "full: queue bounded"] + ["teardown " + t for t in TEARDOWN]
 
 # Sends argv[2] datagrams to argv[1], port argv[6], each its number;
 # pinned to the CPUs of argv[3] in turn ("0,1"), moving every argv[4]
-# datagrams; a pause of argv[5] seconds every 20 datagrams (0: none).
+# datagrams; a pause of argv[5] seconds every 20 datagrams (0: none); at
+# SCHED_FIFO priority argv[7] if not 0.
 SENDER = r"""
 import os, socket, sys, time
 dst, n, every, pause, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 cpus = [int(c) for c in sys.argv[3].split(",")]
+if int(sys.argv[7]):
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(sys.argv[7])))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(n):
     if i % every == 0:
@@ -122,9 +131,9 @@ class Sink:
         return [int(x) for x in out.split()]
 
 
-def send(topo, n, cpus, every=10**9, pause=0.0):
+def send(topo, n, cpus, every=10**9, pause=0.0, fifo=0):
     topo.run("a", sys.executable, "-c", SENDER, topo.addr("b", 4), str(n), cpus, str(every),
-             str(pause), str(PORT), timeout=600)
+             str(pause), str(PORT), str(fifo), timeout=600)
 
 
 def hog(topo, cpu, seconds):
@@ -181,6 +190,33 @@ def order(k):
         k.test(False, TESTS[2], "%s: %s" % (type(ex).__name__, ex))
 
 
+def moves_while_queued(k):
+    """The SA's packets queued on CPU 1, its sender moving there: the
+    next ones must not overtake them by another CPU."""
+    desc, rounds, n = TESTS[3], 3, 200
+    try:
+        with Topology() as topo:
+            setup(topo)
+            bad, before = [], stats(topo, "b")
+            for r in range(rounds):
+                sink = Sink(topo, idle=4.0)
+                h = hog(topo, 1, 1.5)
+                time.sleep(0.3)
+                send(topo, 2 * n, "0,1", every=n, fifo=2)
+                h.wait(timeout=60)
+                got = sink.numbers()
+                if got != list(range(2 * n)):
+                    late = [(i, x) for i, x in enumerate(got) if i and x < got[i - 1]]
+                    bad.append("round %d: received %d; out of order (index, number): %s"
+                               % (r, len(got), late[:5]))
+            d = delta(before, stats(topo, "b"), "in_success", "esps_crypto")
+        k.test(not bad and d == {"in_success": rounds * 2 * n, "esps_crypto": 0},
+               desc + ": %d x %d datagrams in order" % (rounds, 2 * n),
+               "\n".join(bad + ["counters %s" % d]))
+    except Exception as ex:
+        k.test(False, desc, "%s: %s" % (type(ex).__name__, ex))
+
+
 def full(k):
     """The decrypting CPU starved: the queue's bound, and its drops."""
     n = 3000
@@ -199,10 +235,10 @@ def full(k):
         ok = (d["esps_input"] == n and d["esps_crypto"] > 0 and
               d["in_success"] == len(got) and len(got) + d["esps_crypto"] == n and
               got == sorted(got))
-        k.test(ok, TESTS[3] + ": %d delivered, %d dropped" % (len(got), d["esps_crypto"]),
+        k.test(ok, TESTS[4] + ": %d delivered, %d dropped" % (len(got), d["esps_crypto"]),
                "received %d; counters %s" % (len(got), d))
     except Exception as ex:
-        k.test(False, TESTS[3], "%s: %s" % (type(ex).__name__, ex))
+        k.test(False, TESTS[4], "%s: %s" % (type(ex).__name__, ex))
 
 
 def teardown(k, what):
@@ -244,6 +280,7 @@ def main():
         return k.finish()
     steer(k)
     order(k)
+    moves_while_queued(k)
     full(k)
     for what in TEARDOWN:
         teardown(k, what)

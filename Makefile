@@ -112,7 +112,7 @@ bench-icount: module tools
 # through ESP, kame_ipsec against XFRM), with those of its settings that
 # are set here passed in (the VM has none of the host's environment).
 BENCH_DP_VARS := KAME_BENCH_N KAME_BENCH_REPS KAME_BENCH_SECS KAME_BENCH_WARMUP_SECS \
-	KAME_BENCH_CASES
+	KAME_BENCH_CASES KAME_BENCH_IMPLS
 BENCH_DP_RUN = scripts/vm-run env $(call pass-vars,$(BENCH_DP_VARS)) \
 	selftests/bench_dataplane.sh
 bench-dp: module tools

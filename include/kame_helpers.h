@@ -91,6 +91,7 @@ void kame_kfree_skb(struct sk_buff *skb);
 	X(toobig, PKT_TOO_BIG)						\
 	X(short, PKT_TOO_SMALL)						\
 	X(crypto, NOMEM)						\
+	X(qfull, CPU_BACKLOG)						\
 	X(icv, NOT_SPECIFIED)						\
 	X(replay, NOT_SPECIFIED)					\
 	X(badenc, NOT_SPECIFIED)					\

@@ -128,6 +128,12 @@ impl SysctlValues {
     pub(crate) fn debug(&self, v6: bool) -> bool {
         self.of_family(v6, Ipsec4::Debug, Ipsec6::Debug) != 0
     }
+
+    /// Whether inbound ESP may be decrypted on another CPU
+    /// (`net.inet.ipsec.async_crypto`, both families).
+    pub(crate) fn async_crypto(&self) -> bool {
+        self.get(Setting::V4(Ipsec4::AsyncCrypto)) != 0
+    }
 }
 
 impl Drop for Datapath {

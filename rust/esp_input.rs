@@ -25,8 +25,8 @@ use crate::{
         aead_op::{self, AeadJob, Direction, MAX_IV},
         crypto::Aead,
         netdev::DevRef,
-        rx_queue::Steering,
         skb::Skb,
+        work::other_cpu_online,
     },
     policy_in::History,
     sad_table::SaEntry,
@@ -118,6 +118,11 @@ impl EspIn {
             None
         };
         let aad = ESP_HDR_LEN + if esn.is_some() { 4 } else { 0 };
+        // With `async_crypto`, on another CPU (if there is one): this
+        // reference keeps the SA's steering for the hand-off, which the
+        // job's may not.
+        let spread = ctx.ns.sysctls.async_crypto() && other_cpu_online();
+        let keep = spread.then(|| sa.clone());
         let job = EspIn {
             skb,
             v6,
@@ -129,7 +134,15 @@ impl EspIn {
             ctx,
             hist,
         };
-        aead_op::submit(Direction::Decrypt, job, aad, cryptlen, &[0u8; MAX_IV]);
+        let steer = keep.as_ref().and_then(|sa| sa.esp()).map(|e| &e.rx);
+        aead_op::submit(
+            Direction::Decrypt,
+            job,
+            aad,
+            cryptlen,
+            &[0u8; MAX_IV],
+            steer,
+        );
     }
 
     /// After authentication: the window and the trailer, which is cut;
@@ -209,8 +222,8 @@ impl AeadJob for EspIn {
         (&mut self.skb, off)
     }
 
-    fn steering(&self) -> Option<(&Steering, &DevRef)> {
-        Some((&self.sa.esp()?.rx, self.ctx.dev()))
+    fn rx_dev(&self) -> Option<&DevRef> {
+        Some(self.ctx.dev())
     }
 
     fn complete(mut self, res: Result) {
@@ -243,6 +256,8 @@ impl AeadJob for EspIn {
             Err(e) => {
                 let s = if e == EBADMSG {
                     Stat::EspAuthFail
+                } else if e == ENOBUFS {
+                    Stat::EspQueueFull
                 } else {
                     Stat::EspCryptoError
                 };

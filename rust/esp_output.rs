@@ -164,6 +164,7 @@ pub(crate) fn step(mut chain: OutChain, sa: Arc<SaEntry>, shared: Shared<'_>) {
         aad,
         cryptlen,
         &iv,
+        None,
     );
 }
 

@@ -220,7 +220,7 @@ fn esp(rec: &SaRecord, keys: &KeyDb) -> Result<EspTransform, Errno> {
         usage: SaUse::new(),
         esn,
         hist,
-        rx: Steering::new(rec.id.spi),
+        rx: Steering::new(rec.id.spi).map_err(|_| Errno::ENOMEM)?,
     })
 }
 

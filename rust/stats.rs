@@ -114,6 +114,9 @@ stats! {
     EspCryptoError = (Esp, "esps_crypto"),
     /// ESP packets for an SA not mature or dying (`esps_invalid`).
     EspInvalidSa = (Esp, "esps_invalid"),
+    /// ESP packets dropped as the queue of the CPU chosen to decrypt them
+    /// was full (`net.inet.ipsec.async_crypto`; FreeBSD's `esps_qfull`).
+    EspQueueFull = (Esp, "esps_qfull"),
     /// ESP packets whose UDP encapsulation (NAT-T) did not match their
     /// SA: in UDP for an SA without NAT-T, bare for one with (XFRM's
     /// `XfrmInStateMismatch`), or in a datagram we cannot take apart (IPv6

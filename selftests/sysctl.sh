@@ -45,6 +45,7 @@ net/inet/ipsec/dfbit			0	0	2
 net/inet/ipsec/ecn			0	-1	1
 net/inet/ipsec/debug			0	0	1
 net/inet/ipsec/icmp_accept_clear	0	0	1
+net/inet/ipsec/async_crypto		1	0	1
 net/inet6/ipsec6/esp_trans_deflev	1	1	2
 net/inet6/ipsec6/esp_net_deflev		1	1	2
 net/inet6/ipsec6/ah_trans_deflev	1	1	2

@@ -143,7 +143,7 @@ DEFAULTS = [("net.inet.ipsec." + k, v) for k, v in
             (("esp_trans_deflev", 1), ("esp_net_deflev", 1), ("ah_trans_deflev", 1),
              ("ah_net_deflev", 1), ("def_policy", 1), ("ah_cleartos", 1),
              ("ah_offsetmask", 0), ("dfbit", 0), ("ecn", 0), ("debug", 0),
-             ("icmp_accept_clear", 0))] + \
+             ("icmp_accept_clear", 0), ("async_crypto", 1))] + \
            [("net.inet6.ipsec6." + k, v) for k, v in
             (("esp_trans_deflev", 1), ("esp_net_deflev", 1), ("ah_trans_deflev", 1),
              ("ah_net_deflev", 1), ("def_policy", 1), ("ecn", 0), ("debug", 0),

@@ -115,6 +115,8 @@ pub enum Ipsec4 {
     Debug,
     /// `icmp_accept_clear`
     IcmpAcceptClear,
+    /// `async_crypto`
+    AsyncCrypto,
 }
 
 /// `net.inet.ipsec`: the IPv4 IPsec settings.
@@ -147,6 +149,9 @@ pub static IPSEC4: Tree = Tree {
         // the flow it quotes is one an `ipsec` policy covers (Solaris'
         // icmp-accept-clear, off here as in KAME and XFRM).
         flag(c"icmp_accept_clear", 0),
+        // 1 decrypts inbound ESP on another CPU than the packet arrived
+        // on (FreeBSD's knob, 0 by default there), for both families.
+        flag(c"async_crypto", 1),
     ],
 };
 
@@ -233,7 +238,11 @@ mod tests {
             IPSEC4.knobs[Ipsec4::IcmpAcceptClear as usize].name,
             c"icmp_accept_clear"
         );
-        assert_eq!(IPSEC4.knobs.len(), Ipsec4::IcmpAcceptClear as usize + 1);
+        assert_eq!(
+            IPSEC4.knobs[Ipsec4::AsyncCrypto as usize].name,
+            c"async_crypto"
+        );
+        assert_eq!(IPSEC4.knobs.len(), Ipsec4::AsyncCrypto as usize + 1);
         assert_eq!(IPSEC6.knobs[Ipsec6::Ecn as usize].name, c"ecn");
         assert_eq!(
             IPSEC6.knobs[Ipsec6::IcmpAcceptClear as usize].name,
@@ -245,7 +254,7 @@ mod tests {
 
     #[test]
     fn defaults_are_kame_and_openbsd() {
-        let want: [(&Tree, &str, i32); 21] = [
+        let want: [(&Tree, &str, i32); 22] = [
             (&IPSEC4, "esp_trans_deflev", 1),
             (&IPSEC4, "esp_net_deflev", 1),
             (&IPSEC4, "ah_trans_deflev", 1),
@@ -257,6 +266,7 @@ mod tests {
             (&IPSEC4, "ecn", 0),
             (&IPSEC4, "debug", 0),
             (&IPSEC4, "icmp_accept_clear", 0),
+            (&IPSEC4, "async_crypto", 1),
             (&IPSEC6, "esp_trans_deflev", 1),
             (&IPSEC6, "esp_net_deflev", 1),
             (&IPSEC6, "ah_trans_deflev", 1),

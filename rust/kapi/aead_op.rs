@@ -30,13 +30,13 @@ pub(crate) trait AeadJob: Send + Sized + 'static {
     /// `complete`.
     fn packet(&mut self) -> (&mut Skb, usize);
     /// Runs once, with the operation's result (`EBADMSG`: the ICV did not
-    /// verify), in the submitter's context or the driver's (softirq); with
-    /// `ENOBUFS` if the CPU the decryption was handed to had no room.
+    /// verify), in the submitter's context, the driver's (softirq), or,
+    /// for a decryption handed to another CPU, its worker's (bottom halves
+    /// off); with `ENOBUFS` if that CPU's queue had no room.
     fn complete(self, res: Result);
-    /// For a decryption: its SA's [`Steering`], to run it on another CPU
-    /// ([`rx_queue`]), and a device of ours the job holds, for the packet
-    /// to be on meanwhile. `None`: here, as an encryption always is.
-    fn steering(&self) -> Option<(&Steering, &DevRef)> {
+    /// For a decryption that may run on another CPU ([`rx_queue`]): a
+    /// device of ours the job holds, for the packet to be on meanwhile.
+    fn rx_dev(&self) -> Option<&DevRef> {
         None
     }
 }
@@ -74,6 +74,9 @@ struct Op<J: AeadJob> {
 /// included on decryption), `iv` for the IV generator or the cipher (its
 /// first `crypto_aead_ivsize()` bytes are read: callers refuse SAs whose
 /// IV is longer). The job's `complete` runs exactly once, now or later.
+/// A decryption with `steer` (its SA's, which the caller keeps alive: the
+/// job's own reference may go with the job on another CPU before this
+/// returns) and the job's [`AeadJob::rx_dev`] may run on another CPU.
 /// Inlined, so the job is written straight into its box rather than
 /// built on the stack and copied there (a 160- to 200-byte `memcpy` per
 /// packet).
@@ -84,6 +87,7 @@ pub(crate) fn submit<J: AeadJob>(
     assoclen: usize,
     cryptlen: usize,
     iv: &[u8; MAX_IV],
+    steer: Option<&Steering>,
 ) {
     let (Ok(alen), Ok(clen)) = (u32::try_from(assoclen), u32::try_from(cryptlen)) else {
         return job.complete(Err(EINVAL));
@@ -147,10 +151,11 @@ pub(crate) fn submit<J: AeadJob>(
             op.cast(),
         )
     };
-    if let (Direction::Decrypt, Some((st, dev))) = (dir, job.steering()) {
+    if let (Direction::Decrypt, Some(st), Some(dev)) = (dir, steer, job.rx_dev()) {
+        let dev = dev.as_ptr();
         // SAFETY: the request is complete and ours; `done` frees it; `skb`
-        // is the job's packet; the job holds `st` and `dev`. Once queued,
-        // none of them is touched here again.
+        // is the job's packet and `dev` a device it holds. Once queued,
+        // neither the op nor the job is touched here again.
         match unsafe { rx_queue::hand_off(st, req.as_ptr(), skb, dev) } {
             Queued::Yes => return,
             // SAFETY: never submitted: the op is ours.

@@ -25,8 +25,11 @@ pub(crate) enum DropReason {
     TooBig,
     /// Shorter than its SA's headers (`PKT_TOO_SMALL`).
     Short,
-    /// The crypto layer failed: memory, a full queue (`NOMEM`).
+    /// The crypto layer failed: memory, a driver's error (`NOMEM`).
     Crypto,
+    /// The queue of the CPU chosen to decrypt it was full
+    /// (`CPU_BACKLOG`).
+    QueueFull,
     /// The ICV did not verify (`NOT_SPECIFIED`: the core has none).
     Icv,
     /// Replayed or older than the window (`NOT_SPECIFIED`).
@@ -57,6 +60,7 @@ pub(super) unsafe fn free(skb: *mut bindings::sk_buff, why: DropReason) {
         DropReason::TooBig => bindings::kame_drop_toobig,
         DropReason::Short => bindings::kame_drop_short,
         DropReason::Crypto => bindings::kame_drop_crypto,
+        DropReason::QueueFull => bindings::kame_drop_qfull,
         DropReason::Icv => bindings::kame_drop_icv,
         DropReason::Replay => bindings::kame_drop_replay,
         DropReason::BadEncoding => bindings::kame_drop_badenc,

@@ -14,18 +14,18 @@
 //!
 //! Order: one SA's packets go to one CPU's queue, in order, while any of
 //! them is still queued ([`Steering`]); only an SA with nothing queued
-//! moves (when its packets start arriving on the CPU it had). With one
-//! CPU online nothing is queued.
+//! moves (when its packets start arriving on the CPU it had). "Queued"
+//! ends once the worker's batch went through the softirqs it raised (GRO,
+//! delivery); what ksoftirqd took over from them, or an asynchronous
+//! driver still has, may be overtaken, as may what is left on a CPU that
+//! went offline. With one CPU online nothing is queued.
 //!
 //! A full queue (1 000 packets, the kernel's default backlog) refuses the
 //! packet with `ENOBUFS`: its job completes with that error and is counted
 //! as a drop.
 
-use super::{bindings, netdev::DevRef};
-use kernel::{
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-};
+use super::bindings;
+use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 /// The module's per-CPU queues and their workqueue; dropping it runs what
 /// is queued to its end, then frees them.
@@ -56,10 +56,17 @@ impl Drop for RxQueues {
 
 /// Where one SA's inbound packets are decrypted: the CPU, and the place of
 /// its latest packet in that CPU's queue.
-pub(crate) struct Steering {
+struct Route {
     /// `u32::MAX` until the first packet.
-    cpu: Atomic<u32>,
-    tail: Atomic<u32>,
+    cpu: u32,
+    tail: u32,
+}
+
+/// One SA's [`Route`], which its packets read and move under a lock of
+/// its own: two CPUs taking the SA's packets at once (several senders)
+/// must not queue them on two CPUs.
+pub(crate) struct Steering {
+    route: Pin<KBox<SpinLock<Route>>>,
     /// Spreads SAs arriving on one CPU over the others.
     salt: u32,
 }
@@ -67,41 +74,42 @@ pub(crate) struct Steering {
 impl Steering {
     /// An SA's, before its first packet; `salt` (its SPI) picks among the
     /// CPUs.
-    pub(crate) fn new(salt: u32) -> Self {
-        Steering {
-            cpu: Atomic::new(u32::MAX),
-            tail: Atomic::new(0),
-            salt,
-        }
+    pub(crate) fn new(salt: u32) -> Result<Self> {
+        let route = KBox::pin_init(
+            new_spinlock!(Route {
+                cpu: u32::MAX,
+                tail: 0,
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Steering { route, salt })
     }
+}
 
-    /// The CPU to decrypt the SA's next packet on, if not here. Called
-    /// with bottom halves off (the receive path).
-    fn target(&self) -> Option<u32> {
-        // SAFETY: no precondition beyond the caller's (no migration).
-        let here = unsafe { bindings::kame_rxq_this_cpu() };
-        let cpu = self.cpu.load(Relaxed);
+impl Route {
+    /// The CPU to decrypt the SA's next packet on, if not here (`here`,
+    /// the CPU it arrived on).
+    fn target(&mut self, here: u32, salt: u32) -> Option<u32> {
         // SAFETY: any CPU number may be asked about.
-        let online = unsafe { bindings::kame_rxq_cpu_online(cpu) };
-        if online {
+        if unsafe { bindings::kame_rxq_cpu_online(self.cpu) } {
             // SAFETY: `cpu` is a CPU number (it is online); the queues
             // exist while packets come in.
-            let done = unsafe { bindings::kame_rxq_done(cpu) };
+            let done = unsafe { bindings::kame_rxq_done(self.cpu) };
             // Wrapping difference: the SA's last packet not yet done.
-            let queued = (self.tail.load(Relaxed).wrapping_sub(done) as i32) > 0;
+            let queued = (self.tail.wrapping_sub(done) as i32) > 0;
             // Its order first; then, when it is free to move, away from
             // the CPU its packets arrive on.
-            if queued || cpu != here {
-                return Some(cpu);
+            if queued || self.cpu != here {
+                return Some(self.cpu);
             }
         }
         // SAFETY: `here` is online (this code runs on it).
-        let other = unsafe { bindings::kame_rxq_other_cpu(here, self.salt) };
+        let other = unsafe { bindings::kame_rxq_other_cpu(here, salt) };
         // SAFETY: as above.
         if !unsafe { bindings::kame_rxq_cpu_online(other) } {
             return None;
         }
-        self.cpu.store(other, Relaxed);
+        self.cpu = other;
         Some(other)
     }
 }
@@ -119,32 +127,34 @@ pub(super) enum Queued {
 
 /// Queues `req`, the decryption of `skb` by an SA steered by `st`, if the
 /// SA is decrypted on another CPU (or has packets queued). The packet is
-/// moved onto `dev` and loses its route (see `kame_rxq_enqueue()`).
+/// moved onto `dev` and loses its route (see `kame_rxq_enqueue()`). With
+/// bottom halves off (the receive path, or a completion).
 ///
 /// # Safety
 ///
 /// `req` is a complete decryption request that nobody else holds, whose
-/// completion frees it; `skb` is the packet it covers, ours; `st` and
-/// `dev` are kept alive by its job. With [`Queued::Yes`] all of them
-/// are the queue's: the caller must not touch them again.
+/// completion frees it; `skb` is the packet it covers, ours; `dev` is a
+/// device the request's job holds. With [`Queued::Yes`] all three are the
+/// queue's: the caller must not touch them again. (`st` is the caller's
+/// to keep alive: the job's reference to it may go with the job.)
 pub(super) unsafe fn hand_off(
     st: &Steering,
     req: *mut bindings::aead_request,
     skb: *mut bindings::sk_buff,
-    dev: &DevRef,
+    dev: *mut bindings::net_device,
 ) -> Queued {
-    let Some(cpu) = st.target() else {
+    let mut route = st.route.lock();
+    // SAFETY: bottom halves are off (the caller's guarantee): no migration.
+    let here = unsafe { bindings::kame_rxq_this_cpu() };
+    let Some(cpu) = route.target(here, st.salt) else {
         return Queued::No;
     };
-    // The place is written under the queue's lock, before the request
-    // can complete and its job free `st`.
+    let mut tail = 0u32;
     // SAFETY: `cpu` is online; the rest is the caller's guarantee.
-    let rc = unsafe {
-        bindings::kame_rxq_enqueue(cpu, req, skb, dev.as_ptr(), st.tail.as_ptr())
-    };
-    if rc == 0 {
-        Queued::Yes
-    } else {
-        Queued::Full
+    let rc = unsafe { bindings::kame_rxq_enqueue(cpu, req, skb, dev, &mut tail) };
+    if rc != 0 {
+        return Queued::Full;
     }
+    route.tail = tail;
+    Queued::Yes
 }

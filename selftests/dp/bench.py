@@ -42,7 +42,10 @@ N = int(os.environ.get("KAME_BENCH_N", "100000"))
 REPS = int(os.environ.get("KAME_BENCH_REPS", "3"))
 SECS = int(os.environ.get("KAME_BENCH_SECS", "10"))
 WARMUP_SECS = int(os.environ.get("KAME_BENCH_WARMUP_SECS", "5"))
-IMPLS = ("xfrm", "kame")
+# kame-sync: kame_ipsec with net.inet.ipsec.async_crypto 0 at both ends
+# (inbound ESP decrypted where it arrives), to weigh decryption on another
+# CPU; KAME_BENCH_IMPLS=xfrm,kame,kame-sync adds it.
+IMPLS = tuple(os.environ.get("KAME_BENCH_IMPLS", "xfrm,kame").split(","))
 VARIANTS = [Scenario(esp=case.GCM), Scenario(esp=case.CBC),
             Scenario(esp=case.GCM, mode="tunnel")]
 # KAME_BENCH_CASES: run only the variants whose name contains one of these
@@ -51,7 +54,7 @@ CASES = [c for c in os.environ.get("KAME_BENCH_CASES", "").split(",") if c]
 
 
 def bulk(t, node, impl, n):
-    if impl == "kame":
+    if impl != "xfrm":
         for op in ("add-sa", "add-spd"):
             t.run(node, PFKEY_BENCH, op, "-n", str(n), "--window", "32", timeout=1800)
         return
@@ -73,7 +76,9 @@ def setup(sc, impl, n):
     cfg = Config(sc, t)
     try:
         for node in sc.peers:
-            cfg.install(node, impl)
+            cfg.install(node, "xfrm" if impl == "xfrm" else "kame")
+            if impl == "kame-sync":
+                t.run(node, "sysctl", "-qw", "net.inet.ipsec.async_crypto=0")
             if n:
                 bulk(t, node, impl, n)
     except Exception as e:
@@ -101,11 +106,21 @@ def iperf(t, secs=SECS):
         return None
 
 
+def rtt(t):
+    """The mean round trip of 200 small pings a to b, in microseconds."""
+    r = t.run("a", "ping", "-q", "-c", "200", "-i", "0.005", "-s", "56", t.addr("b", 4),
+              check=False, timeout=120)
+    for line in r.stdout.splitlines():
+        if line.startswith(("rtt", "round-trip")):
+            return float(line.split("=")[1].split("/")[1]) * 1000
+    return None
+
+
 def native(impl):
     """kame_ipsec loaded for its own runs only: loaded, its hooks and
     protocol handler see every namespace's packets, and XFRM's runs would
     pay for them (about 4% of a tunnel profile's samples)."""
-    if impl == "kame":
+    if impl != "xfrm":
         use("kame_ipsec")
     elif not rmmod("kame_ipsec", wait=120):
         raise RuntimeError("kame_ipsec would not unload")
@@ -121,7 +136,7 @@ def one_run(sc, impl, n):
             return None, why
         if WARMUP_SECS:
             iperf(t, WARMUP_SECS)
-        return iperf(t), None
+        return (iperf(t), rtt(t)), None
     finally:
         t.__exit__(None, None, None)
 
@@ -138,10 +153,12 @@ def measure(sc, n):
                 print("bench: %s extra=%d impl=%s unavailable: %s" % (sc.name, n, impl, why))
                 figs[impl] = None
                 continue
-            print("bench: %s extra=%d impl=%s run=%d mbit_s=%s" % (
-                sc.name, n, impl, rep, "%.1f" % m if m else "failed"), flush=True)
-            if m:
-                figs[impl].append(m)
+            (mbit, us) = m
+            print("bench: %s extra=%d impl=%s run=%d mbit_s=%s rtt_us=%s" % (
+                sc.name, n, impl, rep, "%.1f" % mbit if mbit else "failed",
+                "%.0f" % us if us else "failed"), flush=True)
+            if mbit:
+                figs[impl].append(mbit)
     return figs
 
 
@@ -171,6 +188,8 @@ def main():
             continue
         base = measure(sc, 0)
         ratio("%s kame/xfrm" % sc.name, base["kame"], base["xfrm"])
+        if "kame-sync" in IMPLS:
+            ratio("%s kame/kame-sync" % sc.name, base["kame"], base["kame-sync"])
         if i == 0 and N:
             full = measure(sc, N)
             ratio("%s kame/xfrm with %d extra" % (sc.name, N), full["kame"], full["xfrm"])

@@ -100,7 +100,7 @@ def delta(before, after):
 # every SPI fresh, the first three must stay 0 (a peer with the right key
 # never sends a malformed packet).
 MALFORMED = ("esps_hdrops", "esps_badauth", "esps_badenc")
-OTHER_DROPS = ("esps_replay", "esps_invalid", "esps_crypto")
+OTHER_DROPS = ("esps_replay", "esps_invalid", "esps_crypto", "esps_qfull")
 # What may lose an ESP packet between esps_output at x and the ESP handler
 # at y, counting other packets too (so a bound, not an exact figure).
 # Not OutDiscards: ip_send_skb() counts there what a socket's send lost,

@@ -22,11 +22,10 @@
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <net/dst.h>
+#include <net/hotdata.h>
 
 #include "kame_helpers.h"
 
-/* Requests one queue holds at most: the kernel's default netdev_max_backlog. */
-#define KAME_RXQ_LIMIT 1000
 /* Requests the worker decrypts with bottom halves off before it lets the
  * softirqs they raised (GRO, TCP) run: NAPI's default weight. */
 #define KAME_RXQ_BATCH 64
@@ -37,13 +36,17 @@ struct kame_rxq {
 	spinlock_t lock;
 	struct list_head reqs;
 	unsigned int len;
-	/* Requests ever queued, and ever completed: a packet's place in the
-	 * queue is the `tail` its enqueue returned, done once `head` passed
-	 * it (the test RFS makes of the backlog, input_queue_head). */
+	/* Requests ever queued: a packet's place in the queue is the `tail`
+	 * its enqueue returned. */
 	unsigned int tail;
-	unsigned int head;
 	unsigned int cpu;
 	struct work_struct work;
+	/* Requests ever done: decrypted and their packets through the
+	 * softirqs that followed (GRO, delivery), or handed to an
+	 * asynchronous driver. A packet is done once `head` passed its place
+	 * (the test RFS makes of the backlog's input_queue_head). Written by
+	 * the worker once a batch, read by every enqueue: a line of its own. */
+	unsigned int head ____cacheline_aligned_in_smp;
 };
 
 static struct kame_rxq __percpu *kame_rxqs;
@@ -81,9 +84,11 @@ static void kame_rxq_run(struct work_struct *work)
 			/* A later completion calls back by itself. */
 			if (rc != -EINPROGRESS)
 				crypto_request_complete(&req->base, rc);
-			WRITE_ONCE(q->head, q->head + 1);
 		}
 		local_bh_enable();
+		/* After the softirqs local_bh_enable() ran: the packets are
+		 * delivered (unless ksoftirqd took the rest over). */
+		WRITE_ONCE(q->head, q->head + n);
 		cond_resched();
 	}
 	/* More than a run's worth: go again after others had the CPU. */
@@ -169,9 +174,8 @@ unsigned int kame_rxq_done(unsigned int cpu)
 
 /*
  * Queues `req`, for the packet `skb`, to be decrypted on `cpu` (online);
- * its place in the queue is written to `*tail` before it can complete (the
- * request's completion may free `*tail`). -ENOBUFS if the queue is full:
- * the caller completes the request itself.
+ * its place in the queue is written to `*tail`. -ENOBUFS if the queue is
+ * full: the caller completes the request itself.
  *
  * The packet leaves its receive context: its route, which may be a
  * reference valid only there, goes (the inner packet is routed anew), and
@@ -184,17 +188,21 @@ int kame_rxq_enqueue(unsigned int cpu, struct aead_request *req,
 		     unsigned int *tail)
 {
 	struct kame_rxq *q = per_cpu_ptr(kame_rxqs, cpu);
+	/* The bound of the kernel's own per-CPU backlog (gro_cells' too). */
+	int limit = READ_ONCE(net_hotdata.max_backlog);
 
+	skb_dst_drop(skb);
+	/* A socket tc's BPF assigned would outlive its grace period here. */
+	skb_orphan(skb);
+	skb->dev = dev;
 	spin_lock_bh(&q->lock);
-	if (q->len >= KAME_RXQ_LIMIT) {
+	if ((int)q->len >= limit) {
 		spin_unlock_bh(&q->lock);
 		return -ENOBUFS;
 	}
-	skb_dst_drop(skb);
-	skb->dev = dev;
 	list_add_tail(&req->base.list, &q->reqs);
 	q->len++;
-	WRITE_ONCE(*tail, ++q->tail);
+	*tail = ++q->tail;
 	spin_unlock_bh(&q->lock);
 	queue_work_on(cpu, kame_rxq_wq, &q->work);
 	return 0;

@@ -84,6 +84,7 @@ pub const SECTIONS: [Section; 3] = [
                 "{} packet{s} dropped; crypto processing failure",
             ),
             ("esps_invalid", "{} packet{s} dropped; SA not valid"),
+            ("esps_qfull", "{} packet{s} dropped; queue full"),
             (
                 "esps_badencap",
                 "{} packet{s} dropped; UDP encapsulation does not match SA",

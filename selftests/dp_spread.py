@@ -40,9 +40,10 @@ bounded per-CPU queue.
                                 esps_input 800, in_success below it),
                                 then WHAT: b's netns deleted, then
                                 rmmod, which waits for every namespace's
-                                exit, within 120 s; or rmmod at once;
-                                the module unloads and the kernel log has
-                                no splat
+                                exit; or rmmod at once: rmmod is still
+                                waiting 2 s later, returns once CPU 1 is
+                                free, the module unloads and the kernel
+                                log has no splat
 
 Needs exactly two online CPUs (the queue is not used with one; with more,
 which CPU an SA goes to depends on its SPI): otherwise every test is a
@@ -87,8 +88,9 @@ for i in range(n):
         time.sleep(pause)
 """
 
-# Receives datagrams on PORT until argv[1] seconds pass without one;
-# prints their numbers, space-separated.
+# Receives datagrams on PORT until argv[1] seconds pass without one, or
+# argv[2] have come (0: no such count); prints their numbers,
+# space-separated.
 SINK = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -96,9 +98,10 @@ s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
 s.bind(("0.0.0.0", %d))
 print("ready", flush=True)
 s.settimeout(float(sys.argv[1]))
+want = int(sys.argv[2])
 got = []
 try:
-    while True:
+    while not want or len(got) < want:
         got.append(int(s.recv(64)))
 except socket.timeout:
     pass
@@ -111,6 +114,7 @@ import os, sys, time
 os.sched_setaffinity(0, {int(sys.argv[1])})
 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
 end = time.monotonic() + float(sys.argv[2])
+print("holding", flush=True)
 while time.monotonic() < end:
     pass
 """
@@ -139,10 +143,11 @@ def setup(topo):
 
 
 class Sink:
-    """A UDP receiver in b, started on entry; .numbers() once idle."""
+    """A UDP receiver in b, started on entry; .numbers() once idle for
+    `idle` seconds, or once `want` datagrams came."""
 
-    def __init__(self, topo, idle=3.0):
-        self.p = topo.popen("b", sys.executable, "-c", SINK, str(idle),
+    def __init__(self, topo, idle=3.0, want=0):
+        self.p = topo.popen("b", sys.executable, "-c", SINK, str(idle), str(want),
                             stdout=subprocess.PIPE, text=True)
         if self.p.stdout.readline().strip() != "ready":
             raise RuntimeError("the sink did not start")
@@ -158,9 +163,9 @@ def send(topo, n, cpus, every=10**9, pause=0.0, fifo=0):
 
 
 class Hog:
-    """CPU `cpu` held by a SCHED_FIFO loop for `seconds`, nothing else
-    running there meanwhile; .wait() for its end, which puts the
-    scheduler's settings back."""
+    """CPU `cpu` held by a SCHED_FIFO loop for at most `seconds`, nothing
+    else running there meanwhile; .stop() ends it and puts the scheduler's
+    settings back."""
 
     def __init__(self, topo, cpu, seconds):
         if not os.path.exists("/sys/kernel/debug/sched"):
@@ -173,11 +178,17 @@ class Hog:
                     self.saved.append((path, f.read().strip()))
                 with open(path, "w") as f:
                     f.write("-1" if path == RT_RUNTIME else "0")
-        self.p = topo.popen("a", sys.executable, "-c", HOG, str(cpu), str(seconds))
+        self.p = topo.popen("a", sys.executable, "-c", HOG, str(cpu), str(seconds),
+                            stdout=subprocess.PIPE, text=True)
+        # Python starts slowly on the debug kernel: the loop must run
+        # before anything is sent.
+        if self.p.stdout.readline().strip() != "holding":
+            raise RuntimeError("the hog did not start")
 
-    def wait(self, timeout=60):
+    def stop(self):
         try:
-            self.p.wait(timeout=timeout)
+            self.p.terminate()
+            self.p.wait(timeout=60)
         finally:
             for path, value in reversed(self.saved):
                 with open(path, "w") as f:
@@ -207,7 +218,8 @@ def steer(k, ev):
             desc = TESTS[cpu if knob else 2]
             try:
                 topo.run("b", "sysctl", "-qw", "net.inet.ipsec.async_crypto=%d" % knob)
-                sink = Sink(topo, idle=1.0)
+                # The sender's start takes seconds on the debug kernel.
+                sink = Sink(topo, idle=30.0, want=200)
                 ev.start()
                 send(topo, 200, str(cpu), pause=0.002)
                 got = sink.numbers()
@@ -230,7 +242,7 @@ def order(k, ev):
         with Topology() as topo:
             setup(topo)
             before = stats(topo, "b")
-            sink = Sink(topo)
+            sink = Sink(topo, idle=30.0, want=n)
             ev.start()
             send(topo, n, "0,1", every=100, pause=0.001)
             got = sink.numbers()
@@ -255,16 +267,15 @@ def moves_while_queued(k):
             setup(topo)
             bad, before = [], stats(topo, "b")
             for r in range(rounds):
-                sink = Sink(topo, idle=4.0)
+                sink = Sink(topo, idle=30.0, want=2 * n)
                 base = stats(topo, "b")["in_success"]
-                h = hog(topo, 1, 1.5)
-                time.sleep(0.3)
+                h = hog(topo, 1, 60)
                 send(topo, 2 * n, "0,1", every=n, fifo=2)
                 # Else the first datagrams were through before the move.
                 early = stats(topo, "b")["in_success"] - base
                 if early >= n:
                     bad.append("round %d: %d delivered before CPU 1 was free" % (r, early))
-                h.wait(timeout=60)
+                h.stop()
                 got = sink.numbers()
                 if got != list(range(2 * n)):
                     late = [(i, x) for i, x in enumerate(got) if i and x < got[i - 1]]
@@ -290,12 +301,12 @@ def full(k):
         with Topology() as topo:
             setup(topo)
             before = stats(topo, "b")
-            # Idle for longer than the hog holds the CPU.
-            sink = Sink(topo, idle=8.0)
-            h = hog(topo, 1, 4)
-            time.sleep(0.5)
+            # Nothing arrives while the CPU is held, however long the
+            # sender takes to start.
+            sink = Sink(topo, idle=20.0)
+            h = hog(topo, 1, 60)
             send(topo, n, "0")
-            h.wait(timeout=60)
+            h.stop()
             got = sink.numbers()
             d = delta(before, stats(topo, "b"), "esps_input", "in_success", *DROPS)
         dropped = d["esps_qfull"]
@@ -310,34 +321,45 @@ def full(k):
 
 
 def teardown(k, what):
-    """`what` while packets wait in the starved CPU's queue."""
+    """`what` while packets wait in the held CPU's queue."""
     desc = "teardown " + what
     mark = "kame-dp-spread: %s %f" % (desc, time.time())
     kmsg(mark)
+    h = None
     try:
         with Topology() as topo:
             setup(topo)
             before = stats(topo, "b")
-            h = hog(topo, 1, 3)
-            time.sleep(0.5)
+            h = hog(topo, 1, 60)
             send(topo, 800, "0")
             d = delta(before, stats(topo, "b"), "esps_input", "in_success")
             queued = d["esps_input"] == 800 and d["in_success"] < 800
             t0 = time.monotonic()
             if what == "netns exit":
                 subprocess.run(["ip", "netns", "del", topo.ns("b")], check=True, timeout=120)
-            # rmmod waits for the exit of every namespace, b's included.
-            done = subprocess.run(["rmmod", "kame_ipsec"], timeout=120).returncode == 0
+            # rmmod waits for the exit of every namespace, b's included,
+            # which waits for its packets in the queue: it must still be
+            # waiting while the CPU is held, and return once it is free.
+            rm = subprocess.Popen(["rmmod", "kame_ipsec"])
+            time.sleep(2)
+            waited = rm.poll() is None
+            h.stop()
+            h = None
+            done = rm.wait(timeout=120) == 0
             took = time.monotonic() - t0
-            h.wait(timeout=60)
         if not loaded("kame_ipsec"):
             subprocess.run(["insmod", KO], check=True)
         splats = splats_since(mark)
-        k.test(queued and done and not splats,
-               desc + ": %d queued, done in %.1f s, no splat" % (800 - d["in_success"], took),
-               "counters before %s %s; rmmod %s; %s" % (what, d, done, "\n".join(splats)))
+        k.test(queued and waited and done and not splats,
+               desc + ": %d queued, rmmod waited for them, done in %.1f s, no splat"
+               % (800 - d["in_success"], took),
+               "counters before %s %s; rmmod waiting after 2 s %s, succeeded %s; %s"
+               % (what, d, waited, done, "\n".join(splats)))
     except Exception as ex:
         k.test(False, desc, "%s: %s" % (type(ex).__name__, ex))
+    finally:
+        if h:
+            h.stop()
 
 
 def main():

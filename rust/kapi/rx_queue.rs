@@ -20,9 +20,10 @@
 //! driver still has, may be overtaken, as may what is left on a CPU that
 //! went offline. With one CPU online nothing is queued.
 //!
-//! A full queue (1 000 packets, the kernel's default backlog) refuses the
-//! packet with `ENOBUFS`: its job completes with that error and is counted
-//! as a drop.
+//! A full queue (`net.core.netdev_max_backlog` requests, as the kernel's
+//! own backlog) refuses the packet with `ENOBUFS`: its job completes with
+//! that error, a drop the caller counts (`esps_qfull`). Whether to hand
+//! off at all is the caller's (`net.inet.ipsec.async_crypto`).
 
 use super::bindings;
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};

@@ -147,6 +147,7 @@ pub(super) unsafe fn hand_off(
     let mut route = st.route.lock();
     // SAFETY: bottom halves are off (the caller's guarantee): no migration.
     let here = unsafe { bindings::kame_rxq_this_cpu() };
+    let was = route.cpu;
     let Some(cpu) = route.target(here, st.salt) else {
         return Queued::No;
     };
@@ -154,6 +155,9 @@ pub(super) unsafe fn hand_off(
     // SAFETY: `cpu` is online; the rest is the caller's guarantee.
     let rc = unsafe { bindings::kame_rxq_enqueue(cpu, req, skb, dev, &mut tail) };
     if rc != 0 {
+        // Nothing of the SA's went to a CPU it was moved to: its place is
+        // still the one in the queue it had.
+        route.cpu = was;
         return Queued::Full;
     }
     route.tail = tail;
